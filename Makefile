@@ -1,0 +1,71 @@
+# memtide - build with `make`, test with `make test`, sanitizers with `make test-asan`.
+#
+# Outputs (under $(BUILD)):
+#   bin/memtide                  the command line
+#   lib/libmemtide.so            the tracker, preloaded into profiled programs
+#   python/memtide/              the Python package, with _memtide built for
+#                                every interpreter in $(PYTHONS)
+
+BUILD ?= build
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
+CPPFLAGS += -Iinclude -D_GNU_SOURCE
+SAN ?=
+ifeq ($(SAN),1)
+CLI_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LIB_SAN = -fsanitize=undefined -fno-sanitize-recover=all
+endif
+
+# Every CPython this machine has: Debian's, then pyenv's 3.9+.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+PYTHONS ?= $(wildcard /usr/bin/python3) \
+	$(wildcard $(foreach v,3.9 3.10 3.11 3.12 3.13,$(PYENV_ROOT)/versions/$(v).*/bin/python3))
+
+CAPTURE_SRC = $(wildcard src/capture/*.c)
+CLI_SRC = $(wildcard src/cli/*.c src/format/*.c src/analysis/*.c src/report/*.c)
+HEADERS = $(wildcard include/memtide/*.h src/*/*.h)
+
+LIB = $(BUILD)/lib/libmemtide.so
+BIN = $(BUILD)/bin/memtide
+PYPKG = $(BUILD)/python/memtide
+PYSTAMP = $(BUILD)/python/.stamp
+
+all: $(BIN) $(LIB) $(PYSTAMP)
+
+$(LIB): $(CAPTURE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(LIB_SAN) $(CPPFLAGS) -fPIC -shared -fvisibility=hidden \
+		-ftls-model=initial-exec -o $@ $(CAPTURE_SRC) \
+		-lunwind -lzstd -ldl -lpthread
+
+$(BIN): $(CLI_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -o $@ $(CLI_SRC) -lzstd -ldw -lelf -lm
+
+# One helper per interpreter, named by its EXT_SUFFIX; the tracker picks
+# the one matching the Python it finds in the process.
+$(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*.py)
+	@mkdir -p $(PYPKG)
+	cp python/memtide/*.py $(PYPKG)/
+	@set -e; for py in $(PYTHONS); do \
+		inc=$$($$py -c 'import sysconfig; print(sysconfig.get_paths()["include"])'); \
+		ext=$$($$py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); \
+		[ -f "$$inc/Python.h" ] || { echo "skipping $$py: no headers in $$inc"; continue; }; \
+		[ -f "$(PYPKG)/_memtide$$ext" ] && [ "$(PYPKG)/_memtide$$ext" -nt python/_memtide.c ] && continue; \
+		echo "  helper for $$py -> _memtide$$ext"; \
+		$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I"$$inc" \
+			-o "$(PYPKG)/_memtide$$ext" python/_memtide.c; \
+	done
+	@touch $@
+
+test: all
+	MEMTIDE_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q tests
+
+test-asan:
+	$(MAKE) BUILD=build-asan SAN=1 test
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all test test-asan clean

@@ -1,0 +1,81 @@
+/*
+ * format.h - the memtide capture file format: constants shared by the
+ * writer (inside the profiled process) and the reader (the reports).
+ *
+ * docs/FORMAT.md describes the layout in prose; this header and that
+ * document change together, in one commit, with the format version.
+ */
+#ifndef MEMTIDE_FORMAT_H
+#define MEMTIDE_FORMAT_H
+
+#include <stdint.h>
+
+#define MT_MAGIC "MEMTIDE"		/* 8 bytes on disk, with its NUL */
+#define MT_VERSION 1
+#define MT_FILE_HEADER_SIZE 16		/* magic[8] u16 version u16 hdrsize u32 0 */
+
+#define MT_CHUNK_MAGIC 0x4b484354u	/* "TCHK" little-endian */
+#define MT_CHUNK_HEADER_SIZE 16		/* magic u32, zsize u32, rawsize u32, 0 */
+#define MT_CHUNK_RAW_MAX (8u << 20)	/* a reader refuses bigger chunks */
+
+/* Record tags inside a decompressed chunk. */
+enum mt_record {
+	MT_REC_META = 1,	/* str key, str value */
+	MT_REC_STRING = 2,	/* str; ids are implicit, from 1 */
+	MT_REC_PYFRAME = 3,	/* name sid, file sid, line, flags; ids from 1 */
+	MT_REC_NODE = 4,	/* parent, kind, value[, gen]; ids from 1 */
+	MT_REC_MODULE = 5,	/* gen, bias, str path, str build-id, nseg, (vaddr,memsz)* */
+	MT_REC_UNLOAD = 6,	/* gen, bias */
+	MT_REC_THREAD = 7,	/* thread index, os tid, str name */
+	MT_REC_EVENTS = 8,	/* thread index, byte length, packed events */
+	MT_REC_FENCE = 9,	/* seq, ns since start */
+	MT_REC_SAMPLE = 10,	/* ns since start, rss bytes */
+	MT_REC_END = 11,	/* ns since start: clean end of the capture */
+};
+
+/* Stack node kinds (MT_REC_NODE). */
+enum mt_node_kind {
+	MT_NODE_PYTHON = 0,	/* value: python frame id */
+	MT_NODE_NATIVE = 1,	/* value: instruction pointer; then module gen */
+};
+
+/* Python frame flags (MT_REC_PYFRAME). */
+#define MT_PYFRAME_ENTRY 1	/* first frame of a C-level evaluation call */
+
+/*
+ * Event kinds: the low 4 bits of an event's first byte.  The allocator
+ * kinds come first, so "kind < MT_EV_FREE" means "an allocation".
+ */
+enum mt_event {
+	MT_EV_MALLOC = 1,
+	MT_EV_CALLOC,
+	MT_EV_REALLOC,
+	MT_EV_REALLOCARRAY,
+	MT_EV_POSIX_MEMALIGN,
+	MT_EV_ALIGNED_ALLOC,
+	MT_EV_MEMALIGN,
+	MT_EV_VALLOC,
+	MT_EV_PVALLOC,
+	MT_EV_MMAP,
+	MT_EV_MREMAP,
+	MT_EV_FREE,		/* address only */
+	MT_EV_MUNMAP,		/* address and length */
+	MT_EV_KIND_COUNT
+};
+
+/* Flags: the high bits of an event's first byte. */
+#define MT_EVF_SEQ1 0x10	/* sequence number is the thread's previous + 1 */
+#define MT_EVF_SAMESTACK 0x20	/* stack is the thread's previous allocation's */
+#define MT_EVF_LOWBITS 0x40	/* address low 4 bits follow as one byte */
+
+static inline int mt_event_is_alloc(unsigned kind)
+{
+	return kind >= MT_EV_MALLOC && kind < MT_EV_FREE;
+}
+
+static inline int mt_event_is_mmap(unsigned kind)
+{
+	return kind == MT_EV_MMAP || kind == MT_EV_MREMAP || kind == MT_EV_MUNMAP;
+}
+
+#endif

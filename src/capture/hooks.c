@@ -1,0 +1,367 @@
+/*
+ * hooks.c - the allocator entry points libmemtide.so exports over libc's
+ * when preloaded: malloc and friends, mmap/munmap/mremap, and the calls
+ * the tracker must hear of (dlopen/dlclose for the module maps, thread
+ * naming, _exit for the last flush).  Runs in the profiled process.
+ *
+ * Each hook calls the real function (found with dlsym(RTLD_NEXT)) and
+ * reports to the tracker.  A free is reported before the block is
+ * released and an allocation after it is made, so when another thread is
+ * handed the same address its allocation is ordered after the free.
+ * While dlsym itself allocates, at start-up, requests are served from a
+ * static buffer that is never given back.
+ */
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "memtide/format.h"
+#include "tracker.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct mt_real mt_real;
+
+/* Start-up allocations, made while dlsym resolves the real functions. */
+static _Alignas(64) uint8_t boot_buf[256 << 10];
+static size_t boot_used;
+static int resolving;
+
+static int is_boot(const void *p)
+{
+	return (const uint8_t *)p >= boot_buf &&
+	       (const uint8_t *)p < boot_buf + sizeof(boot_buf);
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+	size_t off = (boot_used + align - 1) & ~(align - 1);
+
+	if (off + n > sizeof(boot_buf))
+		return NULL;
+	boot_used = off + n;
+	return boot_buf + off;
+}
+
+#define RESOLVE(name) (*(void **)&mt_real.name = dlsym(RTLD_NEXT, #name))
+
+void mt_resolve(void)
+{
+	if (resolving)
+		return;
+	resolving = 1;
+	RESOLVE(malloc);
+	RESOLVE(free);
+	RESOLVE(calloc);
+	RESOLVE(realloc);
+	RESOLVE(reallocarray);
+	RESOLVE(posix_memalign);
+	RESOLVE(aligned_alloc);
+	RESOLVE(memalign);
+	RESOLVE(valloc);
+	RESOLVE(pvalloc);
+	RESOLVE(mmap);
+	RESOLVE(munmap);
+	RESOLVE(mremap);
+	RESOLVE(dlopen);
+	RESOLVE(dlclose);
+	RESOLVE(pthread_setname_np);
+	RESOLVE(prctl);
+	*(void **)&mt_real.exit_ = dlsym(RTLD_NEXT, "_exit");
+	resolving = 0;
+}
+
+#define ENSURE() do { if (MT_UNLIKELY(!mt_real.free)) mt_resolve(); } while (0)
+
+/* Enter the tracker if tracking and not already inside it. */
+static inline int enter(void)
+{
+	if (MT_LIKELY(atomic_load_explicit(&mt_active, memory_order_relaxed)) &&
+	    !mt_in_hook) {
+		mt_in_hook = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static inline void leave(void)
+{
+	mt_in_hook = 0;
+}
+
+static inline void *record(unsigned kind, void *p, size_t size)
+{
+	if (p && enter()) {
+		mt_record_alloc(kind, p, size);
+		leave();
+	}
+	return p;
+}
+
+static inline void record_free(void *p)
+{
+	if (p && enter()) {
+		mt_record_free(MT_EV_FREE, p, 0);
+		leave();
+	}
+}
+
+EXPORT void *malloc(size_t n)
+{
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.malloc))
+		return boot_alloc(n, 16);
+	return record(MT_EV_MALLOC, mt_real.malloc(n), n);
+}
+
+EXPORT void free(void *p)
+{
+	ENSURE();
+	if (MT_UNLIKELY(!p || is_boot(p)))
+		return;
+	record_free(p);
+	mt_real.free(p);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.calloc))
+		return boot_alloc(total, 16);	/* static memory is zeroed */
+	return record(MT_EV_CALLOC, mt_real.calloc(n, size), total);
+}
+
+static void *realloc_boot(void *p, size_t n)
+{
+	size_t room = (size_t)(boot_buf + sizeof(boot_buf) - (uint8_t *)p);
+	void *q = malloc(n);
+
+	if (q)
+		memcpy(q, p, n < room ? n : room);
+	return q;
+}
+
+/* The block p survives a failed realloc: report it as allocated again. */
+static void *realloc_failed(void *p)
+{
+	if (p && enter()) {
+		mt_record_alloc(MT_EV_REALLOC, p, malloc_usable_size(p));
+		leave();
+	}
+	return NULL;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	void *q;
+
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.realloc))
+		return boot_alloc(n, 16);
+	if (MT_UNLIKELY(is_boot(p)))
+		return realloc_boot(p, n);
+	record_free(p);
+	q = mt_real.realloc(p, n);
+	if (!q)
+		return n ? realloc_failed(p) : NULL;
+	return record(MT_EV_REALLOC, q, n);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+	void *q;
+
+	ENSURE();
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (MT_UNLIKELY(is_boot(p)))
+		return realloc_boot(p, total);
+	record_free(p);
+	q = mt_real.reallocarray(p, n, size);
+	if (!q)
+		return total ? realloc_failed(p) : NULL;
+	return record(MT_EV_REALLOCARRAY, q, total);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	int rc;
+
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.posix_memalign)) {
+		if (!align || (align & (align - 1)) || align % sizeof(void *))
+			return EINVAL;
+		*out = boot_alloc(n, align < 16 ? 16 : align);
+		return *out ? 0 : ENOMEM;
+	}
+	rc = mt_real.posix_memalign(out, align, n);
+	if (rc == 0)
+		record(MT_EV_POSIX_MEMALIGN, *out, n);
+	return rc;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.aligned_alloc))
+		return boot_alloc(n, align < 16 ? 16 : align);
+	return record(MT_EV_ALIGNED_ALLOC, mt_real.aligned_alloc(align, n), n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	ENSURE();
+	if (MT_UNLIKELY(!mt_real.memalign))
+		return boot_alloc(n, align < 16 ? 16 : align);
+	return record(MT_EV_MEMALIGN, mt_real.memalign(align, n), n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	ENSURE();
+	return record(MT_EV_VALLOC, mt_real.valloc(n), n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t rounded = (n + (size_t)page - 1) & ~((size_t)page - 1);
+
+	ENSURE();
+	return record(MT_EV_PVALLOC, mt_real.pvalloc(n), n ? rounded : (size_t)page);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p;
+
+	ENSURE();
+	p = mt_real.mmap(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED)
+		record(MT_EV_MMAP, p, len);
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+	__attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	ENSURE();
+	if (addr && enter()) {
+		mt_record_free(MT_EV_MUNMAP, addr, len);
+		leave();
+	}
+	return mt_real.munmap(addr, len);
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL, *p;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	ENSURE();
+	p = mt_real.mremap(old, old_len, new_len, flags, new_addr);
+	if (p != MAP_FAILED && enter()) {
+		mt_record_free(MT_EV_MUNMAP, old, old_len);
+		mt_record_alloc(MT_EV_MREMAP, p, new_len);
+		leave();
+	}
+	return p;
+}
+
+EXPORT void *dlopen(const char *file, int mode)
+{
+	void *h;
+
+	ENSURE();
+	h = mt_real.dlopen(file, mode);
+	if (h && enter()) {
+		mt_modules_changed();
+		leave();
+	}
+	return h;
+}
+
+EXPORT int dlclose(void *h)
+{
+	int rc;
+
+	ENSURE();
+	rc = mt_real.dlclose(h);
+	if (rc == 0 && enter()) {
+		mt_modules_changed();
+		leave();
+	}
+	return rc;
+}
+
+EXPORT int pthread_setname_np(pthread_t t, const char *name)
+{
+	int rc;
+
+	ENSURE();
+	rc = mt_real.pthread_setname_np(t, name);
+	if (rc == 0 && pthread_equal(t, pthread_self()) && enter()) {
+		mt_thread_set_name(name);
+		leave();
+	}
+	return rc;
+}
+
+EXPORT int prctl(int op, ...)
+{
+	unsigned long a[4];
+	va_list ap;
+	int rc;
+
+	va_start(ap, op);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	ENSURE();
+	rc = mt_real.prctl(op, a[0], a[1], a[2], a[3]);
+	if (rc == 0 && op == PR_SET_NAME && a[0] && enter()) {
+		char name[16];
+
+		memcpy(name, (const char *)a[0], 15);
+		name[15] = '\0';
+		mt_thread_set_name(name);
+		leave();
+	}
+	return rc;
+}
+
+/* os._exit() and friends skip destructors: write the capture out first. */
+EXPORT void _exit(int status)
+{
+	ENSURE();
+	mt_in_hook = 1;
+	mt_tracker_shutdown();
+	mt_real.exit_(status);
+	__builtin_unreachable();
+}
+
+EXPORT void _Exit(int status) __attribute__((alias("_exit")));

@@ -1,0 +1,100 @@
+/*
+ * tracker.h - the inside of libmemtide.so, shared by its files: the hooks
+ * (hooks.c) call mt_record_*; the writer thread (writer.c) drains what the
+ * tracker (tracker.c) buffers.  Everything here runs in the profiled
+ * process.
+ */
+#ifndef MT_TRACKER_H
+#define MT_TRACKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MT_TLS __attribute__((tls_model("initial-exec")))
+#define MT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Real allocator entry points, resolved by hooks.c. */
+struct mt_real {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	void *(*mmap)(void *, size_t, int, int, int, long);
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
+	void *(*dlopen)(const char *, int);
+	int (*dlclose)(void *);
+	void (*exit_)(int);
+	int (*pthread_setname_np)(pthread_t, const char *);
+	int (*prctl)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+};
+extern struct mt_real mt_real;
+void mt_resolve(void);
+
+/* Set while tracking: hooks record only when this is non-zero. */
+extern atomic_int mt_active;
+
+/* Per-thread re-entrancy guard: hooks called from inside memtide pass through. */
+extern __thread int mt_in_hook MT_TLS;
+
+/* Events an owning thread appends to, in blocks the writer steals. */
+#define MT_BLOCK_SIZE (64u << 10)
+struct mt_block {
+	struct mt_block *next;
+	uint32_t len;
+	uint8_t data[MT_BLOCK_SIZE - 16];
+};
+
+struct mt_thread {
+	atomic_int lock;		/* owner per event, writer per round */
+	uint32_t index;			/* thread number in the capture */
+	int dead;			/* thread exited; writer frees it */
+	struct mt_block *cur;		/* block being filled */
+	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
+	struct mt_block *stolen;	/* taken by the writer in this round */
+	uint64_t prev_seq, prev_addr;	/* delta state of the encoder */
+	uint32_t prev_stack;
+	struct mt_thread *next;		/* registry list */
+	struct mt_stackcache *sc;	/* per-thread stack interning cache */
+};
+
+/* tracker.c */
+void mt_record_alloc(unsigned kind, const void *addr, size_t size);
+void mt_record_free(unsigned kind, const void *addr, size_t size);
+void mt_thread_set_name(const char *name);
+void mt_modules_changed(void);
+int mt_tracker_init(void);
+void mt_tracker_shutdown(void);
+
+/* Registry and meta log, for the writer (tracker.c). */
+extern pthread_mutex_t mt_registry_lock;
+extern struct mt_thread *mt_threads;
+extern atomic_uint_fast64_t mt_seq;
+struct mt_block *mt_block_get(void);
+void mt_block_put(struct mt_block *b);
+void mt_thread_lock(struct mt_thread *t);
+void mt_thread_unlock(struct mt_thread *t);
+void mt_thread_free(struct mt_thread *t);
+size_t mt_meta_drain(uint8_t **out, size_t *off);
+
+/* writer.c */
+int mt_writer_start(const char *path);
+void mt_writer_stop(void);
+void mt_writer_after_fork_child(const char *path);
+uint64_t mt_now_ns(void);
+void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* unwind.c */
+int mt_unwind(uint64_t *ips, int max);
+void mt_unwind_init(void);
+
+#endif
