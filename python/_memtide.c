@@ -25,7 +25,7 @@ static uint64_t code_tag(PyCodeObject *co)
 	uint64_t t = (uint64_t)(uintptr_t)co->co_name ^
 		     ((uint64_t)(uintptr_t)co->co_filename << 7) ^
 		     (uint64_t)co->co_firstlineno;
-	return (t ^ (t >> 32)) << 32;
+	return ((t ^ (t >> 32)) & 0x7fffffffu) << 32;	/* bit 63 is the tracker's */
 }
 
 static void put_key(struct mt_pykey *k, PyCodeObject *co, int lasti, int entry)

@@ -46,7 +46,7 @@ enum mt_node_kind {
  * Event kinds: the low 4 bits of an event's first byte.  The allocator
  * kinds come first, so "kind < MT_EV_FREE" means "an allocation".
  */
-enum mt_event {
+enum mt_event_kind {
 	MT_EV_MALLOC = 1,
 	MT_EV_CALLOC,
 	MT_EV_REALLOC,

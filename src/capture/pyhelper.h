@@ -21,7 +21,8 @@
 /*
  * One Python frame as the tracker keys it: a is the code object, b packs
  * the instruction offset (bits 1-31), the entry flag (bit 0) and a tag
- * made of the code's name, file and first line (bits 32-63), so a code
+ * made of the code's name, file and first line (bits 32-62; bit 63 stays
+ * clear, the tracker marks native frames with it), so a code
  * object freed and replaced by another at the same address is not taken
  * for the old one.
  */

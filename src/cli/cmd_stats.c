@@ -1,0 +1,71 @@
+/*
+ * cmd_stats.c - `memtide stats`: totals, allocation sizes, allocator kinds,
+ * peak heap and RSS, and the top allocation sites of a capture.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "../analysis/stats.h"
+#include "../report/stats_report.h"
+
+static const char usage_text[] =
+	"usage: memtide stats [-n N] [--json] FILE\n"
+	"\n"
+	"Totals of a capture: allocations and bytes, a histogram of sizes, the\n"
+	"allocator kinds, the peak heap size and when it happened, the peak RSS,\n"
+	"and the top allocation sites by size and by number of allocations.\n"
+	"\n"
+	"  -n, --top N   length of the top lists (default 10)\n"
+	"      --json    one JSON object instead of text\n"
+	"  -h, --help    show this help\n";
+
+int cmd_stats(int argc, char **argv)
+{
+	struct mt_stats_opts o = { .top = 10, .progress = isatty(STDERR_FILENO) };
+	const char *file = NULL;
+	struct mt_capture c;
+	struct mt_stats s;
+	char err[512];
+	int json = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "-n") || !strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
+			const char *v = a[2] == 't' && a[5] == '=' ? a + 6 : i + 1 < argc ? argv[++i] : NULL;
+			char *end;
+			long n = v ? strtol(v, &end, 10) : 0;
+
+			if (!v || *end || n < 1 || n > 1000000)
+				return mt_usage_error("stats", "-n needs a number from 1 to 1000000");
+			o.top = (int)n;
+		} else if (a[0] == '-' && a[1]) {
+			return mt_usage_error("stats", "unknown option '%s'", a);
+		} else if (file) {
+			return mt_usage_error("stats", "one capture file at a time");
+		} else {
+			file = a;
+		}
+	}
+	if (!file)
+		return mt_usage_error("stats", "no capture file given");
+	if (mt_stats_compute(file, &o, &c, &s, err, sizeof(err)) < 0) {
+		mt_capture_release(&c);
+		return mt_error("%s", err);
+	}
+	if (json)
+		mt_stats_print_json(stdout, &c, &s);
+	else
+		mt_stats_print_text(stdout, &c, &s);
+	mt_stats_release(&s);
+	mt_capture_release(&c);
+	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
+}

@@ -1,0 +1,94 @@
+/*
+ * main.c - memtide's entry point: finds the subcommand in commands[] and
+ * runs it.  Each subcommand lives in its own cmd_<name>.c.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MEMTIDE_VERSION "0.1.0"
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "run", cmd_run, "run a program and capture its allocations" },
+	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
+};
+
+int mt_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("memtide: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int mt_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "memtide %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'memtide %s --help')\n", cmd);
+	return 2;
+}
+
+const char *mt_prefix(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0)
+		return strcpy(dir, ".");
+	dir[n] = '\0';
+	for (int i = 0; i < 2 && (slash = strrchr(dir, '/')); i++)
+		*slash = '\0';	/* .../bin/memtide -> ... */
+	return dir;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: memtide <command> [options] ...\n\n"
+		   "memtide records every allocation of a Python or native program and\n"
+		   "reports where the memory went.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'memtide <command> --help' tells more about each.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("memtide %s\n", MEMTIDE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "memtide: '%s' is not a memtide command (see 'memtide --help')\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,97 @@
+/*
+ * reader.h - reads a capture file: checks the header, decompresses the
+ * chunks, keeps the tables (strings, frames, stack nodes, modules,
+ * threads, metadata) and hands events to the caller one at a time in
+ * the order they happened.  Memory stays proportional to the tables,
+ * not to the number of events.
+ */
+#ifndef MT_READER_H
+#define MT_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mt_event {
+	uint64_t seq;
+	uint64_t addr;
+	uint64_t size;		/* allocations and munmap */
+	uint64_t time_ns;	/* of the fence that released it (10 ms steps) */
+	uint32_t stack;		/* node id, 0 for none */
+	uint32_t thread;	/* thread index */
+	uint8_t kind;		/* enum mt_event_kind */
+};
+
+struct mt_pyframe {
+	uint32_t name, file;	/* string ids */
+	uint32_t line;
+	uint32_t flags;
+};
+
+struct mt_node {
+	uint32_t parent;
+	uint8_t kind;		/* enum mt_node_kind */
+	uint32_t gen;		/* native: module generation */
+	uint64_t value;		/* python frame id or instruction pointer */
+};
+
+struct mt_module {
+	uint64_t gen_load, gen_unload;	/* live for gen_load <= gen < gen_unload */
+	uint64_t bias;
+	const char *path, *build_id;
+	uint64_t lo, hi;	/* lowest and highest mapped address */
+};
+
+struct mt_thread_info {
+	uint64_t tid;
+	const char *name;
+};
+
+struct mt_capture {
+	const char *path;
+	uint64_t file_size;
+	/* metadata */
+	const char *command, *python;
+	uint64_t pid, start_unix_ns;
+	int native;
+	/* tables, index 0 unused */
+	char **strings;
+	uint32_t nstrings;
+	struct mt_pyframe *pyframes;
+	uint32_t npyframes;
+	struct mt_node *nodes;
+	uint32_t nnodes;
+	struct mt_module *modules;
+	uint32_t nmodules;
+	struct mt_thread_info *threads;
+	uint32_t nthreads;
+	/* what the reading found */
+	uint64_t end_ns;	/* last time seen */
+	uint64_t peak_rss, peak_rss_ns;
+	uint64_t nevents;
+	int complete;		/* the END record was read */
+	int truncated;		/* the file stops before its end */
+	/* private */
+	struct mt_reader_state *st;
+};
+
+struct mt_read_ops {
+	void (*event)(void *ctx, const struct mt_event *ev);
+	void (*sample)(void *ctx, uint64_t ns, uint64_t rss);
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+/*
+ * Reads the whole capture at path, calling ops for each event and RSS
+ * sample.  Returns 0, or -1 with a one-line reason in err.  A file that
+ * stops early is not an error: it reads up to its last whole chunk and
+ * sets c->truncated.
+ */
+int mt_capture_read(const char *path, struct mt_capture *c,
+		    const struct mt_read_ops *ops, char *err, size_t errlen);
+void mt_capture_release(struct mt_capture *c);
+
+const char *mt_capture_string(const struct mt_capture *c, uint32_t id);
+const char *mt_event_kind_name(unsigned kind);
+
+#endif

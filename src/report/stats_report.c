@@ -1,0 +1,184 @@
+/*
+ * stats_report.c - text and JSON output of `memtide stats`.  The JSON keys
+ * are an interface other reports and tests rely on (docs/REPORTS.md).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "output.h"
+#include "stats_report.h"
+
+#define BAR_WIDTH 40
+
+static void print_site(FILE *f, const struct mt_site *s, int by_count)
+{
+	char a[32], b[32];
+
+	fprintf(f, "  - %s at %s:%u -> ", s->function, s->file, s->line);
+	if (by_count)
+		fprintf(f, "%s (%s)\n", mt_fmt_count(a, sizeof(a), s->count),
+			mt_fmt_size(b, sizeof(b), s->bytes));
+	else
+		fprintf(f, "%s (%s allocations)\n", mt_fmt_size(a, sizeof(a), s->bytes),
+			mt_fmt_count(b, sizeof(b), s->count));
+}
+
+static void print_histogram(FILE *f, const struct mt_stats *s)
+{
+	int lo = MT_HIST_BINS, hi = -1;
+	uint64_t most = 0;
+	char a[32], b[32];
+
+	for (int i = 0; i < MT_HIST_BINS; i++) {
+		if (!s->hist[i])
+			continue;
+		lo = lo < i ? lo : i;
+		hi = i;
+		most = s->hist[i] > most ? s->hist[i] : most;
+	}
+	fprintf(f, "\nHistogram of allocation sizes:\n");
+	if (hi < 0) {
+		fprintf(f, "  (no allocations)\n");
+		return;
+	}
+	fprintf(f, "  min: %s\n", mt_fmt_size(a, sizeof(a), s->min_size));
+	for (int i = lo; i <= hi; i++) {
+		int w = most ? (int)((s->hist[i] * BAR_WIDTH + most - 1) / most) : 0;
+
+		if (i == 0)
+			fprintf(f, "  %-11s", "= 0 B");
+		else
+			fprintf(f, "  <= %-8s", mt_fmt_size(a, sizeof(a), mt_hist_bin_max(i)));
+		fprintf(f, ": %12s ", mt_fmt_count(b, sizeof(b), s->hist[i]));
+		for (int k = 0; k < w; k++)
+			fputs("\u2587", f);
+		fputc('\n', f);
+	}
+	fprintf(f, "  max: %s\n", mt_fmt_size(a, sizeof(a), s->max_size));
+}
+
+/* Allocator kinds, most used first. */
+static void print_kinds(FILE *f, const struct mt_stats *s)
+{
+	int order[MT_EV_FREE], n = 0;
+	char a[32], up[32];
+
+	for (int i = 1; i < MT_EV_FREE; i++)
+		if (s->kinds[i])
+			order[n++] = i;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && s->kinds[order[j]] > s->kinds[order[j - 1]]; j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		snprintf(up, sizeof(up), "%s", mt_event_kind_name((unsigned)order[i]));
+		for (char *p = up; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		fprintf(f, "  %-15s %12s\n", up, mt_fmt_count(a, sizeof(a), s->kinds[order[i]]));
+	}
+}
+
+void mt_stats_print_text(FILE *f, const struct mt_capture *c, const struct mt_stats *s)
+{
+	char a[32], b[32];
+
+	fprintf(f, "Capture: %s\n", c->path);
+	fprintf(f, "Command: %s\n", c->command ? c->command : "?");
+	if (c->python) {
+		char v[64];
+
+		snprintf(v, sizeof(v), "%s", c->python);
+		v[strcspn(v, " ")] = '\0';
+		fprintf(f, "Python:  %s\n", v);
+	}
+	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
+	if (c->truncated)
+		fprintf(f, "Note: the capture is truncated (the program was killed or the file cut "
+			   "short); the figures cover what was written.\n");
+
+	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), s->total_allocations));
+	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), s->total_bytes));
+	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), s->peak_bytes),
+		(double)s->peak_ns / 1e9);
+	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
+	fprintf(f, "Still allocated at end:  %s in %s blocks\n",
+		mt_fmt_size(a, sizeof(a), s->end_heap_bytes),
+		mt_fmt_count(b, sizeof(b), s->end_heap_blocks));
+
+	print_histogram(f, s);
+
+	fprintf(f, "\nAllocator kinds:\n");
+	print_kinds(f, s);
+
+	fprintf(f, "\nTop %u locations by size:\n", s->nsites);
+	for (uint32_t i = 0; i < s->nsites; i++)
+		print_site(f, &s->by_size[i], 0);
+	fprintf(f, "\nTop %u locations by number of allocations:\n", s->nsites);
+	for (uint32_t i = 0; i < s->nsites; i++)
+		print_site(f, &s->by_count[i], 1);
+}
+
+static void json_sites(FILE *f, const char *key, const struct mt_site *v, uint32_t n)
+{
+	fprintf(f, ",\n  \"%s\": [", key);
+	for (uint32_t i = 0; i < n; i++) {
+		fprintf(f, "%s\n    {\"function\": ", i ? "," : "");
+		mt_json_str(f, v[i].function);
+		fputs(", \"file\": ", f);
+		mt_json_str(f, v[i].file);
+		fprintf(f, ", \"line\": %u, \"bytes\": %llu, \"count\": %llu}", v[i].line,
+			(unsigned long long)v[i].bytes, (unsigned long long)v[i].count);
+	}
+	fputs(n ? "\n  ]" : "]", f);
+}
+
+void mt_stats_print_json(FILE *f, const struct mt_capture *c, const struct mt_stats *s)
+{
+	int first = 1;
+
+	fputs("{\n  \"file\": ", f);
+	mt_json_str(f, c->path);
+	fputs(",\n  \"command\": ", f);
+	mt_json_str(f, c->command);
+	fputs(",\n  \"python\": ", f);
+	if (c->python)
+		mt_json_str(f, c->python);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n  \"pid\": %llu", (unsigned long long)c->pid);
+	fprintf(f, ",\n  \"total_allocations\": %llu", (unsigned long long)s->total_allocations);
+	fprintf(f, ",\n  \"total_bytes\": %llu", (unsigned long long)s->total_bytes);
+	fprintf(f, ",\n  \"peak_bytes\": %llu", (unsigned long long)s->peak_bytes);
+	fprintf(f, ",\n  \"peak_time_ms\": %llu", (unsigned long long)(s->peak_ns / 1000000));
+	fprintf(f, ",\n  \"peak_rss_bytes\": %llu", (unsigned long long)c->peak_rss);
+	fprintf(f, ",\n  \"duration_ms\": %llu", (unsigned long long)(c->end_ns / 1000000));
+	fprintf(f, ",\n  \"end_heap_bytes\": %llu", (unsigned long long)s->end_heap_bytes);
+	fprintf(f, ",\n  \"end_heap_blocks\": %llu", (unsigned long long)s->end_heap_blocks);
+	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
+	fprintf(f, ",\n  \"min_size\": %llu", (unsigned long long)s->min_size);
+	fprintf(f, ",\n  \"max_size\": %llu", (unsigned long long)s->max_size);
+	fputs(",\n  \"allocators\": {", f);
+	for (int i = 1; i < MT_EV_FREE; i++) {
+		if (!s->kinds[i])
+			continue;
+		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", mt_event_kind_name((unsigned)i),
+			(unsigned long long)s->kinds[i]);
+		first = 0;
+	}
+	fputs("},\n  \"histogram\": [", f);
+	first = 1;
+	for (int i = 0; i < MT_HIST_BINS; i++) {
+		if (!s->hist[i])
+			continue;
+		fprintf(f, "%s{\"max_bytes\": %llu, \"count\": %llu}", first ? "" : ", ",
+			(unsigned long long)mt_hist_bin_max(i), (unsigned long long)s->hist[i]);
+		first = 0;
+	}
+	fputc(']', f);
+	json_sites(f, "top_by_size", s->by_size, s->nsites);
+	json_sites(f, "top_by_count", s->by_count, s->nsites);
+	fputs("\n}\n", f);
+}

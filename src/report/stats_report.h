@@ -1,0 +1,14 @@
+/*
+ * stats_report.h - prints the figures of `memtide stats` as text or JSON.
+ */
+#ifndef MT_STATS_REPORT_H
+#define MT_STATS_REPORT_H
+
+#include <stdio.h>
+
+#include "../analysis/stats.h"
+
+void mt_stats_print_text(FILE *f, const struct mt_capture *c, const struct mt_stats *s);
+void mt_stats_print_json(FILE *f, const struct mt_capture *c, const struct mt_stats *s);
+
+#endif
