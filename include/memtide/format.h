@@ -27,8 +27,8 @@ enum mt_record {
 	MT_REC_MODULE = 5,	/* gen, bias, str path, str build-id, nseg, (vaddr,memsz)* */
 	MT_REC_UNLOAD = 6,	/* gen, bias */
 	MT_REC_THREAD = 7,	/* thread index, os tid, str name */
-	MT_REC_EVENTS = 8,	/* thread index, byte length, packed events */
-	MT_REC_FENCE = 9,	/* seq, ns since start */
+	MT_REC_EVENTS = 8,	/* byte length, packed events */
+	MT_REC_TIME = 9,	/* ns since start of the events that follow */
 	MT_REC_SAMPLE = 10,	/* ns since start, rss bytes */
 	MT_REC_END = 11,	/* ns since start: clean end of the capture */
 };
@@ -45,6 +45,19 @@ enum mt_node_kind {
 /*
  * Event kinds: the low 4 bits of an event's first byte.  The allocator
  * kinds come first, so "kind < MT_EV_FREE" means "an allocation".
+ *
+ * Events are written in the order they happened, all threads merged.
+ * Heap blocks are not named by address but by slot: every heap
+ * allocation takes the most recently freed slot, or the next new one
+ * (0, 1, 2, ...), and a free names its slot.  Mappings (mmap, mremap,
+ * munmap) keep their addresses, since munmap can cut them.
+ *
+ *   heap allocation  head, size, [stack]
+ *   MT_EV_MMAP/MREMAP head, address, size, [stack]
+ *   MT_EV_FREE       head, slot
+ *   MT_EV_MUNMAP     head, address, length
+ *
+ * with the thread index right after the head when MT_EVF_THREAD is set.
  */
 enum mt_event_kind {
 	MT_EV_MALLOC = 1,
@@ -64,9 +77,8 @@ enum mt_event_kind {
 };
 
 /* Flags: the high bits of an event's first byte. */
-#define MT_EVF_SEQ1 0x10	/* sequence number is the thread's previous + 1 */
-#define MT_EVF_SAMESTACK 0x20	/* stack is the thread's previous allocation's */
-#define MT_EVF_LOWBITS 0x40	/* address low 4 bits follow as one byte */
+#define MT_EVF_SAMESTACK 0x10	/* stack is the previous allocation's */
+#define MT_EVF_THREAD 0x20	/* a thread index follows; it holds until the next */
 
 static inline int mt_event_is_alloc(unsigned kind)
 {

@@ -8,10 +8,10 @@
 #include "memtide/format.h"
 #include "heap.h"
 
-struct live {
-	uint64_t addr;		/* 0: empty slot */
+struct block {
 	uint64_t size;
 	uint32_t stack;
+	uint32_t live;
 };
 
 struct range {
@@ -20,17 +20,19 @@ struct range {
 };
 
 struct mt_heap {
-	struct live *slots;
-	size_t mask, used;
+	struct block *blocks;	/* by slot */
+	uint32_t nslots, cap;
+	uint32_t *free_slots;	/* most recently freed last */
+	uint32_t nfree, cap_free;
+	uint64_t used;		/* live heap blocks */
 	struct range *ranges;
 	size_t nranges, cap_ranges;
 	uint64_t current;
 };
 
-static void *xcalloc(size_t n, size_t size)
+static void *xrealloc(void *p, size_t n)
 {
-	void *p = calloc(n, size);
-
+	p = realloc(p, n);
 	if (!p) {
 		fprintf(stderr, "memtide: out of memory\n");
 		exit(1);
@@ -38,22 +40,14 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-static size_t slot_of(const struct mt_heap *h, uint64_t addr)
-{
-	uint64_t x = addr >> 4;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (size_t)x & h->mask;
-}
-
 struct mt_heap *mt_heap_new(void)
 {
-	struct mt_heap *h = xcalloc(1, sizeof(*h));
+	struct mt_heap *h = calloc(1, sizeof(*h));
 
-	h->mask = (1u << 16) - 1;
-	h->slots = xcalloc(h->mask + 1, sizeof(*h->slots));
+	if (!h) {
+		fprintf(stderr, "memtide: out of memory\n");
+		exit(1);
+	}
 	return h;
 }
 
@@ -61,7 +55,8 @@ void mt_heap_free(struct mt_heap *h)
 {
 	if (!h)
 		return;
-	free(h->slots);
+	free(h->blocks);
+	free(h->free_slots);
 	free(h->ranges);
 	free(h);
 }
@@ -76,86 +71,43 @@ uint64_t mt_heap_blocks(const struct mt_heap *h)
 	return h->used + h->nranges;
 }
 
-static void rehash(struct mt_heap *h)
+/* The slot the writer gave this block: the last freed, or a new one. */
+static void heap_alloc(struct mt_heap *h, const struct mt_event *ev)
 {
-	struct live *old = h->slots;
-	size_t n = h->mask + 1;
+	uint32_t slot;
 
-	h->mask = n * 2 - 1;
-	h->slots = xcalloc(n * 2, sizeof(*h->slots));
-	for (size_t i = 0; i < n; i++) {
-		if (old[i].addr) {
-			size_t j = slot_of(h, old[i].addr);
-
-			while (h->slots[j].addr)
-				j = (j + 1) & h->mask;
-			h->slots[j] = old[i];
-		}
-	}
-	free(old);
-}
-
-static struct live *find(struct mt_heap *h, uint64_t addr)
-{
-	size_t i = slot_of(h, addr);
-
-	while (h->slots[i].addr && h->slots[i].addr != addr)
-		i = (i + 1) & h->mask;
-	return &h->slots[i];
-}
-
-/* Backward-shift deletion keeps probe chains whole without tombstones. */
-static void erase(struct mt_heap *h, struct live *s)
-{
-	size_t i = (size_t)(s - h->slots), j = i;
-
-	for (;;) {
-		j = (j + 1) & h->mask;
-		if (!h->slots[j].addr)
-			break;
-		size_t home = slot_of(h, h->slots[j].addr);
-
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			h->slots[i] = h->slots[j];
-			i = j;
-		}
-	}
-	h->slots[i].addr = 0;
-	h->used--;
-}
-
-static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
-		       mt_heap_released released, void *ctx)
-{
-	struct live *s;
-
-	if ((h->used + 1) * 4 > (h->mask + 1) * 3)
-		rehash(h);
-	s = find(h, ev->addr);
-	if (s->addr) {		/* a free we never saw: the old block is gone */
-		h->current -= s->size;
-		if (released)
-			released(ctx, s->stack, s->size);
+	if (h->nfree) {
+		slot = h->free_slots[--h->nfree];
 	} else {
-		h->used++;
+		if (h->nslots == h->cap) {
+			h->cap = h->cap ? h->cap * 2 : 4096;
+			h->blocks = xrealloc(h->blocks, h->cap * sizeof(*h->blocks));
+		}
+		slot = h->nslots++;
 	}
-	s->addr = ev->addr;
-	s->size = ev->size;
-	s->stack = ev->stack;
+	h->blocks[slot] = (struct block){ ev->size, ev->stack, 1 };
 	h->current += ev->size;
+	h->used++;
 }
 
-static void heap_release(struct mt_heap *h, uint64_t addr,
+static void heap_release(struct mt_heap *h, uint64_t slot,
 			 mt_heap_released released, void *ctx)
 {
-	struct live *s = find(h, addr);
+	struct block *b;
 
-	if (!s->addr)
-		return;
-	h->current -= s->size;
+	if (slot >= h->nslots || !h->blocks[slot].live)
+		return;		/* the writer never names a free slot */
+	b = &h->blocks[slot];
+	b->live = 0;
+	h->current -= b->size;
+	h->used--;
 	if (released)
-		released(ctx, s->stack, s->size);
-	erase(h, s);
+		released(ctx, b->stack, b->size);
+	if (h->nfree == h->cap_free) {
+		h->cap_free = h->cap_free ? h->cap_free * 2 : 4096;
+		h->free_slots = xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));
+	}
+	h->free_slots[h->nfree++] = (uint32_t)slot;
 }
 
 /* First range whose end is above addr. */
@@ -178,11 +130,7 @@ static void range_insert_at(struct mt_heap *h, size_t i, struct range r)
 {
 	if (h->nranges == h->cap_ranges) {
 		h->cap_ranges = h->cap_ranges ? h->cap_ranges * 2 : 64;
-		h->ranges = realloc(h->ranges, h->cap_ranges * sizeof(*h->ranges));
-		if (!h->ranges) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
+		h->ranges = xrealloc(h->ranges, h->cap_ranges * sizeof(*h->ranges));
 	}
 	memmove(&h->ranges[i + 1], &h->ranges[i], (h->nranges - i) * sizeof(r));
 	h->ranges[i] = r;
@@ -235,6 +183,8 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
 		break;
 	case MT_EV_MMAP:
 	case MT_EV_MREMAP:
+		if (!ev->size)
+			break;
 		unmap(h, ev->addr, ev->size, released, ctx);
 		range_insert_at(h, range_lower(h, ev->addr),
 				(struct range){ ev->addr, ev->addr + ev->size, ev->stack });
@@ -242,6 +192,6 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
 		break;
 	default:
 		if (mt_event_is_alloc(ev->kind))
-			heap_alloc(h, ev, released, ctx);
+			heap_alloc(h, ev);
 	}
 }

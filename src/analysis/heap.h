@@ -1,7 +1,8 @@
 /*
- * heap.h - replays allocation events into the set of live blocks: a hash
- * table for heap blocks and an ordered list of ranges for mappings (which
- * munmap may cut in pieces).  Its memory follows what is live.
+ * heap.h - replays allocation events into the set of live blocks: an
+ * array indexed by slot for heap blocks and an ordered list of ranges for
+ * mappings (which munmap may cut in pieces).  Its memory follows what is
+ * live.
  */
 #ifndef MT_HEAP_H
 #define MT_HEAP_H
@@ -18,10 +19,7 @@ typedef void (*mt_heap_released)(void *ctx, uint32_t stack, uint64_t bytes);
 struct mt_heap *mt_heap_new(void);
 void mt_heap_free(struct mt_heap *h);
 
-/*
- * Applies one event; current is updated.  Frees of unknown addresses
- * (made before tracking began) are ignored.
- */
+/* Applies one event; current is updated. */
 void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
 		   mt_heap_released released, void *ctx);
 uint64_t mt_heap_current(const struct mt_heap *h);

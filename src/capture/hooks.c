@@ -97,29 +97,30 @@ static inline void leave(void)
 	mt_in_hook = 0;
 }
 
-static inline void *record(unsigned kind, void *p, size_t size)
-{
-	if (p && enter()) {
-		mt_record_alloc(kind, p, size);
-		leave();
-	}
-	return p;
-}
 
-static inline void record_free(void *p)
-{
-	if (p && enter()) {
-		mt_record_free(MT_EV_FREE, p, 0);
-		leave();
-	}
-}
+/*
+ * The guard is held across the real call too, so an allocator entry that
+ * glibc implements with another one (reallocarray calls realloc) is
+ * recorded once.
+ */
+#define ALLOC_HOOK(kind, size, call)					\
+	do {								\
+		void *p_;						\
+		if (!enter())						\
+			return call;					\
+		p_ = call;						\
+		if (p_)							\
+			mt_record_alloc(kind, p_, size);		\
+		leave();						\
+		return p_;						\
+	} while (0)
 
 EXPORT void *malloc(size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.malloc))
 		return boot_alloc(n, 16);
-	return record(MT_EV_MALLOC, mt_real.malloc(n), n);
+	ALLOC_HOOK(MT_EV_MALLOC, n, mt_real.malloc(n));
 }
 
 EXPORT void free(void *p)
@@ -127,8 +128,13 @@ EXPORT void free(void *p)
 	ENSURE();
 	if (MT_UNLIKELY(!p || is_boot(p)))
 		return;
-	record_free(p);
+	if (!enter()) {
+		mt_real.free(p);
+		return;
+	}
+	mt_record_free(MT_EV_FREE, p, 0);
 	mt_real.free(p);
+	leave();
 }
 
 EXPORT void *calloc(size_t n, size_t size)
@@ -142,7 +148,7 @@ EXPORT void *calloc(size_t n, size_t size)
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.calloc))
 		return boot_alloc(total, 16);	/* static memory is zeroed */
-	return record(MT_EV_CALLOC, mt_real.calloc(n, size), total);
+	ALLOC_HOOK(MT_EV_CALLOC, total, mt_real.calloc(n, size));
 }
 
 static void *realloc_boot(void *p, size_t n)
@@ -155,36 +161,42 @@ static void *realloc_boot(void *p, size_t n)
 	return q;
 }
 
-/* The block p survives a failed realloc: report it as allocated again. */
-static void *realloc_failed(void *p)
+/*
+ * realloc and reallocarray: the old block's free is recorded before the
+ * call, so a thread handed that address afterwards is ordered after it.
+ * A failed call leaves the old block in place: it is recorded again.
+ */
+static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 {
-	if (p && enter()) {
-		mt_record_alloc(MT_EV_REALLOC, p, malloc_usable_size(p));
+	int tracked = enter();
+	void *q;
+
+	if (tracked && p)
+		mt_record_free(MT_EV_FREE, p, 0);
+	q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
+	if (tracked) {
+		if (q)
+			mt_record_alloc(kind, q, total);
+		else if (p && total)
+			mt_record_alloc(kind, p, malloc_usable_size(p));
 		leave();
 	}
-	return NULL;
+	return q;
 }
 
 EXPORT void *realloc(void *p, size_t n)
 {
-	void *q;
-
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.realloc))
 		return boot_alloc(n, 16);
 	if (MT_UNLIKELY(is_boot(p)))
 		return realloc_boot(p, n);
-	record_free(p);
-	q = mt_real.realloc(p, n);
-	if (!q)
-		return n ? realloc_failed(p) : NULL;
-	return record(MT_EV_REALLOC, q, n);
+	return resize(MT_EV_REALLOC, p, n, n, 1);
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {
 	size_t total;
-	void *q;
 
 	ENSURE();
 	if (__builtin_mul_overflow(n, size, &total)) {
@@ -193,11 +205,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 	}
 	if (MT_UNLIKELY(is_boot(p)))
 		return realloc_boot(p, total);
-	record_free(p);
-	q = mt_real.reallocarray(p, n, size);
-	if (!q)
-		return total ? realloc_failed(p) : NULL;
-	return record(MT_EV_REALLOCARRAY, q, total);
+	return resize(MT_EV_REALLOCARRAY, p, total, n, size);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -211,9 +219,12 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		*out = boot_alloc(n, align < 16 ? 16 : align);
 		return *out ? 0 : ENOMEM;
 	}
+	if (!enter())
+		return mt_real.posix_memalign(out, align, n);
 	rc = mt_real.posix_memalign(out, align, n);
 	if (rc == 0)
-		record(MT_EV_POSIX_MEMALIGN, *out, n);
+		mt_record_alloc(MT_EV_POSIX_MEMALIGN, *out, n);
+	leave();
 	return rc;
 }
 
@@ -222,7 +233,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.aligned_alloc))
 		return boot_alloc(n, align < 16 ? 16 : align);
-	return record(MT_EV_ALIGNED_ALLOC, mt_real.aligned_alloc(align, n), n);
+	ALLOC_HOOK(MT_EV_ALIGNED_ALLOC, n, mt_real.aligned_alloc(align, n));
 }
 
 EXPORT void *memalign(size_t align, size_t n)
@@ -230,22 +241,22 @@ EXPORT void *memalign(size_t align, size_t n)
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.memalign))
 		return boot_alloc(n, align < 16 ? 16 : align);
-	return record(MT_EV_MEMALIGN, mt_real.memalign(align, n), n);
+	ALLOC_HOOK(MT_EV_MEMALIGN, n, mt_real.memalign(align, n));
 }
 
 EXPORT void *valloc(size_t n)
 {
 	ENSURE();
-	return record(MT_EV_VALLOC, mt_real.valloc(n), n);
+	ALLOC_HOOK(MT_EV_VALLOC, n, mt_real.valloc(n));
 }
 
 EXPORT void *pvalloc(size_t n)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t rounded = (n + (size_t)page - 1) & ~((size_t)page - 1);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t rounded = n ? (n + page - 1) & ~(page - 1) : page;
 
 	ENSURE();
-	return record(MT_EV_PVALLOC, mt_real.pvalloc(n), n ? rounded : (size_t)page);
+	ALLOC_HOOK(MT_EV_PVALLOC, rounded, mt_real.pvalloc(n));
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -253,9 +264,12 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	void *p;
 
 	ENSURE();
+	if (!enter())
+		return mt_real.mmap(addr, len, prot, flags, fd, off);
 	p = mt_real.mmap(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED)
-		record(MT_EV_MMAP, p, len);
+		mt_record_alloc(MT_EV_MMAP, p, len);
+	leave();
 	return p;
 }
 
@@ -283,12 +297,14 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		va_end(ap);
 	}
 	ENSURE();
+	if (!enter())
+		return mt_real.mremap(old, old_len, new_len, flags, new_addr);
 	p = mt_real.mremap(old, old_len, new_len, flags, new_addr);
-	if (p != MAP_FAILED && enter()) {
+	if (p != MAP_FAILED) {
 		mt_record_free(MT_EV_MUNMAP, old, old_len);
 		mt_record_alloc(MT_EV_MREMAP, p, new_len);
-		leave();
 	}
+	leave();
 	return p;
 }
 

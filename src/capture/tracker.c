@@ -37,7 +37,6 @@
 #define MAX_DEPTH (MAX_NATIVE + MAX_PYTHON)
 #define CACHE_SLOTS 2048	/* per-thread (parent, frame) -> node cache */
 #define NATIVE_BIT (1ull << 63)	/* in key.b: the key is an instruction pointer */
-#define EVENT_MAX 48		/* bytes one event can take, rounded up */
 
 atomic_int mt_active;
 __thread int mt_in_hook MT_TLS;
@@ -474,11 +473,10 @@ static struct mt_thread *current_thread(void)
 static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 		 uint64_t size, uint32_t stack)
 {
-	uint8_t *p, *head;
-	uint64_t seq;
+	struct mt_rawev *ev;
 
 	mt_thread_lock(t);
-	if (MT_UNLIKELY(t->cur->len + EVENT_MAX > sizeof(t->cur->data))) {
+	if (MT_UNLIKELY(t->cur->len == MT_BLOCK_EVENTS)) {
 		struct mt_block *nb = mt_block_get();
 
 		if (!nb) {
@@ -489,30 +487,12 @@ static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 		t->full_tail = &t->cur->next;
 		t->cur = nb;
 	}
-	seq = atomic_fetch_add_explicit(&mt_seq, 1, memory_order_relaxed);
-	head = p = t->cur->data + t->cur->len;
-	*p++ = (uint8_t)kind;
-	if (seq == t->prev_seq + 1)
-		*head |= MT_EVF_SEQ1;
-	else
-		p = mt_put_varint(p, seq - t->prev_seq);
-	t->prev_seq = seq;
-	p = mt_put_varint(p, mt_zigzag((int64_t)(addr >> 4) - (int64_t)(t->prev_addr >> 4)));
-	if (addr & 15) {
-		*head |= MT_EVF_LOWBITS;
-		*p++ = (uint8_t)(addr & 15);
-	}
-	t->prev_addr = addr;
-	if (kind != MT_EV_FREE)
-		p = mt_put_varint(p, size);
-	if (mt_event_is_alloc(kind)) {
-		if (stack == t->prev_stack)
-			*head |= MT_EVF_SAMESTACK;
-		else
-			p = mt_put_varint(p, stack);
-		t->prev_stack = stack;
-	}
-	t->cur->len += (uint32_t)(p - head);
+	ev = &t->cur->ev[t->cur->len++];
+	ev->seq = atomic_fetch_add_explicit(&mt_seq, 1, memory_order_relaxed);
+	ev->addr = addr;
+	ev->size = size;
+	ev->stack = stack;
+	ev->kind = (uint8_t)kind;
 	mt_thread_unlock(t);
 }
 
@@ -520,6 +500,8 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size)
 {
 	struct mt_thread *t = current_thread();
 
+	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
+		mt_writer_resume_due();
 	if (t)
 		emit(t, kind, (uintptr_t)addr, size, capture_stack(t));
 }
@@ -791,6 +773,8 @@ static void restore_environment(void)
 static void fork_prepare(void)
 {
 	mt_in_hook++;
+	if (atomic_load(&mt_active))
+		mt_writer_pause();
 	pthread_mutex_lock(&mt_registry_lock);
 	pthread_mutex_lock(&intern_lock);
 	pthread_mutex_lock(&pool_lock);
@@ -801,6 +785,8 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&pool_lock);
 	pthread_mutex_unlock(&intern_lock);
 	pthread_mutex_unlock(&mt_registry_lock);
+	if (atomic_load(&mt_active))
+		mt_writer_resume(g.py && g.py->version >= 312 ? 10000000 : 0);
 	mt_in_hook--;
 }
 
@@ -833,8 +819,6 @@ static void fork_child(void)
 		self->cur->len = 0;
 		self->full = NULL;
 		self->full_tail = &self->full;
-		self->prev_seq = self->prev_addr = 0;
-		self->prev_stack = 0;
 		self->next = NULL;
 		mt_threads = self;
 	}

@@ -46,12 +46,22 @@ extern atomic_int mt_active;
 /* Per-thread re-entrancy guard: hooks called from inside memtide pass through. */
 extern __thread int mt_in_hook MT_TLS;
 
+/* One event as the hot path stores it; the writer encodes it. */
+struct mt_rawev {
+	uint64_t seq;		/* global order */
+	uint64_t addr;
+	uint64_t size;
+	uint32_t stack;
+	uint8_t kind;
+};
+
 /* Events an owning thread appends to, in blocks the writer steals. */
-#define MT_BLOCK_SIZE (64u << 10)
+#define MT_BLOCK_SIZE (256u << 10)
+#define MT_BLOCK_EVENTS ((MT_BLOCK_SIZE - 16) / sizeof(struct mt_rawev))
 struct mt_block {
 	struct mt_block *next;
-	uint32_t len;
-	uint8_t data[MT_BLOCK_SIZE - 16];
+	uint32_t len;		/* events used */
+	struct mt_rawev ev[MT_BLOCK_EVENTS];
 };
 
 struct mt_thread {
@@ -61,8 +71,6 @@ struct mt_thread {
 	struct mt_block *cur;		/* block being filled */
 	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
 	struct mt_block *stolen;	/* taken by the writer in this round */
-	uint64_t prev_seq, prev_addr;	/* delta state of the encoder */
-	uint32_t prev_stack;
 	struct mt_thread *next;		/* registry list */
 	struct mt_stackcache *sc;	/* per-thread stack interning cache */
 };
@@ -90,6 +98,10 @@ size_t mt_meta_drain(uint8_t **out, size_t *off);
 int mt_writer_start(const char *path);
 void mt_writer_stop(void);
 void mt_writer_after_fork_child(const char *path);
+void mt_writer_pause(void);
+void mt_writer_resume(uint64_t delay_ns);
+void mt_writer_resume_due(void);
+extern atomic_int mt_writer_paused;
 uint64_t mt_now_ns(void);
 void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -5,11 +5,13 @@
  * does (zstd's own allocations included) is recorded.
  *
  * Every 10 ms it samples the RSS and runs a round: it notes the global
- * sequence number, takes every thread's filled blocks, writes the meta
- * records interned since the last round, the events, and a fence saying
- * that no event below that sequence number is still to come.  The stream
- * is cut into independently compressed zstd chunks at least every second,
- * so a killed process loses at most the last second.
+ * sequence number, takes every thread's blocks of raw events, writes the
+ * meta records interned since the last round, then the events below that
+ * number in global order (later ones wait for the next round).  Heap
+ * addresses become slot numbers here (docs/FORMAT.md), off the hot path,
+ * which keeps the file small and the reader free of address tables.  The
+ * stream is cut into independently compressed zstd chunks at least every
+ * second, so a killed process loses at most the last second.
  */
 
 #include <errno.h>
@@ -17,8 +19,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -30,6 +34,25 @@
 #define FLUSH_NS 1000000000ull		/* a chunk at least every second */
 #define CHUNK_RAW (4u << 20)		/* raw bytes per chunk, at most */
 #define ZSTD_LEVEL 3
+#define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
+
+/* A raw event with the thread that made it. */
+struct wev {
+	struct mt_rawev e;
+	uint32_t thread;
+};
+
+/* Live heap blocks: address -> slot, and the stack of free slots. */
+struct slotmap {
+	struct sm_entry {
+		uint64_t addr;	/* 0: empty */
+		uint32_t slot;
+	} *v;
+	size_t mask, used;
+	uint32_t *free_slots;
+	size_t nfree, cap_free;
+	uint32_t next_slot;
+};
 
 static struct {
 	int fd, statm_fd;
@@ -48,6 +71,12 @@ static struct {
 	size_t zcap;
 	ZSTD_CCtx *cctx;
 	long page;
+	struct wev *evs;		/* this round's events, then those held back */
+	size_t nevs, cap_evs;
+	struct slotmap map;
+	uint32_t last_thread, last_stack;
+	uint8_t enc[EVENTS_RECORD + 64];
+	size_t enc_len;
 } w = { .fd = -1, .statm_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void mt_warn(const char *fmt, ...)
@@ -88,12 +117,17 @@ static void fail(int err)
 	atomic_store(&mt_active, 0);
 }
 
-static void write_all(const void *buf, size_t n)
+/*
+ * Writes both buffers, in one system call when it can: a program killed
+ * meanwhile then leaves whole chunks only.
+ */
+static void write_all(const void *a, size_t na, const void *b, size_t nb)
 {
-	const uint8_t *p = buf;
+	struct iovec iov[2] = { { (void *)a, na }, { (void *)b, nb } };
+	int i = 0;
 
-	while (n && !w.failed) {
-		ssize_t k = write(w.fd, p, n);
+	while (i < 2 && !w.failed) {
+		ssize_t k = writev(w.fd, iov + i, 2 - i);
 
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -101,8 +135,12 @@ static void write_all(const void *buf, size_t n)
 			fail(k < 0 ? errno : ENOSPC);
 			return;
 		}
-		p += k;
-		n -= (size_t)k;
+		while (i < 2 && (size_t)k >= iov[i].iov_len)
+			k -= (ssize_t)iov[i++].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+			iov[i].iov_len -= (size_t)k;
+		}
 	}
 }
 
@@ -132,8 +170,7 @@ static void flush_chunk(void)
 	put_u32(hdr, MT_CHUNK_MAGIC);
 	put_u32(hdr + 4, (uint32_t)z);
 	put_u32(hdr + 8, (uint32_t)w.raw_len);
-	write_all(hdr, sizeof(hdr));
-	write_all(w.z, z);
+	write_all(hdr, sizeof(hdr), w.z, z);
 	w.raw_len = 0;
 	w.last_flush = mono_ns();
 }
@@ -155,13 +192,15 @@ static void out(const void *buf, size_t n)
 	}
 }
 
-static void out_record(int tag, uint64_t a, uint64_t b)
+/* A record of a tag and one or two numbers. */
+static void out_record(int tag, int n, uint64_t a, uint64_t b)
 {
 	uint8_t rec[24], *p = rec;
 
 	*p++ = (uint8_t)tag;
 	p = mt_put_varint(p, a);
-	p = mt_put_varint(p, b);
+	if (n > 1)
+		p = mt_put_varint(p, b);
 	out(rec, (size_t)(p - rec));
 }
 
@@ -179,13 +218,203 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)resident * (uint64_t)w.page;
 }
 
-/* One round; the caller holds w.lock. */
-static void run_round(void)
+static void *xalloc(void *p, size_t n)
+{
+	p = mt_real.realloc(p, n);
+	if (!p) {
+		mt_warn("out of memory in the capture writer");
+		fail(ENOMEM);
+	}
+	return p;
+}
+
+static size_t sm_home(const struct slotmap *m, uint64_t addr)
+{
+	uint64_t x = addr >> 4;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	return (size_t)(x ^ (x >> 33)) & m->mask;
+}
+
+static struct sm_entry *sm_find(struct slotmap *m, uint64_t addr)
+{
+	size_t i = sm_home(m, addr);
+
+	while (m->v[i].addr && m->v[i].addr != addr)
+		i = (i + 1) & m->mask;
+	return &m->v[i];
+}
+
+static int sm_grow(struct slotmap *m)
+{
+	struct slotmap old = *m;
+	size_t n = m->v ? (m->mask + 1) * 2 : 65536;
+
+	m->v = mt_real.calloc(n, sizeof(*m->v));
+	if (!m->v) {
+		*m = old;
+		return -1;
+	}
+	m->mask = n - 1;
+	for (size_t i = 0; old.v && i <= old.mask; i++)
+		if (old.v[i].addr)
+			*sm_find(m, old.v[i].addr) = old.v[i];
+	mt_real.free(old.v);
+	return 0;
+}
+
+/* Removes e, shifting back the entries of its probe chain. */
+static void sm_erase(struct slotmap *m, struct sm_entry *e)
+{
+	size_t i = (size_t)(e - m->v), j = i;
+
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & m->mask;
+		if (!m->v[j].addr)
+			break;
+		home = sm_home(m, m->v[j].addr);
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			m->v[i] = m->v[j];
+			i = j;
+		}
+	}
+	m->v[i].addr = 0;
+	m->used--;
+}
+
+static void sm_release(struct slotmap *m, uint32_t slot)
+{
+	if (m->nfree == m->cap_free) {
+		size_t cap = m->cap_free ? m->cap_free * 2 : 4096;
+		uint32_t *p = xalloc(m->free_slots, cap * sizeof(uint32_t));
+
+		if (!p)
+			return;
+		m->free_slots = p;
+		m->cap_free = cap;
+	}
+	m->free_slots[m->nfree++] = slot;
+}
+
+static void sm_reset(struct slotmap *m)
+{
+	if (m->v)
+		memset(m->v, 0, (m->mask + 1) * sizeof(*m->v));
+	m->used = 0;
+	m->nfree = 0;
+	m->next_slot = 0;
+}
+
+static void flush_events(void)
+{
+	if (w.enc_len) {
+		uint8_t rec[12], *p = rec;
+
+		*p++ = MT_REC_EVENTS;
+		p = mt_put_varint(p, w.enc_len);
+		out(rec, (size_t)(p - rec));
+		out(w.enc, w.enc_len);
+		w.enc_len = 0;
+	}
+}
+
+/* Encodes one event (docs/FORMAT.md); heap addresses become slots. */
+static void encode(const struct wev *we)
+{
+	const struct mt_rawev *e = &we->e;
+	uint8_t *head = w.enc + w.enc_len, *p = head;
+	unsigned kind = e->kind;
+
+	if (w.enc_len > EVENTS_RECORD)
+		flush_events(), head = p = w.enc;
+	if (kind == MT_EV_FREE) {
+		struct sm_entry *s = w.map.v ? sm_find(&w.map, e->addr) : NULL;
+		uint32_t slot;
+
+		if (!s || !s->addr)
+			return;		/* allocated before tracking began */
+		slot = s->slot;
+		sm_erase(&w.map, s);
+		sm_release(&w.map, slot);
+		*p++ = (uint8_t)kind;
+		if (we->thread != w.last_thread)
+			*head |= MT_EVF_THREAD, p = mt_put_varint(p, we->thread);
+		p = mt_put_varint(p, slot);
+	} else {
+		if (!mt_event_is_mmap(kind)) {
+			struct sm_entry *s;
+
+			if ((w.map.used + 1) * 4 > (w.map.mask + 1) * 3 && sm_grow(&w.map) < 0)
+				return;
+			s = sm_find(&w.map, e->addr);
+			if (s->addr) {	/* its free was never seen: free it now */
+				struct wev f = *we;
+
+				f.e.kind = MT_EV_FREE;
+				encode(&f);
+				head = p = w.enc + w.enc_len;
+				s = sm_find(&w.map, e->addr);
+			}
+			s->addr = e->addr;
+			s->slot = w.map.nfree ? w.map.free_slots[--w.map.nfree] : w.map.next_slot++;
+			w.map.used++;
+		}
+		*p++ = (uint8_t)kind;
+		if (we->thread != w.last_thread)
+			*head |= MT_EVF_THREAD, p = mt_put_varint(p, we->thread);
+		if (mt_event_is_mmap(kind))
+			p = mt_put_varint(p, e->addr);
+		p = mt_put_varint(p, e->size);
+		if (kind != MT_EV_MUNMAP) {
+			if (e->stack == w.last_stack)
+				*head |= MT_EVF_SAMESTACK;
+			else
+				p = mt_put_varint(p, e->stack);
+			w.last_stack = e->stack;
+		}
+	}
+	w.last_thread = we->thread;
+	w.enc_len = (size_t)(p - w.enc);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = ((const struct wev *)a)->e.seq, y = ((const struct wev *)b)->e.seq;
+
+	return (x > y) - (x < y);
+}
+
+static void take_events(uint32_t thread, const struct mt_block *b)
+{
+	if (w.nevs + b->len > w.cap_evs) {
+		size_t cap = w.cap_evs ? w.cap_evs : 65536;
+		struct wev *p;
+
+		while (cap < w.nevs + b->len)
+			cap *= 2;
+		p = xalloc(w.evs, cap * sizeof(*p));
+		if (!p)
+			return;
+		w.evs = p;
+		w.cap_evs = cap;
+	}
+	for (uint32_t i = 0; i < b->len; i++) {
+		w.evs[w.nevs].e = b->ev[i];
+		w.evs[w.nevs++].thread = thread;
+	}
+}
+
+/* One round; the caller holds w.lock.  final: write every event. */
+static void run_round(int final)
 {
 	uint64_t fence = atomic_load(&mt_seq);
 	struct mt_thread *t, **link;
 	uint8_t *meta;
-	size_t n;
+	size_t n, keep = 0;
+	int sorted = 1;
 
 	pthread_mutex_lock(&mt_registry_lock);
 	for (t = mt_threads; t; t = t->next) {
@@ -209,15 +438,12 @@ static void run_round(void)
 		if (unused)
 			mt_block_put(unused);
 	}
-	n = mt_meta_drain(&meta, &w.meta_off);
-	out(meta, n);
 	for (link = &mt_threads; (t = *link);) {
 		struct mt_block *b, *next;
 
 		for (b = t->stolen; b; b = next) {
 			next = b->next;
-			out_record(MT_REC_EVENTS, t->index, b->len);
-			out(b->data, b->len);
+			take_events(t->index, b);
 			mt_block_put(b);
 		}
 		t->stolen = NULL;
@@ -229,8 +455,24 @@ static void run_round(void)
 		}
 	}
 	pthread_mutex_unlock(&mt_registry_lock);
-	out_record(MT_REC_FENCE, fence, mt_now_ns());
-	out_record(MT_REC_SAMPLE, mt_now_ns(), rss_bytes());
+
+	/* Stacks and threads first: the events refer to them. */
+	n = mt_meta_drain(&meta, &w.meta_off);
+	out(meta, n);
+	out_record(MT_REC_TIME, 1, mt_now_ns(), 0);
+	for (size_t i = 1; i < w.nevs && sorted; i++)
+		sorted = w.evs[i].e.seq > w.evs[i - 1].e.seq;
+	if (!sorted)
+		qsort(w.evs, w.nevs, sizeof(*w.evs), by_seq);
+	for (size_t i = 0; i < w.nevs; i++) {
+		if (final || w.evs[i].e.seq < fence)
+			encode(&w.evs[i]);
+		else
+			w.evs[keep++] = w.evs[i];
+	}
+	w.nevs = keep;
+	flush_events();
+	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), rss_bytes());
 	if (mono_ns() - w.last_flush >= FLUSH_NS)
 		flush_chunk();
 }
@@ -251,17 +493,40 @@ static void *writer_main(void *arg)
 		}
 		pthread_cond_timedwait(&w.wake, &w.lock, &until);
 		if (!w.stop)
-			run_round();
+			run_round(0);
 	}
 	pthread_mutex_unlock(&w.lock);
 	return NULL;
+}
+
+static int start_thread(void)
+{
+	sigset_t all, old;
+
+	w.stop = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	w.running = !pthread_create(&w.thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return w.running ? 0 : -1;
+}
+
+static void stop_thread(void)
+{
+	if (!w.running)
+		return;
+	pthread_mutex_lock(&w.lock);
+	w.stop = 1;
+	pthread_cond_signal(&w.wake);
+	pthread_mutex_unlock(&w.lock);
+	pthread_join(w.thread, NULL);
+	w.running = 0;
 }
 
 static int writer_open(const char *path)
 {
 	uint8_t hdr[MT_FILE_HEADER_SIZE] = { 0 };
 	pthread_condattr_t ca;
-	sigset_t all, old;
 
 	snprintf(w.path, sizeof(w.path), "%s", path);
 	w.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -285,22 +550,25 @@ static int writer_open(const char *path)
 	hdr[8] = MT_VERSION & 0xff;
 	hdr[9] = MT_VERSION >> 8;
 	hdr[10] = MT_FILE_HEADER_SIZE;
-	write_all(hdr, sizeof(hdr));
+	write_all(hdr, sizeof(hdr), NULL, 0);
 	w.last_flush = w.t0 = mono_ns();
 	w.raw_len = 0;
 	w.meta_off = 0;
 	w.stop = 0;
+	w.nevs = 0;
+	w.enc_len = 0;
+	w.last_thread = 0;
+	w.last_stack = 0;
+	sm_reset(&w.map);
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w.wake, &ca);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	w.running = !pthread_create(&w.thread, NULL, writer_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!w.running)
+	if (start_thread() < 0) {
 		mt_warn("cannot start the capture writer thread");
-	return w.running ? 0 : -1;
+		return -1;
+	}
+	return 0;
 }
 
 int mt_writer_start(const char *path)
@@ -308,19 +576,44 @@ int mt_writer_start(const char *path)
 	return writer_open(path);
 }
 
+/*
+ * Around fork() the writer thread is stopped, so that the child starts
+ * with consistent state and, in the parent, Python 3.12+ does not count
+ * it when it warns about forking a multi-threaded process: that check
+ * runs right after fork() returns, so there the thread comes back only
+ * once the program goes on allocating a few milliseconds later.
+ */
+atomic_int mt_writer_paused;
+static uint64_t resume_at;
+
+void mt_writer_pause(void)
+{
+	stop_thread();
+}
+
+void mt_writer_resume(uint64_t delay_ns)
+{
+	if (!delay_ns) {
+		start_thread();
+		return;
+	}
+	resume_at = mono_ns() + delay_ns;
+	atomic_store(&mt_writer_paused, 1);
+}
+
+void mt_writer_resume_due(void)
+{
+	if (mono_ns() >= resume_at && atomic_exchange(&mt_writer_paused, 0))
+		start_thread();
+}
+
 void mt_writer_stop(void)
 {
-	if (w.running) {
-		pthread_mutex_lock(&w.lock);
-		w.stop = 1;
-		pthread_cond_signal(&w.wake);
-		pthread_mutex_unlock(&w.lock);
-		pthread_join(w.thread, NULL);
-		w.running = 0;
-	}
+	stop_thread();
+	atomic_store(&mt_writer_paused, 0);
 	pthread_mutex_lock(&w.lock);
-	run_round();
-	out_record(MT_REC_END, mt_now_ns(), 0);
+	run_round(1);
+	out_record(MT_REC_END, 1, mt_now_ns(), 0);
 	flush_chunk();
 	pthread_mutex_unlock(&w.lock);
 	close(w.fd);
@@ -335,6 +628,7 @@ void mt_writer_stop(void)
 void mt_writer_after_fork_child(const char *path)
 {
 	pthread_mutex_init(&w.lock, NULL);
+	atomic_store(&mt_writer_paused, 0);
 	if (w.fd >= 0)
 		close(w.fd);
 	if (w.statm_fd >= 0)

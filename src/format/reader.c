@@ -2,10 +2,9 @@
  * reader.c - decoding of capture files (docs/FORMAT.md) for the reports.
  *
  * Chunks are read and decompressed one at a time; the records form one
- * stream that may cross chunk boundaries.  Each thread's events arrive in
- * blocks; they are held until a fence says every earlier event has been
- * seen, then merged by sequence number and handed out, so an address
- * freed by one thread and reused by another is always seen in order.
+ * stream that may cross chunk boundaries.  Events come in the order they
+ * happened, all threads merged by the writer, and go straight to the
+ * caller.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,20 +20,12 @@
 
 #define MAX_RECORD (1u << 20)	/* no record is longer than this */
 
-struct tstate {
-	uint64_t seq, addr;
-	uint32_t stack;
-};
-
 struct mt_reader_state {
 	FILE *f;
 	uint8_t *z, *raw;		/* compressed chunk, stream bytes */
 	size_t raw_len, raw_cap;
 	ZSTD_DCtx *dctx;
-	struct tstate *ts;		/* decoder state per thread */
-	uint32_t nts;
-	struct mt_event *pending, *tmp;
-	size_t npending, cap_pending;
+	uint32_t thread, stack;		/* decoder state */
 	uint64_t time_ns;
 	uint32_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
 	uint64_t gen;			/* module generation seen so far */
@@ -106,109 +97,43 @@ const char *mt_event_kind_name(unsigned kind)
 
 /* ---- events ----------------------------------------------------------- */
 
-static int cmp_seq(const void *a, const void *b)
-{
-	uint64_t x = ((const struct mt_event *)a)->seq, y = ((const struct mt_event *)b)->seq;
-
-	return (x > y) - (x < y);
-}
-
-/* Hands out, in order, the pending events below seq (all when final). */
-static void release(struct mt_capture *c, uint64_t below, int final)
+static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *end)
 {
 	struct mt_reader_state *st = c->st;
-	size_t n = 0, keep = 0;
-	int sorted = 1;
 
-	for (size_t i = 0; i < st->npending; i++) {
-		if (final || st->pending[i].seq < below) {
-			st->tmp[n] = st->pending[i];
-			if (n && st->tmp[n].seq < st->tmp[n - 1].seq)
-				sorted = 0;
-			n++;
-		} else {
-			st->pending[keep++] = st->pending[i];
-		}
-	}
-	st->npending = keep;
-	if (!sorted)
-		qsort(st->tmp, n, sizeof(*st->tmp), cmp_seq);
-	for (size_t i = 0; i < n; i++) {
-		st->tmp[i].time_ns = st->time_ns;
-		if (st->ops && st->ops->event)
-			st->ops->event(st->ops->ctx, &st->tmp[i]);
-	}
-	c->nevents += n;
-}
-
-static int add_pending(struct mt_reader_state *st, const struct mt_event *ev)
-{
-	if (st->npending == st->cap_pending) {
-		size_t cap = st->cap_pending ? st->cap_pending * 2 : 65536;
-		struct mt_event *p = realloc(st->pending, cap * sizeof(*p));
-		struct mt_event *t = realloc(st->tmp, cap * sizeof(*t));
-
-		if (!p || !t) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
-		st->pending = p;
-		st->tmp = t;
-		st->cap_pending = cap;
-	}
-	st->pending[st->npending++] = *ev;
-	return 0;
-}
-
-static int decode_events(struct mt_capture *c, uint32_t thread,
-			 const uint8_t *p, const uint8_t *end)
-{
-	struct mt_reader_state *st = c->st;
-	struct tstate *ts;
-
-	st->ts = grow(st->ts, &st->nts, thread, sizeof(*st->ts));
-	ts = &st->ts[thread];
 	while (p < end) {
 		uint8_t head = *p++;
-		struct mt_event ev = { .kind = head & 15, .thread = thread };
+		struct mt_event ev = { .kind = head & 15, .time_ns = st->time_ns };
 		uint64_t v;
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
 			return fail(c, "corrupt capture: unknown event kind %u", ev.kind);
-		if (head & MT_EVF_SEQ1) {
-			ev.seq = ts->seq + 1;
-		} else {
-			if (mt_get_varint(&p, end, &v))
+		if (head & MT_EVF_THREAD) {
+			if (mt_get_varint(&p, end, &v) || v >= UINT32_MAX)
 				goto bad;
-			ev.seq = ts->seq + v;
+			st->thread = (uint32_t)v;
 		}
-		ts->seq = ev.seq;
-		if (mt_get_varint(&p, end, &v))
+		ev.thread = st->thread;
+		if ((ev.kind == MT_EV_FREE || mt_event_is_mmap(ev.kind)) &&
+		    mt_get_varint(&p, end, &ev.addr))
 			goto bad;
-		ev.addr = (uint64_t)(((int64_t)(ts->addr >> 4) + mt_unzigzag(v)) << 4);
-		if (head & MT_EVF_LOWBITS) {
-			if (p >= end)
-				goto bad;
-			ev.addr |= *p++ & 15;
-		}
-		ts->addr = ev.addr;
 		if (ev.kind != MT_EV_FREE && mt_get_varint(&p, end, &ev.size))
 			goto bad;
 		if (mt_event_is_alloc(ev.kind)) {
-			if (head & MT_EVF_SAMESTACK) {
-				ev.stack = ts->stack;
-			} else {
+			if (!(head & MT_EVF_SAMESTACK)) {
 				if (mt_get_varint(&p, end, &v) || v > UINT32_MAX)
 					goto bad;
-				ev.stack = (uint32_t)v;
+				st->stack = (uint32_t)v;
 			}
-			ts->stack = ev.stack;
+			ev.stack = st->stack;
 		}
-		add_pending(st, &ev);
+		c->nevents++;
+		if (st->ops && st->ops->event)
+			st->ops->event(st->ops->ctx, &ev);
 	}
 	return 0;
 bad:
-	return fail(c, "corrupt capture: malformed event of thread %u", thread);
+	return fail(c, "corrupt capture: malformed event");
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -404,25 +329,20 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	}
 	case MT_REC_EVENTS: {
-		uint64_t thread = num(k);
 		size_t n;
-		const uint8_t *ev;
+		const uint8_t *ev = bytes(k, &n);
 
-		if (thread > 1000000)
-			k->bad = 1;
-		ev = bytes(k, &n);
-		if (ev && decode_events(c, (uint32_t)thread, ev, ev + n) < 0)
+		if (ev && decode_events(c, ev, ev + n) < 0)
 			return -1;
 		break;
 	}
-	case MT_REC_FENCE: {
-		uint64_t seq = num(k), ns = num(k);
+	case MT_REC_TIME: {
+		uint64_t ns = num(k);
 
 		if (!k->short_ && !k->bad) {
 			st->time_ns = ns;
 			if (ns > c->end_ns)
 				c->end_ns = ns;
-			release(c, seq, 0);
 		}
 		break;
 	}
@@ -442,7 +362,6 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 	case MT_REC_END: {
 		uint64_t ns = num(k);
 
-		num(k);
 		if (!k->short_ && !k->bad) {
 			if (ns > c->end_ns)
 				c->end_ns = ns;
@@ -551,10 +470,9 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 
 		if (n == 0)
 			break;
-		if (n < sizeof(h)) {
-			c->truncated = 1;
-			break;
-		}
+		if (n < sizeof(h))
+			return fail(c, "truncated capture: cut inside the header of chunk %llu at offset %llu",
+				    (unsigned long long)nchunk, (unsigned long long)offset);
 		if (get_u32(h) != MT_CHUNK_MAGIC)
 			return fail(c, "corrupt capture: bad chunk header at offset %llu",
 				    (unsigned long long)offset);
@@ -564,10 +482,10 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 			return fail(c, "corrupt capture: impossible chunk sizes at offset %llu",
 				    (unsigned long long)offset);
 		got = fread(st->z, 1, zsize, st->f);
-		if (got < zsize) {
-			c->truncated = 1;
-			break;
-		}
+		if (got < zsize)
+			return fail(c, "truncated capture: chunk %llu at offset %llu is cut short "
+				    "(%zu of %u bytes)", (unsigned long long)nchunk,
+				    (unsigned long long)offset, got, zsize);
 		n = ZSTD_decompressDCtx(st->dctx, st->raw + st->raw_len, rsize, st->z, zsize);
 		if (ZSTD_isError(n) || n != rsize)
 			return fail(c, "corrupt capture: chunk %llu at offset %llu does not decompress (%s)",
@@ -581,9 +499,9 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		if (ops && ops->progress)
 			ops->progress(ops->ctx, offset, c->file_size);
 	}
+	/* A capture of a killed program ends after a whole chunk, without END. */
 	if (!c->complete)
 		c->truncated = 1;
-	release(c, 0, 1);
 	return 0;
 }
 
@@ -612,9 +530,6 @@ void mt_capture_release(struct mt_capture *c)
 		free(st->z);
 		free(st->raw);
 		ZSTD_freeDCtx(st->dctx);
-		free(st->ts);
-		free(st->pending);
-		free(st->tmp);
 		free(st);
 	}
 	memset(c, 0, sizeof(*c));

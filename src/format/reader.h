@@ -2,7 +2,8 @@
  * reader.h - reads a capture file: checks the header, decompresses the
  * chunks, keeps the tables (strings, frames, stack nodes, modules,
  * threads, metadata) and hands events to the caller one at a time in
- * the order they happened.  Memory stays proportional to the tables,
+ * the order they happened.  Heap blocks are named by slot (a small
+ * integer, see docs/FORMAT.md), mappings by address.  Memory stays proportional to the tables,
  * not to the number of events.
  */
 #ifndef MT_READER_H
@@ -12,10 +13,9 @@
 #include <stdint.h>
 
 struct mt_event {
-	uint64_t seq;
-	uint64_t addr;
+	uint64_t addr;		/* mappings: address; heap blocks: slot */
 	uint64_t size;		/* allocations and munmap */
-	uint64_t time_ns;	/* of the fence that released it (10 ms steps) */
+	uint64_t time_ns;	/* of the round that wrote it (10 ms steps) */
 	uint32_t stack;		/* node id, 0 for none */
 	uint32_t thread;	/* thread index */
 	uint8_t kind;		/* enum mt_event_kind */
@@ -83,9 +83,10 @@ struct mt_read_ops {
 
 /*
  * Reads the whole capture at path, calling ops for each event and RSS
- * sample.  Returns 0, or -1 with a one-line reason in err.  A file that
- * stops early is not an error: it reads up to its last whole chunk and
- * sets c->truncated.
+ * sample.  Returns 0, or -1 with a one-line reason in err.  A capture
+ * that ends after a whole chunk but without its end record (the program
+ * was killed) is not an error: it sets c->truncated.  One cut inside a
+ * chunk is damaged and is an error.
  */
 int mt_capture_read(const char *path, struct mt_capture *c,
 		    const struct mt_read_ops *ops, char *err, size_t errlen);
