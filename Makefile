@@ -1,4 +1,6 @@
-# memtide - build with `make`, test with `make test`, sanitizers with `make test-asan`.
+# memtide - `make deps demo` to install what is missing, build and profile
+# the bundled example; `make deps test` to build and run every test, plain
+# and under ASan+UBSan.
 #
 # Outputs (under $(BUILD)):
 #   bin/memtide                  the command line
@@ -59,13 +61,23 @@ $(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*
 	done
 	@touch $@
 
+deps:
+	@scripts/install-deps.sh
+
+demo: all
+	$(BIN) run -f -o $(BUILD)/pipeline.tide examples/pipeline.py
+	$(BIN) stats $(BUILD)/pipeline.tide
+
+# The suite runs twice: as built, then with the command line under
+# ASan+UBSan and the tracker under UBSan (ASan cannot share malloc with a
+# preloaded allocator hook).
 test: all
 	MEMTIDE_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q tests
-
-test-asan:
-	$(MAKE) BUILD=build-asan SAN=1 test
+ifneq ($(SAN),1)
+	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test
+endif
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all test test-asan clean
+.PHONY: all deps demo test clean

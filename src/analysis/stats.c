@@ -217,10 +217,12 @@ int mt_stats_compute(const char *path, const struct mt_stats_opts *o,
 
 	s->by_size = xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
 	s->by_count = xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
-	qsort(t.v, t.n, sizeof(*t.v), by_bytes);
-	memcpy(s->by_size, t.v, t.n * sizeof(*t.v));
-	qsort(t.v, t.n, sizeof(*t.v), by_count);
-	memcpy(s->by_count, t.v, t.n * sizeof(*t.v));
+	if (t.n) {
+		qsort(t.v, t.n, sizeof(*t.v), by_bytes);
+		memcpy(s->by_size, t.v, t.n * sizeof(*t.v));
+		qsort(t.v, t.n, sizeof(*t.v), by_count);
+		memcpy(s->by_count, t.v, t.n * sizeof(*t.v));
+	}
 	/* by_size owns the strings of every site; by_count shares them. */
 	free(t.v);
 	s->nsites = t.n < top ? t.n : top;

@@ -130,7 +130,8 @@ static uint8_t *meta_room(size_t n)
 		nb = raw_alloc(cap);
 		if (!nb)
 			return NULL;
-		memcpy(nb, meta.buf, meta.len);
+		if (meta.len)
+			memcpy(nb, meta.buf, meta.len);
 		raw_free(meta.buf, meta.cap);
 		meta.buf = nb;
 		meta.cap = cap;

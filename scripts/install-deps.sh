@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-deps.sh - installs the Debian packages memtide builds and tests
+# with, when some are missing (Debian 12, as root).  Does nothing when all
+# are there, so it is cheap to run before every build.
+set -e
+PKGS="gcc make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
+python3 python3-dev python3-numpy python3-pytest"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: run as root (or install:$missing)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
