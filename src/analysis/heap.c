@@ -9,14 +9,14 @@
 #include "heap.h"
 
 struct block {
-	uint64_t size;
-	uint32_t stack;
+	uint64_t size, tag;
+	uint32_t key;
 	uint32_t live;
 };
 
 struct range {
-	uint64_t start, end;
-	uint32_t stack;
+	uint64_t start, end, tag;
+	uint32_t key;
 };
 
 struct mt_heap {
@@ -72,7 +72,8 @@ uint64_t mt_heap_blocks(const struct mt_heap *h)
 }
 
 /* The slot the writer gave this block: the last freed, or a new one. */
-static void heap_alloc(struct mt_heap *h, const struct mt_event *ev)
+static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
+		       uint32_t key, uint64_t tag)
 {
 	uint32_t slot;
 
@@ -85,7 +86,7 @@ static void heap_alloc(struct mt_heap *h, const struct mt_event *ev)
 		}
 		slot = h->nslots++;
 	}
-	h->blocks[slot] = (struct block){ ev->size, ev->stack, 1 };
+	h->blocks[slot] = (struct block){ ev->size, tag, key, 1 };
 	h->current += ev->size;
 	h->used++;
 }
@@ -102,7 +103,7 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 	h->current -= b->size;
 	h->used--;
 	if (released)
-		released(ctx, b->stack, b->size);
+		released(ctx, b->key, b->size, b->tag);
 	if (h->nfree == h->cap_free) {
 		h->cap_free = h->cap_free ? h->cap_free * 2 : 4096;
 		h->free_slots = xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));
@@ -150,9 +151,9 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 
 		h->current -= hi - lo;
 		if (released)
-			released(ctx, r->stack, hi - lo);
+			released(ctx, r->key, hi - lo, r->tag);
 		if (r->start < lo && r->end > hi) {	/* a hole in the middle */
-			struct range tail = { hi, r->end, r->stack };
+			struct range tail = { hi, r->end, r->tag, r->key };
 
 			r->end = lo;
 			range_insert_at(h, i + 1, tail);
@@ -171,8 +172,8 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 	}
 }
 
-void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
-		   mt_heap_released released, void *ctx)
+void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
+		   uint64_t tag, mt_heap_released released, void *ctx)
 {
 	switch (ev->kind) {
 	case MT_EV_FREE:
@@ -187,11 +188,11 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
 			break;
 		unmap(h, ev->addr, ev->size, released, ctx);
 		range_insert_at(h, range_lower(h, ev->addr),
-				(struct range){ ev->addr, ev->addr + ev->size, ev->stack });
+				(struct range){ ev->addr, ev->addr + ev->size, tag, key });
 		h->current += ev->size;
 		break;
 	default:
 		if (mt_event_is_alloc(ev->kind))
-			heap_alloc(h, ev);
+			heap_alloc(h, ev, key, tag);
 	}
 }

@@ -13,15 +13,18 @@
 
 struct mt_heap;
 
-/* Called for every piece of memory an event releases. */
-typedef void (*mt_heap_released)(void *ctx, uint32_t stack, uint64_t bytes);
+/*
+ * Called for every piece of memory an event releases, with the key and
+ * tag the caller gave when the memory was allocated.
+ */
+typedef void (*mt_heap_released)(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag);
 
 struct mt_heap *mt_heap_new(void);
 void mt_heap_free(struct mt_heap *h);
 
-/* Applies one event; current is updated. */
-void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev,
-		   mt_heap_released released, void *ctx);
+/* Applies one event; an allocation remembers key and tag. */
+void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
+		   uint64_t tag, mt_heap_released released, void *ctx);
 uint64_t mt_heap_current(const struct mt_heap *h);
 uint64_t mt_heap_blocks(const struct mt_heap *h);
 

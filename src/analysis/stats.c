@@ -1,28 +1,17 @@
 /*
- * stats.c - one pass over a capture for `memtide stats` (see stats.h).
- * Per-stack totals are kept in arrays indexed by stack node and folded
- * into allocation sites once the pass is over, so each stack is located
- * (and its native frames symbolized) once, however many events it has.
+ * stats.c - allocation sites for `memtide stats` (see stats.h).  The
+ * replay keeps totals per key; they are folded into sites here, so each
+ * stack is located (and its native frames symbolized) once, however many
+ * events it has.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "heap.h"
 #include "location.h"
 #include "stats.h"
 #include "symbols.h"
-
-struct pass {
-	struct mt_stats *s;
-	struct mt_capture *c;
-	struct mt_heap *heap;
-	uint64_t *bytes, *count;	/* by stack node */
-	uint32_t cap;
-	int progress;
-	uint64_t last_pct;
-};
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -32,66 +21,6 @@ static void *xrealloc(void *p, size_t n)
 		exit(1);
 	}
 	return p;
-}
-
-uint64_t mt_hist_bin_max(int bin)
-{
-	return bin == 0 ? 0 : bin >= 32 ? UINT64_MAX : (1ull << (2 * bin)) - 1;
-}
-
-static int hist_bin(uint64_t size)
-{
-	int bin = 0;
-
-	while (bin < MT_HIST_BINS - 1 && size > mt_hist_bin_max(bin))
-		bin++;
-	return bin;
-}
-
-static void on_event(void *ctx, const struct mt_event *ev)
-{
-	struct pass *p = ctx;
-	struct mt_stats *s = p->s;
-
-	if (mt_event_is_alloc(ev->kind)) {
-		s->total_allocations++;
-		s->total_bytes += ev->size;
-		s->kinds[ev->kind]++;
-		s->hist[hist_bin(ev->size)]++;
-		if (ev->size < s->min_size)
-			s->min_size = ev->size;
-		if (ev->size > s->max_size)
-			s->max_size = ev->size;
-		if (ev->stack >= p->cap) {
-			uint32_t cap = p->cap ? p->cap : 1024;
-
-			while (cap <= ev->stack)
-				cap *= 2;
-			p->bytes = xrealloc(p->bytes, cap * sizeof(uint64_t));
-			p->count = xrealloc(p->count, cap * sizeof(uint64_t));
-			memset(p->bytes + p->cap, 0, (cap - p->cap) * sizeof(uint64_t));
-			memset(p->count + p->cap, 0, (cap - p->cap) * sizeof(uint64_t));
-			p->cap = cap;
-		}
-		p->bytes[ev->stack] += ev->size;
-		p->count[ev->stack]++;
-	}
-	mt_heap_apply(p->heap, ev, NULL, NULL);
-	if (mt_heap_current(p->heap) > s->peak_bytes) {
-		s->peak_bytes = mt_heap_current(p->heap);
-		s->peak_ns = ev->time_ns;
-	}
-}
-
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-	struct pass *p = ctx;
-	uint64_t pct = total ? done * 100 / total : 100;
-
-	if (p->progress && pct != p->last_pct) {
-		fprintf(stderr, "\rmemtide: reading capture... %3llu%%", (unsigned long long)pct);
-		p->last_pct = pct;
-	}
 }
 
 /* Sites keyed by (function, file, line) text. */
@@ -174,45 +103,22 @@ static int by_count(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp(x->function, y->function);
 }
 
-int mt_stats_compute(const char *path, const struct mt_stats_opts *o,
-		     struct mt_capture *c, struct mt_stats *s, char *err, size_t errlen)
+void mt_stats_sites(const struct mt_replay *r, int top_n, struct mt_stats *s)
 {
-	struct pass p = { .s = s, .c = c, .progress = o->progress, .last_pct = 101 };
-	struct mt_read_ops ops = { on_event, NULL, on_progress, &p };
 	struct site_table t = { 0 };
-	struct mt_symbols *syms;
-	uint32_t top = o->top > 0 ? (uint32_t)o->top : 10;
-	int rc;
+	struct mt_symbols *syms = mt_symbols_new(&r->c);
+	uint32_t top = top_n > 0 ? (uint32_t)top_n : 10;
 
 	memset(s, 0, sizeof(*s));
-	s->min_size = UINT64_MAX;
-	p.heap = mt_heap_new();
-	rc = mt_capture_read(path, c, &ops, err, errlen);
-	if (p.progress && p.last_pct != 101)
-		fprintf(stderr, "\r\033[K");
-	s->end_heap_bytes = mt_heap_current(p.heap);
-	s->end_heap_blocks = mt_heap_blocks(p.heap);
-	mt_heap_free(p.heap);
-	if (rc < 0) {
-		free(p.bytes);
-		free(p.count);
-		return -1;
-	}
-	if (!s->total_allocations)
-		s->min_size = 0;
-
-	syms = mt_symbols_new(c);
-	for (uint32_t k = 0; k < p.cap; k++) {
+	for (uint32_t k = 0; k < r->nkeys; k++) {
 		struct mt_location l;
 
-		if (!p.count[k])
+		if (!r->total[k].count)
 			continue;
-		mt_locate(c, syms, k, &l);
-		site_add(&t, &l, p.bytes[k], p.count[k]);
+		mt_locate(&r->c, syms, r->keys[k].stack, &l);
+		site_add(&t, &l, r->total[k].bytes, r->total[k].count);
 	}
 	mt_symbols_free(syms);
-	free(p.bytes);
-	free(p.count);
 	free(t.idx);
 
 	s->by_size = xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
@@ -227,7 +133,6 @@ int mt_stats_compute(const char *path, const struct mt_stats_opts *o,
 	free(t.v);
 	s->nsites = t.n < top ? t.n : top;
 	s->nall = t.n;
-	return 0;
 }
 
 void mt_stats_release(struct mt_stats *s)

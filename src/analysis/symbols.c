@@ -158,6 +158,7 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 	}
 	free(scopes);
 	e->f[e->n].function = xstrdup(sym ? sym : "?");
+	*strchrnul((char *)e->f[e->n].function, '@') = '\0';	/* symbol versions */
 	e->f[e->n].file = xstrdup(file ? file : modname ? modname : "?");
 	e->f[e->n].line = file ? (unsigned)line : 0;
 	e->f[e->n].module = xstrdup(modname ? modname : "?");

@@ -16,7 +16,9 @@ static const char usage_text[] =
 	"\n"
 	"Totals of a capture: allocations and bytes, a histogram of sizes, the\n"
 	"allocator kinds, the peak heap size and when it happened, the peak RSS,\n"
-	"and the top allocation sites by size and by number of allocations.\n"
+	"what was still allocated at the end (leaks), temporary allocations (freed\n"
+	"before their thread allocated anything else), and the top allocation\n"
+	"sites by size and by number of allocations.\n"
 	"\n"
 	"  -n, --top N   length of the top lists (default 10)\n"
 	"      --json    one JSON object instead of text\n"
@@ -24,12 +26,12 @@ static const char usage_text[] =
 
 int cmd_stats(int argc, char **argv)
 {
-	struct mt_stats_opts o = { .top = 10, .progress = isatty(STDERR_FILENO) };
+	struct mt_replay_opts o = { .temporary_threshold = 1, .progress = isatty(STDERR_FILENO) };
 	const char *file = NULL;
-	struct mt_capture c;
+	struct mt_replay r;
 	struct mt_stats s;
 	char err[512];
-	int json = 0;
+	int json = 0, top = 10;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -46,7 +48,7 @@ int cmd_stats(int argc, char **argv)
 
 			if (!v || *end || n < 1 || n > 1000000)
 				return mt_usage_error("stats", "-n needs a number from 1 to 1000000");
-			o.top = (int)n;
+			top = (int)n;
 		} else if (a[0] == '-' && a[1]) {
 			return mt_usage_error("stats", "unknown option '%s'", a);
 		} else if (file) {
@@ -57,15 +59,16 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (!file)
 		return mt_usage_error("stats", "no capture file given");
-	if (mt_stats_compute(file, &o, &c, &s, err, sizeof(err)) < 0) {
-		mt_capture_release(&c);
+	if (mt_replay_run(file, &o, &r, err, sizeof(err)) < 0) {
+		mt_replay_release(&r);
 		return mt_error("%s", err);
 	}
+	mt_stats_sites(&r, top, &s);
 	if (json)
-		mt_stats_print_json(stdout, &c, &s);
+		mt_stats_print_json(stdout, &r, &s);
 	else
-		mt_stats_print_text(stdout, &c, &s);
+		mt_stats_print_text(stdout, &r, &s);
 	mt_stats_release(&s);
-	mt_capture_release(&c);
+	mt_replay_release(&r);
 	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
 }

@@ -19,6 +19,8 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, "run a program and capture its allocations" },
 	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
+	{ "tree", cmd_tree, "the call tree of the memory live at the peak (or leaked...)" },
+	{ "summary", cmd_summary, "own and total memory and allocations per function" },
 };
 
 int mt_error(const char *fmt, ...)

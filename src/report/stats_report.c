@@ -23,7 +23,7 @@ static void print_site(FILE *f, const struct mt_site *s, int by_count)
 			mt_fmt_count(b, sizeof(b), s->count));
 }
 
-static void print_histogram(FILE *f, const struct mt_stats *s)
+static void print_histogram(FILE *f, const struct mt_replay *s)
 {
 	int lo = MT_HIST_BINS, hi = -1;
 	uint64_t most = 0;
@@ -58,7 +58,7 @@ static void print_histogram(FILE *f, const struct mt_stats *s)
 }
 
 /* Allocator kinds, most used first. */
-static void print_kinds(FILE *f, const struct mt_stats *s)
+static void print_kinds(FILE *f, const struct mt_replay *s)
 {
 	int order[MT_EV_FREE], n = 0;
 	char a[32], up[32];
@@ -81,8 +81,9 @@ static void print_kinds(FILE *f, const struct mt_stats *s)
 	}
 }
 
-void mt_stats_print_text(FILE *f, const struct mt_capture *c, const struct mt_stats *s)
+void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s)
 {
+	const struct mt_capture *c = &r->c;
 	char a[32], b[32];
 
 	fprintf(f, "Capture: %s\n", c->path);
@@ -99,19 +100,22 @@ void mt_stats_print_text(FILE *f, const struct mt_capture *c, const struct mt_st
 		fprintf(f, "Note: the capture is truncated (the program was killed or the file cut "
 			   "short); the figures cover what was written.\n");
 
-	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), s->total_allocations));
-	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), s->total_bytes));
-	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), s->peak_bytes),
-		(double)s->peak_ns / 1e9);
+	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
+	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
+	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
+		(double)r->peak_ns / 1e9);
 	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
-	fprintf(f, "Still allocated at end:  %s in %s blocks\n",
-		mt_fmt_size(a, sizeof(a), s->end_heap_bytes),
-		mt_fmt_count(b, sizeof(b), s->end_heap_blocks));
+	fprintf(f, "Leaked (live at end):    %s in %s allocations\n",
+		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
+		mt_fmt_count(b, sizeof(b), r->leaked_count));
+	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
+		mt_fmt_count(a, sizeof(a), r->temporary_count),
+		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
 
-	print_histogram(f, s);
+	print_histogram(f, r);
 
 	fprintf(f, "\nAllocator kinds:\n");
-	print_kinds(f, s);
+	print_kinds(f, r);
 
 	fprintf(f, "\nTop %u locations by size:\n", s->nsites);
 	for (uint32_t i = 0; i < s->nsites; i++)
@@ -135,8 +139,9 @@ static void json_sites(FILE *f, const char *key, const struct mt_site *v, uint32
 	fputs(n ? "\n  ]" : "]", f);
 }
 
-void mt_stats_print_json(FILE *f, const struct mt_capture *c, const struct mt_stats *s)
+void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_stats *s)
 {
+	const struct mt_capture *c = &r->c;
 	int first = 1;
 
 	fputs("{\n  \"file\": ", f);
@@ -149,32 +154,36 @@ void mt_stats_print_json(FILE *f, const struct mt_capture *c, const struct mt_st
 	else
 		fputs("null", f);
 	fprintf(f, ",\n  \"pid\": %llu", (unsigned long long)c->pid);
-	fprintf(f, ",\n  \"total_allocations\": %llu", (unsigned long long)s->total_allocations);
-	fprintf(f, ",\n  \"total_bytes\": %llu", (unsigned long long)s->total_bytes);
-	fprintf(f, ",\n  \"peak_bytes\": %llu", (unsigned long long)s->peak_bytes);
-	fprintf(f, ",\n  \"peak_time_ms\": %llu", (unsigned long long)(s->peak_ns / 1000000));
-	fprintf(f, ",\n  \"peak_rss_bytes\": %llu", (unsigned long long)c->peak_rss);
-	fprintf(f, ",\n  \"duration_ms\": %llu", (unsigned long long)(c->end_ns / 1000000));
-	fprintf(f, ",\n  \"end_heap_bytes\": %llu", (unsigned long long)s->end_heap_bytes);
-	fprintf(f, ",\n  \"end_heap_blocks\": %llu", (unsigned long long)s->end_heap_blocks);
+#define NUM(key, v) fprintf(f, ",\n  \"" key "\": %llu", (unsigned long long)(v))
+	NUM("total_allocations", r->total_allocations);
+	NUM("total_bytes", r->total_bytes);
+	NUM("peak_bytes", r->peak_bytes);
+	NUM("peak_time_ms", r->peak_ns / 1000000);
+	NUM("peak_rss_bytes", c->peak_rss);
+	NUM("duration_ms", c->end_ns / 1000000);
+	NUM("leaked_bytes", r->leaked_bytes);
+	NUM("leaked_allocations", r->leaked_count);
+	NUM("temporary_allocations", r->temporary_count);
+	NUM("temporary_bytes", r->temporary_bytes);
+	NUM("min_size", r->min_size);
+	NUM("max_size", r->max_size);
+#undef NUM
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
-	fprintf(f, ",\n  \"min_size\": %llu", (unsigned long long)s->min_size);
-	fprintf(f, ",\n  \"max_size\": %llu", (unsigned long long)s->max_size);
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_FREE; i++) {
-		if (!s->kinds[i])
+		if (!r->kinds[i])
 			continue;
 		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", mt_event_kind_name((unsigned)i),
-			(unsigned long long)s->kinds[i]);
+			(unsigned long long)r->kinds[i]);
 		first = 0;
 	}
 	fputs("},\n  \"histogram\": [", f);
 	first = 1;
 	for (int i = 0; i < MT_HIST_BINS; i++) {
-		if (!s->hist[i])
+		if (!r->hist[i])
 			continue;
 		fprintf(f, "%s{\"max_bytes\": %llu, \"count\": %llu}", first ? "" : ", ",
-			(unsigned long long)mt_hist_bin_max(i), (unsigned long long)s->hist[i]);
+			(unsigned long long)mt_hist_bin_max(i), (unsigned long long)r->hist[i]);
 		first = 0;
 	}
 	fputc(']', f);

@@ -8,7 +8,7 @@
 
 #include "../analysis/stats.h"
 
-void mt_stats_print_text(FILE *f, const struct mt_capture *c, const struct mt_stats *s);
-void mt_stats_print_json(FILE *f, const struct mt_capture *c, const struct mt_stats *s);
+void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s);
+void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_stats *s);
 
 #endif

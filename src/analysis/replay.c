@@ -1,0 +1,425 @@
+/*
+ * replay.c - the one analysis pass every report uses (see replay.h).
+ *
+ * The live set at the high-water mark is found without a second pass:
+ * each key carries its change since the last peak (and a list of the keys
+ * touched since then); a new peak clears those changes, and at the end the
+ * peak's live set is the current one minus them.  Each event touches one
+ * key and each key is cleared at most once per touch, so this costs O(1)
+ * per event, whatever the number of peaks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "replay.h"
+
+struct delta {
+	int64_t bytes, count;
+};
+
+/* Changes of the live set since a mark (a peak), per key. */
+struct tracker {
+	struct delta *d;
+	uint32_t *touched;
+	uint8_t *is_touched;
+	size_t ntouched;
+};
+
+struct replay_state {
+	struct mt_replay *r;
+	const struct mt_replay_opts *o;
+	struct mt_heap *heap;
+	uint32_t cap;			/* of the per-key arrays */
+	struct mt_usage *live;		/* live now */
+	struct tracker since_peak;	/* live now minus live at the peak */
+	uint32_t *key_index;		/* open addressing over keys, +1 */
+	uint32_t key_mask;
+	uint64_t *thread_allocs;	/* allocations made so far, per thread */
+	uint32_t nthreads_cap;
+	uint64_t round_max;		/* heap high since the last sample */
+	int in_range, range_started;
+	int second;			/* the temporal pass: buckets only */
+	/* temporal pass */
+	struct tracker since_bucket;	/* live now minus live at the bucket's peak */
+	struct mt_usage *snap;		/* live at the previous bucket's peak */
+	uint64_t bucket_width, bucket_peak_val;
+	uint32_t bucket;
+	size_t cap_changes;
+	size_t cap_tl;
+	uint64_t last_pct;
+};
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "memtide: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+uint64_t mt_hist_bin_max(int bin)
+{
+	return bin == 0 ? 0 : bin >= 32 ? UINT64_MAX : (1ull << (2 * bin)) - 1;
+}
+
+static int hist_bin(uint64_t size)
+{
+	int bin = 0;
+
+	while (bin < MT_HIST_BINS - 1 && size > mt_hist_bin_max(bin))
+		bin++;
+	return bin;
+}
+
+#define GROW(p, old, n) do { (p) = xrealloc((p), (size_t)(n) * sizeof(*(p))); \
+	memset((p) + (old), 0, (size_t)((n) - (old)) * sizeof(*(p))); } while (0)
+
+static void tracker_grow(struct tracker *t, uint32_t old, uint32_t cap)
+{
+	GROW(t->d, old, cap);
+	GROW(t->touched, old, cap);
+	GROW(t->is_touched, old, cap);
+}
+
+static void tracker_add(struct tracker *t, uint32_t key, int64_t bytes, int64_t count)
+{
+	if (!t->d)
+		return;
+	if (!t->is_touched[key]) {
+		t->is_touched[key] = 1;
+		t->touched[t->ntouched++] = key;
+	}
+	t->d[key].bytes += bytes;
+	t->d[key].count += count;
+}
+
+static void tracker_clear(struct tracker *t)
+{
+	for (size_t i = 0; i < t->ntouched; i++) {
+		uint32_t k = t->touched[i];
+
+		t->d[k] = (struct delta){ 0, 0 };
+		t->is_touched[k] = 0;
+	}
+	t->ntouched = 0;
+}
+
+static void tracker_free(struct tracker *t)
+{
+	free(t->d);
+	free(t->touched);
+	free(t->is_touched);
+}
+
+static uint32_t key_hash(uint32_t stack, uint32_t thread, uint8_t kind)
+{
+	uint64_t h = ((uint64_t)stack << 20 ^ (uint64_t)thread << 4 ^ kind) * 0x9E3779B97F4A7C15ull;
+
+	return (uint32_t)(h >> 32);
+}
+
+/* The key of (stack, thread, kind), made on first sight. */
+static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
+{
+	struct mt_replay *r = st->r;
+	uint32_t i;
+
+	if ((r->nkeys + 1) * 2 > st->key_mask) {
+		uint32_t mask = st->key_mask ? st->key_mask * 2 + 1 : 4095;
+
+		free(st->key_index);
+		st->key_index = calloc((size_t)mask + 1, sizeof(uint32_t));
+		if (!st->key_index) {
+			fprintf(stderr, "memtide: out of memory\n");
+			exit(1);
+		}
+		st->key_mask = mask;
+		for (uint32_t k = 0; k < r->nkeys; k++) {
+			i = key_hash(r->keys[k].stack, r->keys[k].thread, r->keys[k].kind) & mask;
+			while (st->key_index[i])
+				i = (i + 1) & mask;
+			st->key_index[i] = k + 1;
+		}
+	}
+	i = key_hash(ev->stack, ev->thread, ev->kind) & st->key_mask;
+	while (st->key_index[i]) {
+		const struct mt_key *k = &r->keys[st->key_index[i] - 1];
+
+		if (k->stack == ev->stack && k->thread == ev->thread && k->kind == ev->kind)
+			return st->key_index[i] - 1;
+		i = (i + 1) & st->key_mask;
+	}
+	if (r->nkeys == st->cap) {
+		uint32_t cap = st->cap ? st->cap * 2 : 1024;
+
+		GROW(r->keys, st->cap, cap);
+		GROW(r->total, st->cap, cap);
+		GROW(r->temporary, st->cap, cap);
+		GROW(st->live, st->cap, cap);
+		tracker_grow(&st->since_peak, st->cap, cap);
+		if (st->snap) {
+			GROW(st->snap, st->cap, cap);
+			tracker_grow(&st->since_bucket, st->cap, cap);
+		}
+		st->cap = cap;
+	}
+	r->keys[r->nkeys] = (struct mt_key){ ev->stack, ev->thread, ev->kind };
+	st->key_index[i] = r->nkeys + 1;
+	return r->nkeys++;
+}
+
+static void change(struct replay_state *st, uint32_t key, int64_t bytes, int64_t count)
+{
+	st->live[key].bytes += (uint64_t)bytes;
+	st->live[key].count += (uint64_t)count;
+	tracker_add(&st->since_peak, key, bytes, count);
+	tracker_add(&st->since_bucket, key, bytes, count);
+}
+
+static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag)
+{
+	struct replay_state *st = ctx;
+	struct mt_replay *r = st->r;
+	uint32_t thread = r->keys[key].thread;
+
+	change(st, key, -(int64_t)bytes, -1);
+	/* tag: the thread's allocation count when the block was made */
+	if (!st->second && thread < st->nthreads_cap &&
+	    st->thread_allocs[thread] - tag < st->o->temporary_threshold) {
+		r->temporary[key].bytes += bytes;
+		r->temporary[key].count++;
+		r->temporary_bytes += bytes;
+		r->temporary_count++;
+	}
+}
+
+/* Ends the temporal buckets before time ns. */
+static void close_buckets(struct replay_state *st, uint64_t ns)
+{
+	struct mt_replay *r = st->r;
+
+	while (st->bucket < r->nbuckets && ns >= r->bucket_end_ns[st->bucket]) {
+		struct tracker *t = &st->since_bucket;
+
+		/* a key's state at the bucket's peak is live now minus its
+		 * changes since; record the keys where it differs from the
+		 * previous bucket's */
+		for (uint32_t k = 0; k < r->nkeys; k++) {
+			struct mt_usage at = {
+				st->live[k].bytes - (uint64_t)(t->is_touched[k] ? t->d[k].bytes : 0),
+				st->live[k].count - (uint64_t)(t->is_touched[k] ? t->d[k].count : 0),
+			};
+
+			if (at.bytes == st->snap[k].bytes && at.count == st->snap[k].count)
+				continue;
+			if (r->nchanges == st->cap_changes) {
+				st->cap_changes = st->cap_changes ? st->cap_changes * 2 : 4096;
+				r->changes = xrealloc(r->changes, st->cap_changes * sizeof(*r->changes));
+			}
+			r->changes[r->nchanges++] = (struct mt_bucket_change){ k, st->bucket, at };
+			st->snap[k] = at;
+		}
+		r->bucket_peak[st->bucket] = st->bucket_peak_val;
+		tracker_clear(t);
+		st->bucket_peak_val = mt_heap_current(st->heap);
+		st->bucket++;
+	}
+}
+
+static void on_event(void *ctx, const struct mt_event *ev)
+{
+	struct replay_state *st = ctx;
+	struct mt_replay *r = st->r;
+	uint64_t cur;
+
+	if (st->snap)
+		close_buckets(st, ev->time_ns);
+	if (mt_event_is_alloc(ev->kind)) {
+		uint32_t key = key_of(st, ev);
+
+		if (ev->thread >= st->nthreads_cap) {
+			uint32_t cap = st->nthreads_cap ? st->nthreads_cap : 16;
+
+			while (cap <= ev->thread)
+				cap *= 2;
+			GROW(st->thread_allocs, st->nthreads_cap, cap);
+			st->nthreads_cap = cap;
+		}
+		if (!st->second) {
+			r->total_allocations++;
+			r->total_bytes += ev->size;
+			r->kinds[ev->kind]++;
+			r->hist[hist_bin(ev->size)]++;
+			if (ev->size < r->min_size)
+				r->min_size = ev->size;
+			if (ev->size > r->max_size)
+				r->max_size = ev->size;
+			r->total[key].bytes += ev->size;
+			r->total[key].count++;
+		}
+		st->thread_allocs[ev->thread]++;
+		/* an mmap over a live mapping first releases what it replaces */
+		mt_heap_apply(st->heap, ev, key, st->thread_allocs[ev->thread], released, st);
+		change(st, key, (int64_t)ev->size, 1);
+	} else {
+		mt_heap_apply(st->heap, ev, 0, 0, released, st);
+	}
+
+	cur = mt_heap_current(st->heap);
+	if (cur > st->round_max)
+		st->round_max = cur;
+	if (st->snap && cur > st->bucket_peak_val) {
+		st->bucket_peak_val = cur;
+		tracker_clear(&st->since_bucket);
+	}
+	if (st->second)
+		return;
+	st->in_range = !st->o->t1_ns ||
+		       (ev->time_ns >= st->o->t0_ns && ev->time_ns <= st->o->t1_ns);
+	if (st->in_range && (cur > r->peak_bytes || !st->range_started)) {
+		r->peak_bytes = cur;
+		r->peak_ns = ev->time_ns;
+		tracker_clear(&st->since_peak);
+		st->range_started = 1;
+	}
+}
+
+static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
+{
+	struct replay_state *st = ctx;
+	struct mt_replay *r = st->r;
+
+	if (st->second)
+		return;
+	if (r->ntl == st->cap_tl) {
+		st->cap_tl = st->cap_tl ? st->cap_tl * 2 : 4096;
+		r->tl_ns = xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
+		r->tl_heap = xrealloc(r->tl_heap, st->cap_tl * sizeof(uint64_t));
+		r->tl_rss = xrealloc(r->tl_rss, st->cap_tl * sizeof(uint64_t));
+	}
+	r->tl_ns[r->ntl] = ns;
+	r->tl_heap[r->ntl] = st->round_max;
+	r->tl_rss[r->ntl++] = rss;
+	st->round_max = mt_heap_current(st->heap);
+}
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct replay_state *st = ctx;
+	uint64_t pct = total ? done * 100 / total : 100;
+
+	if (st->o->progress && pct != st->last_pct) {
+		fprintf(stderr, "\rmemtide: reading capture... %3llu%%", (unsigned long long)pct);
+		st->last_pct = pct;
+	}
+}
+
+static int pass(const char *path, struct replay_state *st, char *err, size_t errlen)
+{
+	struct mt_read_ops ops = { on_event, on_sample, on_progress, st };
+	int rc;
+
+	st->heap = mt_heap_new();
+	st->last_pct = 101;
+	rc = mt_capture_read(path, &st->r->c, &ops, err, errlen);
+	if (st->o->progress && st->last_pct != 101)
+		fprintf(stderr, "\r\033[K");
+	return rc;
+}
+
+/* The temporal pass: the same replay, now cutting time into buckets. */
+static int temporal_pass(const char *path, struct replay_state *st, char *err, size_t errlen)
+{
+	struct mt_replay *r = st->r;
+	uint64_t end = r->c.end_ns ? r->c.end_ns : 1;
+	int rc;
+
+	r->nbuckets = st->o->buckets;
+	r->bucket_end_ns = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
+	r->bucket_peak = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
+	for (uint32_t b = 0; b < r->nbuckets; b++)
+		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX : end * (b + 1) / r->nbuckets;
+	mt_capture_release(&r->c);
+	mt_heap_free(st->heap);
+	memset(st->live, 0, st->cap * sizeof(*st->live));
+	memset(st->thread_allocs, 0, st->nthreads_cap * sizeof(uint64_t));
+	GROW(st->snap, 0, st->cap);
+	tracker_grow(&st->since_bucket, 0, st->cap);
+	st->second = 1;
+	rc = pass(path, st, err, errlen);
+	close_buckets(st, UINT64_MAX);
+	r->bucket_end_ns[r->nbuckets - 1] = r->c.end_ns;
+	return rc;
+}
+
+int mt_replay_run(const char *path, const struct mt_replay_opts *o,
+		  struct mt_replay *r, char *err, size_t errlen)
+{
+	struct replay_state *st = calloc(1, sizeof(*st));
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->st = st;
+	st->r = r;
+	st->o = o;
+	r->min_size = UINT64_MAX;
+	rc = pass(path, st, err, errlen);
+	if (rc == 0) {
+		uint32_t cap = st->cap ? st->cap : 1;
+
+		if (!r->total_allocations)
+			r->min_size = 0;
+		/* the peak: live now minus what changed after it */
+		r->peak = xrealloc(NULL, cap * sizeof(*r->peak));
+		r->leaked = xrealloc(NULL, cap * sizeof(*r->leaked));
+		for (uint32_t k = 0; k < r->nkeys; k++) {
+			struct delta d = st->since_peak.is_touched[k] ? st->since_peak.d[k] : (struct delta){ 0, 0 };
+
+			r->peak[k].bytes = st->live[k].bytes - (uint64_t)d.bytes;
+			r->peak[k].count = st->live[k].count - (uint64_t)d.count;
+			r->leaked[k] = st->live[k];
+			r->leaked_bytes += st->live[k].bytes;
+			r->leaked_count += st->live[k].count;
+		}
+		if (o->buckets && r->nkeys)
+			rc = temporal_pass(path, st, err, errlen);
+	}
+	return rc;
+}
+
+void mt_replay_release(struct mt_replay *r)
+{
+	struct replay_state *st = r->st;
+
+	mt_capture_release(&r->c);
+	free(r->keys);
+	free(r->total);
+	free(r->peak);
+	free(r->leaked);
+	free(r->temporary);
+	free(r->tl_ns);
+	free(r->tl_heap);
+	free(r->tl_rss);
+	free(r->bucket_end_ns);
+	free(r->bucket_peak);
+	free(r->changes);
+	if (st) {
+		mt_heap_free(st->heap);
+		free(st->live);
+		tracker_free(&st->since_peak);
+		tracker_free(&st->since_bucket);
+		free(st->snap);
+		free(st->key_index);
+		free(st->thread_allocs);
+		free(st);
+	}
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,84 @@
+/*
+ * replay.h - the analysis every report builds on: one pass over a capture
+ * that replays the heap and gathers, per allocation key (stack, thread,
+ * allocator kind):
+ *
+ *   - what was live at the high-water mark (of the whole run, or of a time
+ *     range), found in the same pass: each key keeps its change since the
+ *     last peak, undone at the end;
+ *   - what was still live at the end (leaks);
+ *   - temporary allocations: blocks freed before their thread made more
+ *     than `temporary_threshold` other allocations;
+ *   - totals, allocator kinds, a size histogram, heap and RSS over time.
+ *
+ * Memory follows the number of keys and of live blocks, not the length of
+ * the capture.  With `buckets`, a second pass records the live set at the
+ * peak of each of that many equal time buckets (flamegraph --temporal).
+ */
+#ifndef MT_REPLAY_H
+#define MT_REPLAY_H
+
+#include <stdint.h>
+
+#include "memtide/format.h"
+#include "../format/reader.h"
+
+#define MT_HIST_BINS 33		/* bin i: sizes below 4^i (bin 0: size 0) */
+
+struct mt_key {
+	uint32_t stack, thread;
+	uint8_t kind;
+};
+
+struct mt_usage {
+	uint64_t bytes, count;
+};
+
+/* One change of a key's live set between temporal buckets. */
+struct mt_bucket_change {
+	uint32_t key, bucket;
+	struct mt_usage live;
+};
+
+struct mt_replay_opts {
+	uint64_t temporary_threshold;	/* default 1 */
+	uint64_t t0_ns, t1_ns;		/* peak within this range (0, 0: all) */
+	uint32_t buckets;		/* temporal buckets, 0 for none */
+	int progress;			/* progress on stderr */
+};
+
+struct mt_replay {
+	struct mt_capture c;
+	/* per key, indexed 0..nkeys */
+	struct mt_key *keys;
+	struct mt_usage *total;		/* everything allocated */
+	struct mt_usage *peak;		/* live at the high-water mark */
+	struct mt_usage *leaked;	/* live at the end */
+	struct mt_usage *temporary;	/* freed right after they were made */
+	uint32_t nkeys;
+	/* totals */
+	uint64_t total_allocations, total_bytes;
+	uint64_t kinds[MT_EV_KIND_COUNT];
+	uint64_t hist[MT_HIST_BINS];
+	uint64_t min_size, max_size;
+	uint64_t peak_bytes, peak_ns;
+	uint64_t leaked_bytes, leaked_count;
+	uint64_t temporary_bytes, temporary_count;
+	/* heap and RSS at each writer round (10 ms) */
+	uint64_t *tl_ns, *tl_heap, *tl_rss;
+	size_t ntl;
+	/* temporal buckets */
+	uint32_t nbuckets;
+	uint64_t *bucket_end_ns, *bucket_peak;
+	struct mt_bucket_change *changes;
+	size_t nchanges;
+	/* private */
+	struct replay_state *st;
+};
+
+int mt_replay_run(const char *path, const struct mt_replay_opts *o,
+		  struct mt_replay *r, char *err, size_t errlen);
+void mt_replay_release(struct mt_replay *r);
+uint64_t mt_hist_bin_max(int bin);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * cmd_summary.c - `memtide summary`: per function, the memory live at the
+ * peak that it allocated itself (own) and with its callees (total), and
+ * the same for the number of allocations — the columns of memray's live
+ * view, from a capture.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "view.h"
+#include "../analysis/summary.h"
+#include "../analysis/symbols.h"
+#include "../report/output.h"
+
+static const char usage_text[] =
+	"usage: memtide summary [-s COLUMN] [-r N] [--leaks|--temporary-allocations] [--json] FILE\n"
+	"\n"
+	"Per function, at the peak of the heap: own memory (allocated by the\n"
+	"function itself), total memory (with everything it called), and the\n"
+	"same for the number of allocations.\n"
+	"\n"
+	"  -s, --sort COLUMN    total_memory (default), own_memory,\n"
+	"                       total_allocations or own_allocations\n"
+	"  -r, --rows N         show N rows (default 20; 0: all)\n"
+	VIEW_OPTIONS_HELP
+	"      --show-all-frames\n"
+	"                       also count import machinery and memtide's frames\n"
+	"      --json           the rows as JSON\n"
+	"  -h, --help           show this help\n";
+
+static const char *const sort_names[] = {
+	[MT_SORT_TOTAL_MEMORY] = "total_memory", [MT_SORT_OWN_MEMORY] = "own_memory",
+	[MT_SORT_TOTAL_COUNT] = "total_allocations", [MT_SORT_OWN_COUNT] = "own_allocations",
+};
+
+static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view)
+{
+	char a[32], b[32], c[32], d[32];
+
+	fprintf(f, "Per function, %s: %s in %s allocations\n\n", view,
+		mt_fmt_size(a, sizeof(a), s->bytes), mt_fmt_count(b, sizeof(b), s->count));
+	fprintf(f, "%12s %12s %12s %12s  %s\n", "own memory", "total memory", "own allocs",
+		"total allocs", "function at file");
+	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
+		const struct mt_func_row *r = &s->rows[i];
+
+		fprintf(f, "%12s %12s %12s %12s  %s at %s%s\n",
+			mt_fmt_size(a, sizeof(a), r->own_bytes), mt_fmt_size(b, sizeof(b), r->total_bytes),
+			mt_fmt_count(c, sizeof(c), r->own_count), mt_fmt_count(d, sizeof(d), r->total_count),
+			r->function, r->file, r->native ? " [native]" : "");
+	}
+	if (s->nrows > rows)
+		fprintf(f, "(%u more functions; -r 0 shows all)\n", s->nrows - rows);
+}
+
+static void print_json(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view)
+{
+	fputs("{\"view\": ", f);
+	mt_json_str(f, view);
+	fprintf(f, ", \"bytes\": %llu, \"count\": %llu, \"rows\": [",
+		(unsigned long long)s->bytes, (unsigned long long)s->count);
+	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
+		const struct mt_func_row *r = &s->rows[i];
+
+		fputs(i ? ",\n  {\"function\": " : "\n  {\"function\": ", f);
+		mt_json_str(f, r->function);
+		fputs(", \"file\": ", f);
+		mt_json_str(f, r->file);
+		fprintf(f, ", \"line\": 0, \"native\": %s, \"bytes\": %llu, \"count\": %llu, "
+			   "\"own_bytes\": %llu, \"total_bytes\": %llu, \"own_count\": %llu, "
+			   "\"total_count\": %llu}", r->native ? "true" : "false",
+			(unsigned long long)r->own_bytes, (unsigned long long)r->own_count,
+			(unsigned long long)r->own_bytes, (unsigned long long)r->total_bytes,
+			(unsigned long long)r->own_count, (unsigned long long)r->total_count);
+	}
+	fputs("\n]}\n", f);
+}
+
+int cmd_summary(int argc, char **argv)
+{
+	enum mt_summary_sort sort = MT_SORT_TOTAL_MEMORY;
+	uint32_t rows = 20;
+	struct view_args a;
+	struct mt_replay r;
+	struct mt_summary s;
+	struct mt_symbols *syms;
+	FILE *out;
+	int rc;
+
+	view_init(&a);
+	for (int i = 1; i < argc; i++) {
+		int k = view_option("summary", argc, argv, &i, &a);
+
+		if (k < 0)
+			return 2;
+		if (k)
+			continue;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--sort")) {
+			int found = -1;
+
+			for (int j = 0; i + 1 < argc && j < 4; j++)
+				if (!strcmp(argv[i + 1], sort_names[j]))
+					found = j;
+			if (found < 0)
+				return mt_usage_error("summary", "-s needs one of total_memory, own_memory, "
+						      "total_allocations, own_allocations");
+			sort = (enum mt_summary_sort)found;
+			i++;
+		} else if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--rows")) {
+			char *end;
+			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : -1;
+
+			if (n < 0 || *end)
+				return mt_usage_error("summary", "-r needs a number");
+			rows = n ? (uint32_t)n : UINT32_MAX;
+		} else {
+			return mt_usage_error("summary", "unknown option '%s'", argv[i]);
+		}
+	}
+	if ((rc = view_load("summary", &a, &r)))
+		return rc;
+	syms = mt_symbols_new(&r.c);
+	mt_summary_build(&s, &r, syms, a.view, a.show_all, sort);
+	out = view_open("summary", &a);
+	if (out) {
+		const char *view = a.view == MT_VIEW_LEAKS ? "leaked" :
+				   a.view == MT_VIEW_TEMPORARY ? "temporary allocations" : "at the peak";
+
+		if (a.json)
+			print_json(out, &s, rows, view_name(a.view));
+		else
+			print_text(out, &s, rows, view);
+		rc = view_close(&a, out);
+	} else {
+		rc = 1;
+	}
+	mt_summary_release(&s);
+	mt_symbols_free(syms);
+	mt_replay_release(&r);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * cmd_tree.c - `memtide tree`: the call tree of the memory live at the
+ * peak (or leaked, or temporary), biggest branches first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "view.h"
+#include "../analysis/symbols.h"
+#include "../report/output.h"
+#include "../report/tree_report.h"
+
+static const char usage_text[] =
+	"usage: memtide tree [-b N] [--leaks|--temporary-allocations] [--json] FILE\n"
+	"\n"
+	"The call tree of the memory live at the peak of the heap: every branch\n"
+	"with its bytes, share and number of allocations, biggest first.\n"
+	"\n"
+	"  -b, --biggest N      keep the N biggest allocation sites (default 10; 0: all)\n"
+	VIEW_OPTIONS_HELP
+	"      --show-all-frames\n"
+	"                       also show import machinery and memtide's frames\n"
+	"      --json           the tree as JSON\n"
+	"  -h, --help           show this help\n";
+
+int cmd_tree(int argc, char **argv)
+{
+	struct mt_calltree_opts o = { .biggest = 10 };
+	struct view_args a;
+	struct mt_replay r;
+	struct mt_calltree t;
+	struct mt_symbols *syms;
+	char title[256], size[32], count[32];
+	FILE *out;
+	int rc;
+
+	view_init(&a);
+	for (int i = 1; i < argc; i++) {
+		int k = view_option("tree", argc, argv, &i, &a);
+
+		if (k < 0)
+			return 2;
+		if (k)
+			continue;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "-b") || !strcmp(argv[i], "--biggest")) {
+			char *end;
+			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : -1;
+
+			if (n < 0 || *end)
+				return mt_usage_error("tree", "-b needs a number");
+			o.biggest = (uint32_t)n;
+		} else {
+			return mt_usage_error("tree", "unknown option '%s'", argv[i]);
+		}
+	}
+	if ((rc = view_load("tree", &a, &r)))
+		return rc;
+	o.view = a.view;
+	o.show_hidden = a.show_all;
+	syms = mt_symbols_new(&r.c);
+	mt_calltree_build(&t, &r, syms, &o);
+	out = view_open("tree", &a);
+	if (out) {
+		if (a.json) {
+			mt_tree_print_json(out, &t, view_name(a.view));
+		} else {
+			snprintf(title, sizeof(title), "%s: %s in %s allocations%s%s",
+				 a.view == MT_VIEW_LEAKS ? "Leaked (live at the end)" :
+				 a.view == MT_VIEW_TEMPORARY ? "Temporary allocations" :
+				 "Live at the peak of the heap",
+				 mt_fmt_size(size, sizeof(size), t.total_bytes),
+				 mt_fmt_count(count, sizeof(count), t.total_count),
+				 o.biggest ? ", biggest allocation sites only" : "",
+				 r.c.truncated ? " (truncated capture)" : "");
+			mt_tree_print_text(out, &t, title);
+		}
+		rc = view_close(&a, out);
+	} else {
+		rc = 1;
+	}
+	mt_calltree_release(&t);
+	mt_symbols_free(syms);
+	mt_replay_release(&r);
+	return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * view.c - options and loading shared by the report commands (view.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "view.h"
+
+void view_init(struct view_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->replay.temporary_threshold = 1;
+	a->replay.progress = isatty(STDERR_FILENO);
+}
+
+const char *view_name(enum mt_view v)
+{
+	return v == MT_VIEW_LEAKS ? "leaks" : v == MT_VIEW_TEMPORARY ? "temporary" : "peak";
+}
+
+int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args *a)
+{
+	const char *s = argv[*i];
+
+	if (!strcmp(s, "--leaks")) {
+		a->view = MT_VIEW_LEAKS;
+	} else if (!strcmp(s, "--temporary-allocations")) {
+		a->view = MT_VIEW_TEMPORARY;
+	} else if (!strcmp(s, "--temporary-allocation-threshold")) {
+		char *end;
+		long long n = *i + 1 < argc ? strtoll(argv[++*i], &end, 10) : 0;
+
+		if (n < 1 || *end) {
+			mt_usage_error(cmd, "--temporary-allocation-threshold needs a number >= 1");
+			return -1;
+		}
+		a->replay.temporary_threshold = (uint64_t)n;
+		a->view = MT_VIEW_TEMPORARY;
+	} else if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
+		if (*i + 1 >= argc) {
+			mt_usage_error(cmd, "%s needs a file name", s);
+			return -1;
+		}
+		a->output = argv[++*i];
+	} else if (!strcmp(s, "-f") || !strcmp(s, "--force")) {
+		a->force = 1;
+	} else if (!strcmp(s, "--show-all-frames")) {
+		a->show_all = 1;
+	} else if (!strcmp(s, "--json")) {
+		a->json = 1;
+	} else if (s[0] == '-' && s[1]) {
+		return 0;
+	} else if (a->file) {
+		mt_usage_error(cmd, "one capture file at a time");
+		return -1;
+	} else {
+		a->file = s;
+	}
+	return 1;
+}
+
+int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
+{
+	char err[512];
+	struct stat sb;
+
+	if (!a->file)
+		return mt_usage_error(cmd, "no capture file given");
+	if (a->output && !a->force && stat(a->output, &sb) == 0)
+		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
+	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {
+		mt_replay_release(r);
+		return mt_error("%s", err);
+	}
+	return 0;
+}
+
+FILE *view_open(const char *cmd, struct view_args *a)
+{
+	FILE *f;
+
+	(void)cmd;
+	if (!a->output)
+		return stdout;
+	f = fopen(a->output, "w");
+	if (!f)
+		mt_error("cannot write '%s': %s", a->output, strerror(errno));
+	return f;
+}
+
+int view_close(struct view_args *a, FILE *f)
+{
+	int bad = ferror(f) | (f == stdout ? fflush(f) : fclose(f));
+
+	if (bad)
+		return mt_error("cannot write '%s'", a->output ? a->output : "the report");
+	return 0;
+}
