@@ -21,6 +21,7 @@ static const struct command {
 	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
 	{ "tree", cmd_tree, "the call tree of the memory live at the peak (or leaked...)" },
 	{ "summary", cmd_summary, "own and total memory and allocations per function" },
+	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 
 int mt_error(const char *fmt, ...)

@@ -1,0 +1,76 @@
+/*
+ * cmd_transform.c - `memtide transform FORMAT FILE`: exports a view of a
+ * capture for other tools.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "view.h"
+#include "../analysis/symbols.h"
+#include "../report/export.h"
+
+static const char usage_text[] =
+	"usage: memtide transform {gprof2dot,csv,speedscope} [options] FILE\n"
+	"\n"
+	"Exports the memory live at the peak (or leaked, or temporary) for other\n"
+	"tools, one entry per stack:\n"
+	"  gprof2dot    JSON for gprof2dot -f json (then: dot -Tpng)\n"
+	"  csv          allocator,num_allocations,size,tid,thread_name,stack_trace\n"
+	"               with the stack innermost first, frames 'function;file;line'\n"
+	"               joined by '|'\n"
+	"  speedscope   a speedscope profile (https://www.speedscope.app)\n"
+	"\n"
+	VIEW_OPTIONS_HELP
+	"      --show-all-frames\n"
+	"                       keep import machinery and memtide's frames\n"
+	"  -h, --help           show this help\n";
+
+int cmd_transform(int argc, char **argv)
+{
+	static const char *const names[] = { "gprof2dot", "csv", "speedscope" };
+	int fmt = -1, rc;
+	struct view_args a;
+	struct mt_replay r;
+	struct mt_symbols *syms;
+	FILE *out;
+
+	view_init(&a);
+	for (int i = 1; i < argc; i++) {
+		int k;
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (fmt < 0 && argv[i][0] != '-') {
+			for (int j = 0; j < 3; j++)
+				if (!strcmp(argv[i], names[j]))
+					fmt = j;
+			if (fmt < 0)
+				return mt_usage_error("transform", "unknown format '%s' "
+						      "(gprof2dot, csv or speedscope)", argv[i]);
+			continue;
+		}
+		k = view_option("transform", argc, argv, &i, &a);
+		if (k < 0)
+			return 2;
+		if (!k)
+			return mt_usage_error("transform", "unknown option '%s'", argv[i]);
+	}
+	if (fmt < 0)
+		return mt_usage_error("transform", "no format given");
+	if ((rc = view_load("transform", &a, &r)))
+		return rc;
+	syms = mt_symbols_new(&r.c);
+	out = view_open("transform", &a);
+	if (out) {
+		mt_export(out, (enum mt_export_format)fmt, &r, syms, a.view, a.show_all);
+		rc = view_close(&a, out);
+	} else {
+		rc = 1;
+	}
+	mt_symbols_free(syms);
+	mt_replay_release(&r);
+	return rc;
+}
