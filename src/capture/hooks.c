@@ -23,6 +23,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include "memtide/format.h"
 #include "tracker.h"
 
@@ -99,6 +102,22 @@ static inline void leave(void)
 
 
 /*
+ * Native stacks are unwound right here, in the hook's own frame, so that
+ * libunwind steps through one frame of memtide's instead of the whole
+ * recording path.
+ */
+#define RECORD_ALLOC(kind, p, size)						\
+	do {									\
+		if (mt_native_stacks) {						\
+			void *ips_[MT_MAX_NATIVE + 4];				\
+			int n_ = unw_backtrace(ips_, MT_MAX_NATIVE + 4);	\
+			mt_record_alloc(kind, p, size, ips_, n_);		\
+		} else {							\
+			mt_record_alloc(kind, p, size, NULL, 0);		\
+		}								\
+	} while (0)
+
+/*
  * The guard is held across the real call too, so an allocator entry that
  * glibc implements with another one (reallocarray calls realloc) is
  * recorded once.
@@ -110,7 +129,7 @@ static inline void leave(void)
 			return call;					\
 		p_ = call;						\
 		if (p_)							\
-			mt_record_alloc(kind, p_, size);		\
+			RECORD_ALLOC(kind, p_, size);			\
 		leave();						\
 		return p_;						\
 	} while (0)
@@ -176,9 +195,9 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 	q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
 	if (tracked) {
 		if (q)
-			mt_record_alloc(kind, q, total);
+			RECORD_ALLOC(kind, q, total);
 		else if (p && total)
-			mt_record_alloc(kind, p, malloc_usable_size(p));
+			RECORD_ALLOC(kind, p, malloc_usable_size(p));
 		leave();
 	}
 	return q;
@@ -223,7 +242,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		return mt_real.posix_memalign(out, align, n);
 	rc = mt_real.posix_memalign(out, align, n);
 	if (rc == 0)
-		mt_record_alloc(MT_EV_POSIX_MEMALIGN, *out, n);
+		RECORD_ALLOC(MT_EV_POSIX_MEMALIGN, *out, n);
 	leave();
 	return rc;
 }
@@ -268,7 +287,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		return mt_real.mmap(addr, len, prot, flags, fd, off);
 	p = mt_real.mmap(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED)
-		mt_record_alloc(MT_EV_MMAP, p, len);
+		RECORD_ALLOC(MT_EV_MMAP, p, len);
 	leave();
 	return p;
 }
@@ -302,7 +321,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	p = mt_real.mremap(old, old_len, new_len, flags, new_addr);
 	if (p != MAP_FAILED) {
 		mt_record_free(MT_EV_MUNMAP, old, old_len);
-		mt_record_alloc(MT_EV_MREMAP, p, new_len);
+		RECORD_ALLOC(MT_EV_MREMAP, p, new_len);
 	}
 	leave();
 	return p;

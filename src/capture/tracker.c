@@ -32,13 +32,13 @@
 #include "tracker.h"
 #include "../format/varint.h"
 
-#define MAX_NATIVE 128		/* deeper native stacks keep their innermost frames */
 #define MAX_PYTHON 256
-#define MAX_DEPTH (MAX_NATIVE + MAX_PYTHON)
+#define MAX_DEPTH (MT_MAX_NATIVE + MAX_PYTHON)
 #define CACHE_SLOTS 2048	/* per-thread (parent, frame) -> node cache */
 #define NATIVE_BIT (1ull << 63)	/* in key.b: the key is an instruction pointer */
 
 atomic_int mt_active;
+int mt_native_stacks;
 __thread int mt_in_hook MT_TLS;
 atomic_uint_fast64_t mt_seq = 1;
 pthread_mutex_t mt_registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -337,24 +337,23 @@ static uint32_t cached_node(struct mt_stackcache *sc, uint32_t parent,
 	return s->node;
 }
 
-static uint32_t capture_stack(struct mt_thread *t)
+static uint32_t capture_stack(struct mt_thread *t, void **ips, int k)
 {
 	struct mt_stackcache *sc = t->sc;
 	struct mt_pykey keys[MAX_DEPTH];
 	int n = 0, same = 0;
 	uint32_t node = 0;
 
-	if (g.native) {
-		uint64_t ips[MAX_NATIVE + 8];
-		int k = mt_unwind(ips, MAX_NATIVE + 8), skip = 0;
+	if (k > 0) {
 		uint64_t gen = atomic_load_explicit(&module_gen, memory_order_relaxed);
+		int skip = 0;
 
-		while (skip < k && ips[skip] >= g.self_lo && ips[skip] < g.self_hi)
+		while (skip < k && (uintptr_t)ips[skip] >= g.self_lo && (uintptr_t)ips[skip] < g.self_hi)
 			skip++;
-		if (k - skip > MAX_NATIVE)
-			k = skip + MAX_NATIVE;
+		if (k - skip > MT_MAX_NATIVE)
+			k = skip + MT_MAX_NATIVE;
 		for (int i = k - 1; i >= skip; i--) {
-			keys[n].a = ips[i];
+			keys[n].a = (uint64_t)(uintptr_t)ips[i];
 			keys[n++].b = NATIVE_BIT | gen;
 		}
 	}
@@ -497,14 +496,14 @@ static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 	mt_thread_unlock(t);
 }
 
-void mt_record_alloc(unsigned kind, const void *addr, size_t size)
+void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips)
 {
 	struct mt_thread *t = current_thread();
 
 	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
 		mt_writer_resume_due();
 	if (t)
-		emit(t, kind, (uintptr_t)addr, size, capture_stack(t));
+		emit(t, kind, (uintptr_t)addr, size, capture_stack(t, ips, nips));
 }
 
 void mt_record_free(unsigned kind, const void *addr, size_t size)
@@ -862,6 +861,7 @@ int mt_tracker_init(void)
 	restore_environment();
 	if (g.native)
 		mt_unwind_init();
+	mt_native_stacks = g.native;
 	mt_modules_changed();
 	if (mt_writer_start(g.output) < 0)
 		return -1;

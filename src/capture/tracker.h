@@ -76,7 +76,10 @@ struct mt_thread {
 };
 
 /* tracker.c */
-void mt_record_alloc(unsigned kind, const void *addr, size_t size);
+#define MT_MAX_NATIVE 128	/* deeper native stacks keep their innermost frames */
+extern int mt_native_stacks;	/* unwind native stacks (set at start-up) */
+/* ips: return addresses from the hook's frame outwards (native stacks only) */
+void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips);
 void mt_record_free(unsigned kind, const void *addr, size_t size);
 void mt_thread_set_name(const char *name);
 void mt_modules_changed(void);
@@ -106,7 +109,6 @@ uint64_t mt_now_ns(void);
 void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* unwind.c */
-int mt_unwind(uint64_t *ips, int max);
 void mt_unwind_init(void);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * unwind.c - native stacks for the tracker, with libunwind's local
- * unwinder and its per-thread cache of unwind info (the fast path that
- * unw_backtrace takes).  Runs in the profiled process, inside the hooks.
+ * unwind.c - set-up of native stacks: libunwind's local unwinder with a
+ * per-thread cache of unwind info, the fast path of unw_backtrace, which
+ * the hooks call in their own frame (hooks.c).  Runs in the profiled
+ * process.
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -11,18 +12,4 @@
 void mt_unwind_init(void)
 {
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-}
-
-/* Return addresses of the calling thread, innermost first. */
-int mt_unwind(uint64_t *ips, int max)
-{
-	void *buf[256];
-	int n;
-
-	if (max > 256)
-		max = 256;
-	n = unw_backtrace(buf, max);
-	for (int i = 0; i < n; i++)
-		ips[i] = (uint64_t)(uintptr_t)buf[i];
-	return n < 0 ? 0 : n;
 }
