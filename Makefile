@@ -26,7 +26,12 @@ PYTHONS ?= $(wildcard /usr/bin/python3) \
 
 CAPTURE_SRC = $(wildcard src/capture/*.c)
 CLI_SRC = $(wildcard src/cli/*.c src/format/*.c src/analysis/*.c src/report/*.c)
-HEADERS = $(wildcard include/memtide/*.h src/*/*.h)
+HEADERS = $(wildcard include/memtide/*.h src/*/*.h web/*.h)
+# The HTML pages: our templates and scripts plus pinned npm packages,
+# embedded into the binary as one generated C file.
+WEB_SRC = $(wildcard web/*.html web/*.js web/*.css) web/package-lock.json
+NPM_STAMP = web/node_modules/.package-lock.json
+ASSETS = $(BUILD)/gen/assets.c
 
 LIB = $(BUILD)/lib/libmemtide.so
 BIN = $(BUILD)/bin/memtide
@@ -41,9 +46,17 @@ $(LIB): $(CAPTURE_SRC) $(HEADERS)
 		-ftls-model=initial-exec -o $@ $(CAPTURE_SRC) \
 		-lunwind -lzstd -ldl -lpthread
 
-$(BIN): $(CLI_SRC) $(HEADERS)
+$(BIN): $(CLI_SRC) $(HEADERS) $(ASSETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -o $@ $(CLI_SRC) -lzstd -ldw -lelf -lm
+	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -I. -o $@ $(CLI_SRC) $(ASSETS) -lzstd -ldw -lelf -lm
+
+$(NPM_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(ASSETS): $(WEB_SRC) $(NPM_STAMP)
+	@mkdir -p $(dir $@)
+	node web/embed.js $(dir $@)
 
 # One helper per interpreter, named by its EXT_SUFFIX; the tracker picks
 # the one matching the Python it finds in the process.

@@ -18,6 +18,8 @@
 #include <internal/pycore_frame.h>
 #endif
 
+#include <dlfcn.h>
+
 #include "../src/capture/pyhelper.h"
 
 static uint64_t code_tag(PyCodeObject *co)
@@ -159,19 +161,239 @@ static void describe(const struct mt_pykey *k, char *name, size_t nlen,
 	*line = PyCode_Addr2Line(co, key_byte_offset(k));
 }
 
+/* ---- recording Python's allocators --------------------------------- */
+
+/* The tracker's entry points, from whichever libmemtide.so is tracking. */
+static struct {
+	int (*enter)(void);
+	void (*leave)(void);
+	void (*record)(void *, size_t);
+	void (*record_free)(void *);
+	int (*start)(const char *, int, int, const void *, char *, size_t);
+	int (*stop)(void);
+	int (*active)(void);
+	int (*step)(const char *);
+} lib;
+
+static PyMemAllocatorEx orig_mem, orig_obj;
+static int pymalloc_wrapped;
+
+#define WRAP(domain, orig)							\
+static void *domain##_malloc(void *ctx, size_t n)				\
+{										\
+	int g = lib.enter();							\
+	void *p = orig.malloc(orig.ctx, n);					\
+	(void)ctx;								\
+	if (g) {								\
+		lib.record(p, n);						\
+		lib.leave();							\
+	}									\
+	return p;								\
+}										\
+static void *domain##_calloc(void *ctx, size_t n, size_t size)			\
+{										\
+	int g = lib.enter();							\
+	void *p = orig.calloc(orig.ctx, n, size);				\
+	(void)ctx;								\
+	if (g) {								\
+		lib.record(p, n * size);					\
+		lib.leave();							\
+	}									\
+	return p;								\
+}										\
+static void *domain##_realloc(void *ctx, void *old, size_t n)			\
+{										\
+	int g = lib.enter();							\
+	void *p;								\
+	(void)ctx;								\
+	if (g && old)								\
+		lib.record_free(old);						\
+	p = orig.realloc(orig.ctx, old, n);					\
+	if (g) {								\
+		lib.record(p ? p : (n ? old : NULL), n);			\
+		lib.leave();							\
+	}									\
+	return p;								\
+}										\
+static void domain##_free(void *ctx, void *p)					\
+{										\
+	int g = lib.enter();							\
+	(void)ctx;								\
+	if (g)									\
+		lib.record_free(p);						\
+	orig.free(orig.ctx, p);							\
+	if (g)									\
+		lib.leave();							\
+}
+
+WRAP(mem, orig_mem)
+WRAP(obj, orig_obj)
+
+static int find_lib(void *handle)
+{
+#define SYM(field, name) (*(void **)&lib.field = dlsym(handle, name))
+	SYM(enter, "memtide_guard_enter");
+	SYM(leave, "memtide_guard_leave");
+	SYM(record, "memtide_record_pymalloc");
+	SYM(record_free, "memtide_record_pyfree");
+	SYM(start, "memtide_tracker_start");
+	SYM(stop, "memtide_tracker_stop");
+	SYM(active, "memtide_tracker_active");
+	SYM(step, "memtide_step");
+#undef SYM
+	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
+	       lib.stop && lib.active && lib.step ? 0 : -1;
+}
+
+static void wrap_pymalloc(void)
+{
+	PyMemAllocatorEx mem = { NULL, mem_malloc, mem_calloc, mem_realloc, mem_free };
+	PyMemAllocatorEx obj = { NULL, obj_malloc, obj_calloc, obj_realloc, obj_free };
+
+	if (pymalloc_wrapped)
+		return;
+	PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &orig_mem);
+	PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &orig_obj);
+	PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &mem);
+	PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &obj);
+	pymalloc_wrapped = 1;
+}
+
+static void unwrap_pymalloc(void)
+{
+	if (!pymalloc_wrapped)
+		return;
+	PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &orig_mem);
+	PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &orig_obj);
+	pymalloc_wrapped = 0;
+}
+
+/* For memtide run --trace-python-allocators: called from the hooks. */
+static int trace_python_allocators(void)
+{
+	if (!Py_IsInitialized() || !PyGILState_Check())
+		return 0;
+	if (!lib.enter && find_lib(RTLD_DEFAULT) < 0)
+		return 1;	/* no tracker to report to: give up */
+	wrap_pymalloc();
+	return 1;
+}
+
 __attribute__((visibility("default")))
 const struct mt_pyhelper memtide_pyhelper = {
 	.abi = MT_PYHELPER_ABI,
 	.version = PY_MAJOR_VERSION * 100 + PY_MINOR_VERSION,
 	.walk = walk,
 	.describe = describe,
+	.trace_python_allocators = trace_python_allocators,
+};
+
+/* ---- the module: Tracker support ------------------------------------ */
+
+static void *own_lib;		/* libmemtide.so loaded by start() */
+static int own_session;
+
+static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *names[] = { "path", "library", "native", "trace_python_allocators",
+				 "follow_fork", NULL };
+	const char *path, *library;
+	int native = 0, tpa = 0, follow = 0, (*preloaded_active)(void);
+	char err[512] = "";
+
+	(void)self;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ppp", names, &path, &library, &native,
+					 &tpa, &follow))
+		return NULL;
+	*(void **)&preloaded_active = dlsym(RTLD_DEFAULT, "memtide_tracker_active");
+	if ((preloaded_active && preloaded_active()) || own_session) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"a memtide tracker is already running in this process");
+		return NULL;
+	}
+	if (!own_lib) {
+		own_lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+		if (!own_lib) {
+			PyErr_Format(PyExc_RuntimeError, "cannot load %s: %s", library, dlerror());
+			return NULL;
+		}
+	}
+	if (find_lib(own_lib) < 0) {
+		PyErr_Format(PyExc_RuntimeError, "%s is not a memtide tracker library", library);
+		return NULL;
+	}
+	if (lib.start(path, native, follow, &memtide_pyhelper, err, sizeof(err)) < 0) {
+		PyErr_SetString(PyExc_RuntimeError, err);
+		return NULL;
+	}
+	own_session = 1;
+	if (tpa)
+		wrap_pymalloc();
+	Py_RETURN_NONE;
+}
+
+static PyObject *mod_stop(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	if (!own_session) {
+		PyErr_SetString(PyExc_RuntimeError, "no memtide tracker is running");
+		return NULL;
+	}
+	unwrap_pymalloc();
+	Py_BEGIN_ALLOW_THREADS
+	lib.stop();
+	Py_END_ALLOW_THREADS
+	own_session = 0;
+	Py_RETURN_NONE;
+}
+
+/* The tracking library of this process: memtide run's, or a Tracker's. */
+static int active_lib(void)
+{
+	if (own_session)
+		return 1;
+	if (find_lib(RTLD_DEFAULT) == 0 && lib.active())
+		return 1;
+	return 0;
+}
+
+static PyObject *mod_step(PyObject *self, PyObject *args)
+{
+	const char *name = NULL;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "z", &name))
+		return NULL;
+	if (active_lib() && lib.step(name ? name : "") == 0)
+		Py_RETURN_TRUE;
+	Py_RETURN_FALSE;
+}
+
+static PyObject *mod_active(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyBool_FromLong(active_lib());
+}
+
+static PyMethodDef methods[] = {
+	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
+	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False)" },
+	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
+	{ "step", mod_step, METH_VARARGS, "step(name) - marks the start of a step; "
+	  "False when nothing is tracking" },
+	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
+	{ NULL, NULL, 0, NULL },
 };
 
 static struct PyModuleDef module = {
 	PyModuleDef_HEAD_INIT,
 	.m_name = "memtide._memtide",
-	.m_doc = "memtide's per-version helper: Python stacks for the tracker.",
+	.m_doc = "memtide's per-version helper: Python stacks for the tracker, "
+		 "and the in-process Tracker.",
 	.m_size = -1,
+	.m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__memtide(void)

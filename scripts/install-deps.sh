@@ -4,12 +4,14 @@
 # are there, so it is cheap to run before every build.
 set -e
 PKGS="gcc make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
-python3 python3-dev python3-numpy python3-pytest"
+python3 python3-dev python3-numpy python3-pytest chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+# Node.js and npm build the HTML pages; this machine kind may ship its own.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "installing:$missing"
 if [ "$(id -u)" != 0 ]; then

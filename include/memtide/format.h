@@ -56,6 +56,7 @@ enum mt_node_kind {
  *   MT_EV_MMAP/MREMAP head, address, size, [stack]
  *   MT_EV_FREE       head, slot
  *   MT_EV_MUNMAP     head, address, length
+ *   MT_EV_STEP       head, string id of the step's name
  *
  * with the thread index right after the head when MT_EVF_THREAD is set.
  */
@@ -71,8 +72,10 @@ enum mt_event_kind {
 	MT_EV_PVALLOC,
 	MT_EV_MMAP,
 	MT_EV_MREMAP,
+	MT_EV_PYMALLOC,		/* Python's object and memory domains */
 	MT_EV_FREE,		/* address only */
 	MT_EV_MUNMAP,		/* address and length */
+	MT_EV_STEP,		/* a pipeline step begins: its name */
 	MT_EV_KIND_COUNT
 };
 

@@ -338,7 +338,8 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	uint64_t end = r->c.end_ns ? r->c.end_ns : 1;
 	int rc;
 
-	r->nbuckets = st->o->buckets;
+	/* no finer than the writer's rounds, which time the events */
+	r->nbuckets = st->o->buckets < r->ntl ? st->o->buckets : (uint32_t)(r->ntl ? r->ntl : 1);
 	r->bucket_end_ns = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	r->bucket_peak = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	for (uint32_t b = 0; b < r->nbuckets; b++)

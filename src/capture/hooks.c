@@ -134,7 +134,7 @@ static inline void leave(void)
 		return p_;						\
 	} while (0)
 
-EXPORT void *malloc(size_t n)
+static void *hook_malloc(size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.malloc))
@@ -142,7 +142,7 @@ EXPORT void *malloc(size_t n)
 	ALLOC_HOOK(MT_EV_MALLOC, n, mt_real.malloc(n));
 }
 
-EXPORT void free(void *p)
+static void hook_free(void *p)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!p || is_boot(p)))
@@ -156,7 +156,7 @@ EXPORT void free(void *p)
 	leave();
 }
 
-EXPORT void *calloc(size_t n, size_t size)
+static void *hook_calloc(size_t n, size_t size)
 {
 	size_t total;
 
@@ -173,7 +173,7 @@ EXPORT void *calloc(size_t n, size_t size)
 static void *realloc_boot(void *p, size_t n)
 {
 	size_t room = (size_t)(boot_buf + sizeof(boot_buf) - (uint8_t *)p);
-	void *q = malloc(n);
+	void *q = hook_malloc(n);
 
 	if (q)
 		memcpy(q, p, n < room ? n : room);
@@ -203,7 +203,7 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 	return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+static void *hook_realloc(void *p, size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.realloc))
@@ -213,7 +213,7 @@ EXPORT void *realloc(void *p, size_t n)
 	return resize(MT_EV_REALLOC, p, n, n, 1);
 }
 
-EXPORT void *reallocarray(void *p, size_t n, size_t size)
+static void *hook_reallocarray(void *p, size_t n, size_t size)
 {
 	size_t total;
 
@@ -227,7 +227,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 	return resize(MT_EV_REALLOCARRAY, p, total, n, size);
 }
 
-EXPORT int posix_memalign(void **out, size_t align, size_t n)
+static int hook_posix_memalign(void **out, size_t align, size_t n)
 {
 	int rc;
 
@@ -247,7 +247,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	return rc;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t n)
+static void *hook_aligned_alloc(size_t align, size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.aligned_alloc))
@@ -255,7 +255,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 	ALLOC_HOOK(MT_EV_ALIGNED_ALLOC, n, mt_real.aligned_alloc(align, n));
 }
 
-EXPORT void *memalign(size_t align, size_t n)
+static void *hook_memalign(size_t align, size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.memalign))
@@ -263,13 +263,13 @@ EXPORT void *memalign(size_t align, size_t n)
 	ALLOC_HOOK(MT_EV_MEMALIGN, n, mt_real.memalign(align, n));
 }
 
-EXPORT void *valloc(size_t n)
+static void *hook_valloc(size_t n)
 {
 	ENSURE();
 	ALLOC_HOOK(MT_EV_VALLOC, n, mt_real.valloc(n));
 }
 
-EXPORT void *pvalloc(size_t n)
+static void *hook_pvalloc(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t rounded = n ? (n + page - 1) & ~(page - 1) : page;
@@ -278,7 +278,7 @@ EXPORT void *pvalloc(size_t n)
 	ALLOC_HOOK(MT_EV_PVALLOC, rounded, mt_real.pvalloc(n));
 }
 
-EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static void *hook_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *p;
 
@@ -292,10 +292,8 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	return p;
 }
 
-EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-	__attribute__((alias("mmap")));
 
-EXPORT int munmap(void *addr, size_t len)
+static int hook_munmap(void *addr, size_t len)
 {
 	ENSURE();
 	if (addr && enter()) {
@@ -305,7 +303,7 @@ EXPORT int munmap(void *addr, size_t len)
 	return mt_real.munmap(addr, len);
 }
 
-EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+static void *hook_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL, *p;
 	va_list ap;
@@ -327,7 +325,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	return p;
 }
 
-EXPORT void *dlopen(const char *file, int mode)
+static void *hook_dlopen(const char *file, int mode)
 {
 	void *h;
 
@@ -335,12 +333,13 @@ EXPORT void *dlopen(const char *file, int mode)
 	h = mt_real.dlopen(file, mode);
 	if (h && enter()) {
 		mt_modules_changed();
+		mt_got_refresh();
 		leave();
 	}
 	return h;
 }
 
-EXPORT int dlclose(void *h)
+static int hook_dlclose(void *h)
 {
 	int rc;
 
@@ -353,7 +352,7 @@ EXPORT int dlclose(void *h)
 	return rc;
 }
 
-EXPORT int pthread_setname_np(pthread_t t, const char *name)
+static int hook_pthread_setname_np(pthread_t t, const char *name)
 {
 	int rc;
 
@@ -366,7 +365,7 @@ EXPORT int pthread_setname_np(pthread_t t, const char *name)
 	return rc;
 }
 
-EXPORT int prctl(int op, ...)
+static int hook_prctl(int op, ...)
 {
 	unsigned long a[4];
 	va_list ap;
@@ -390,7 +389,7 @@ EXPORT int prctl(int op, ...)
 }
 
 /* os._exit() and friends skip destructors: write the capture out first. */
-EXPORT void _exit(int status)
+static void hook__exit(int status)
 {
 	ENSURE();
 	mt_in_hook = 1;
@@ -399,4 +398,40 @@ EXPORT void _exit(int status)
 	__builtin_unreachable();
 }
 
-EXPORT void _Exit(int status) __attribute__((alias("_exit")));
+/*
+ * The exported names.  They are aliases of the static hooks so that the
+ * table below holds memtide's own functions even when libmemtide.so is
+ * loaded without LD_PRELOAD (where &malloc would be libc's).
+ */
+#define ALIAS(type, name, args) EXPORT type name args __attribute__((alias("hook_" #name)))
+ALIAS(void *, malloc, (size_t));
+ALIAS(void, free, (void *));
+ALIAS(void *, calloc, (size_t, size_t));
+ALIAS(void *, realloc, (void *, size_t));
+ALIAS(void *, reallocarray, (void *, size_t, size_t));
+ALIAS(int, posix_memalign, (void **, size_t, size_t));
+ALIAS(void *, aligned_alloc, (size_t, size_t));
+ALIAS(void *, memalign, (size_t, size_t));
+ALIAS(void *, valloc, (size_t));
+ALIAS(void *, pvalloc, (size_t));
+ALIAS(void *, mmap, (void *, size_t, int, int, int, off_t));
+ALIAS(int, munmap, (void *, size_t));
+ALIAS(void *, mremap, (void *, size_t, size_t, int, ...));
+ALIAS(void *, dlopen, (const char *, int));
+ALIAS(int, dlclose, (void *));
+ALIAS(int, pthread_setname_np, (pthread_t, const char *));
+ALIAS(int, prctl, (int, ...));
+ALIAS(void, _exit, (int));
+EXPORT void *mmap64(void *, size_t, int, int, int, off_t) __attribute__((alias("hook_mmap")));
+EXPORT void _Exit(int) __attribute__((alias("hook__exit")));
+
+const struct mt_hook mt_hooks[] = {
+#define HOOK(name) { #name, (void *)hook_##name }
+	HOOK(malloc), HOOK(free), HOOK(calloc), HOOK(realloc), HOOK(reallocarray),
+	HOOK(posix_memalign), HOOK(aligned_alloc), HOOK(memalign), HOOK(valloc),
+	HOOK(pvalloc), HOOK(mmap), { "mmap64", (void *)hook_mmap }, HOOK(munmap),
+	HOOK(mremap), HOOK(dlopen), HOOK(dlclose), HOOK(pthread_setname_np), HOOK(prctl),
+	HOOK(_exit), { "_Exit", (void *)hook__exit },
+#undef HOOK
+	{ NULL, NULL },
+};

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_PYHELPER_ABI 1
+#define MT_PYHELPER_ABI 2
 #define MT_PYHELPER_SYMBOL "memtide_pyhelper"
 
 /*
@@ -45,6 +45,13 @@ struct mt_pyhelper {
 	 */
 	void (*describe)(const struct mt_pykey *key, char *name, size_t nlen,
 			 char *file, size_t flen, int *line);
+	/*
+	 * Wraps Python's memory and object allocators so that their blocks
+	 * are recorded (--trace-python-allocators).  Returns 1 when done, 0
+	 * when it cannot be done yet (the interpreter is not initialized or
+	 * the calling thread does not hold the GIL): call again later.
+	 */
+	int (*trace_python_allocators)(void);
 };
 
 #endif

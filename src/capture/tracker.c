@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include "memtide/format.h"
 #include "pyhelper.h"
 #include "tracker.h"
@@ -37,11 +40,14 @@
 #define CACHE_SLOTS 2048	/* per-thread (parent, frame) -> node cache */
 #define NATIVE_BIT (1ull << 63)	/* in key.b: the key is an instruction pointer */
 
-atomic_int mt_active;
+/* Read on every event, written once per session: kept apart from locks. */
+_Alignas(64) atomic_int mt_active;
 int mt_native_stacks;
+uintptr_t mt_self_base;
 __thread int mt_in_hook MT_TLS;
-atomic_uint_fast64_t mt_seq = 1;
-pthread_mutex_t mt_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* On a cache line of its own: every event of every thread takes a number. */
+struct mt_seq_line mt_seq_line = { 1 };
+_Alignas(64) pthread_mutex_t mt_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 struct mt_thread *mt_threads;
 
 static __thread struct mt_thread *tls_thread MT_TLS;
@@ -51,6 +57,7 @@ static struct {
 	pid_t pid;
 	int native;
 	int follow_fork;
+	int tpa_pending;	/* Python's allocators still to be wrapped */
 	char output[4096];
 	const struct mt_pyhelper *py;
 	pthread_key_t exit_key;
@@ -470,10 +477,32 @@ static struct mt_thread *current_thread(void)
 	return t == THREAD_GONE ? NULL : t;
 }
 
+/*
+ * Filled blocks the writer has not taken yet.  Past MAX_WAITING (64 MiB of
+ * events) a thread that fills another block waits for the writer, so a
+ * program allocating faster than the writer encodes does not grow without
+ * bound.
+ */
+#define MAX_WAITING 256
+atomic_int mt_blocks_waiting;
+
+static void wait_for_writer(void)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	while (atomic_load_explicit(&mt_blocks_waiting, memory_order_relaxed) > MAX_WAITING / 2 &&
+	       atomic_load_explicit(&mt_active, memory_order_relaxed) && mt_writer_running()) {
+		if (atomic_load_explicit(&mt_writer_paused, memory_order_relaxed))
+			mt_writer_resume_due();
+		nanosleep(&ms, NULL);
+	}
+}
+
 static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 		 uint64_t size, uint32_t stack)
 {
 	struct mt_rawev *ev;
+	int wait = 0;
 
 	mt_thread_lock(t);
 	if (MT_UNLIKELY(t->cur->len == MT_BLOCK_EVENTS)) {
@@ -486,6 +515,7 @@ static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 		*t->full_tail = t->cur;
 		t->full_tail = &t->cur->next;
 		t->cur = nb;
+		wait = atomic_fetch_add(&mt_blocks_waiting, 1) >= MAX_WAITING;
 	}
 	ev = &t->cur->ev[t->cur->len++];
 	ev->seq = atomic_fetch_add_explicit(&mt_seq, 1, memory_order_relaxed);
@@ -494,6 +524,8 @@ static void emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 	ev->stack = stack;
 	ev->kind = (uint8_t)kind;
 	mt_thread_unlock(t);
+	if (MT_UNLIKELY(wait))
+		wait_for_writer();
 }
 
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips)
@@ -502,6 +534,8 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 
 	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
 		mt_writer_resume_due();
+	if (MT_UNLIKELY(g.tpa_pending) && g.py->trace_python_allocators())
+		g.tpa_pending = 0;
 	if (t)
 		emit(t, kind, (uintptr_t)addr, size, capture_stack(t, ips, nips));
 }
@@ -684,6 +718,7 @@ static int self_range(struct dl_phdr_info *info, size_t size, void *arg)
 		    me >= lo && me < lo + ph->p_memsz) {
 			g.self_lo = lo;
 			g.self_hi = lo + ph->p_memsz;
+			mt_self_base = info->dlpi_addr;
 			return 1;
 		}
 	}
@@ -735,7 +770,6 @@ static int load_python_helper(void)
 		return 0;
 	if (sscanf(version(), "%d.%d", &major, &minor) != 2)
 		return 0;
-	meta_kv("python", version());
 	if (!dir)
 		return 0;
 	snprintf(path, sizeof(path), "%s/memtide/_memtide.cpython-%d%d-x86_64-linux-gnu.so",
@@ -767,6 +801,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_OUTPUT");
 	unsetenv("MEMTIDE_NATIVE");
 	unsetenv("MEMTIDE_FOLLOW_FORK");
+	unsetenv("MEMTIDE_TRACE_PYTHON");
 	unsetenv("MEMTIDE_PYDIR");
 }
 
@@ -814,11 +849,14 @@ static void fork_child(void)
 	}
 	/* Only this thread lives on; its unsent events belong to the parent. */
 	mt_threads = NULL;
+	atomic_store(&mt_blocks_waiting, 0);
 	if (self && self != THREAD_GONE) {
 		atomic_store(&self->lock, 0);
 		self->cur->len = 0;
 		self->full = NULL;
 		self->full_tail = &self->full;
+		self->stolen = NULL;
+		self->pos = 0;
 		self->next = NULL;
 		mt_threads = self;
 	}
@@ -832,42 +870,176 @@ static void fork_child(void)
 	mt_in_hook--;
 }
 
-int mt_tracker_init(void)
+/* What a capture session needs, however it was started; -1 on failure. */
+static int session_start(const char *output, int native, int follow_fork)
 {
-	const char *out = getenv("MEMTIDE_OUTPUT");
+	static int once, unwind_ready;
+	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
 	struct timespec ts;
 
-	if (!out || !*out)
-		return 0;
-	snprintf(g.output, sizeof(g.output), "%s", out);
-	g.native = getenv("MEMTIDE_NATIVE") && !strcmp(getenv("MEMTIDE_NATIVE"), "1");
-	g.follow_fork = getenv("MEMTIDE_FOLLOW_FORK") && !strcmp(getenv("MEMTIDE_FOLLOW_FORK"), "1");
+	snprintf(g.output, sizeof(g.output), "%s", output);
+	g.native = native;
+	g.follow_fork = follow_fork;
 	g.pid = getpid();
-	if (pthread_key_create(&g.exit_key, thread_exit))
-		return -1;
-	dl_iterate_phdr(self_range, (void *)(uintptr_t)&mt_tracker_init);
-
+	atomic_store(&g.shut, 0);
+	if (!once) {
+		if (pthread_key_create(&g.exit_key, thread_exit))
+			return -1;
+		dl_iterate_phdr(self_range, (void *)(uintptr_t)&mt_tracker_init);
+	}
+	if (native && !unwind_ready) {
+		mt_unwind_init();
+		unwind_ready = 1;
+	}
+	mt_native_stacks = native;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	meta_kv("format", "memtide capture");
 	meta_kv_num("pid", (unsigned long long)g.pid);
 	meta_kv_num("start_unix_ns", (unsigned long long)ts.tv_sec * 1000000000ull +
 				     (unsigned long long)ts.tv_nsec);
-	meta_kv("native", g.native ? "1" : "0");
+	meta_kv("native", native ? "1" : "0");
+	if (py_version)
+		meta_kv("python", py_version());
 	record_command_line();
+	mt_modules_changed();
+	if (mt_writer_start(g.output) < 0)
+		return -1;
+	if (!once)
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+	once = 1;
+	atomic_store(&mt_active, 1);
+	return 0;
+}
+
+/* Start-up under LD_PRELOAD, from the variables memtide run sets. */
+int mt_tracker_init(void)
+{
+	const char *out = getenv("MEMTIDE_OUTPUT");
+	int native, follow;
+
+	if (!out || !*out)
+		return 0;
+	native = getenv("MEMTIDE_NATIVE") && !strcmp(getenv("MEMTIDE_NATIVE"), "1");
+	follow = getenv("MEMTIDE_FOLLOW_FORK") && !strcmp(getenv("MEMTIDE_FOLLOW_FORK"), "1");
 	if (load_python_helper() < 0) {
 		restore_environment();
 		_exit(2);
 	}
+	g.tpa_pending = g.py && getenv("MEMTIDE_TRACE_PYTHON") &&
+			!strcmp(getenv("MEMTIDE_TRACE_PYTHON"), "1");
 	restore_environment();
-	if (g.native)
-		mt_unwind_init();
-	mt_native_stacks = g.native;
-	mt_modules_changed();
-	if (mt_writer_start(g.output) < 0)
+	return session_start(out, native, follow);
+}
+
+/*
+ * The in-process API, for memtide.Tracker: libmemtide.so is dlopen()ed
+ * (no LD_PRELOAD) and the allocator calls of every loaded object are
+ * redirected through their GOT slots.  Returns 0, or -1 with a reason.
+ */
+__attribute__((visibility("default")))
+int memtide_tracker_start(const char *path, int native, int follow_fork,
+			  const void *pyhelper, char *err, size_t errlen)
+{
+	int rc;
+
+	mt_resolve();
+	if (atomic_load(&mt_active)) {
+		snprintf(err, errlen, "a memtide tracker is already running in this process");
 		return -1;
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	atomic_store(&mt_active, 1);
+	}
+	mt_in_hook++;
+	g.py = pyhelper;
+	errno = 0;
+	rc = session_start(path, native, follow_fork);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot write capture '%s': %s", path,
+			 errno ? strerror(errno) : "writer failed");
+	else if (mt_got_install() < 0)
+		snprintf(err, errlen, "cannot install the allocation hooks");
+	mt_in_hook--;
+	return rc;
+}
+
+__attribute__((visibility("default")))
+int memtide_tracker_stop(void)
+{
+	if (!atomic_load(&mt_active))
+		return -1;
+	mt_in_hook++;
+	mt_got_remove();
+	mt_tracker_shutdown();
+	mt_in_hook--;
 	return 0;
+}
+
+__attribute__((visibility("default")))
+int memtide_tracker_active(void)
+{
+	return atomic_load(&mt_active);
+}
+
+/* Marks the start of a pipeline step (name NULL or "": outside steps). */
+__attribute__((visibility("default")))
+int memtide_step(const char *name)
+{
+	struct mt_thread *t;
+	uint32_t id = 0;
+
+	if (!atomic_load(&mt_active) || mt_in_hook)
+		return -1;
+	mt_in_hook = 1;
+	t = current_thread();
+	if (t && name && *name) {
+		pthread_mutex_lock(&intern_lock);
+		id = intern_string(name);
+		pthread_mutex_unlock(&intern_lock);
+	}
+	if (t)
+		emit(t, MT_EV_STEP, id, 0, 0);
+	mt_in_hook = 0;
+	return t ? 0 : -1;
+}
+
+/*
+ * For the Python allocator wrappers of the helper: enter() before calling
+ * the wrapped allocator (so its own malloc/mmap calls are not recorded),
+ * then record the block and leave().
+ */
+__attribute__((visibility("default")))
+int memtide_guard_enter(void)
+{
+	if (!atomic_load_explicit(&mt_active, memory_order_relaxed) || mt_in_hook)
+		return 0;
+	mt_in_hook = 1;
+	return 1;
+}
+
+__attribute__((visibility("default")))
+void memtide_guard_leave(void)
+{
+	mt_in_hook = 0;
+}
+
+__attribute__((visibility("default")))
+void memtide_record_pymalloc(void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (mt_native_stacks) {
+		void *ips[MT_MAX_NATIVE + 4];
+		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
+
+		mt_record_alloc(MT_EV_PYMALLOC, p, n, ips, k);
+	} else {
+		mt_record_alloc(MT_EV_PYMALLOC, p, n, NULL, 0);
+	}
+}
+
+__attribute__((visibility("default")))
+void memtide_record_pyfree(void *p)
+{
+	if (p)
+		mt_record_free(MT_EV_FREE, p, 0);
 }
 
 void mt_tracker_shutdown(void)

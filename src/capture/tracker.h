@@ -40,6 +40,19 @@ struct mt_real {
 extern struct mt_real mt_real;
 void mt_resolve(void);
 
+/* The hooks by the name of the function each replaces (hooks.c). */
+struct mt_hook {
+	const char *name;
+	void *fn;
+};
+extern const struct mt_hook mt_hooks[];
+
+/* got.c: hooking by patching GOT slots, for trackers started in-process */
+int mt_got_install(void);
+void mt_got_refresh(void);
+void mt_got_remove(void);
+extern uintptr_t mt_self_base;	/* load address of libmemtide.so */
+
 /* Set while tracking: hooks record only when this is non-zero. */
 extern atomic_int mt_active;
 
@@ -70,7 +83,8 @@ struct mt_thread {
 	int dead;			/* thread exited; writer frees it */
 	struct mt_block *cur;		/* block being filled */
 	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
-	struct mt_block *stolen;	/* taken by the writer in this round */
+	struct mt_block *stolen;	/* taken by the writer, not yet written */
+	uint32_t pos;			/* next event of stolen to write */
 	struct mt_thread *next;		/* registry list */
 	struct mt_stackcache *sc;	/* per-thread stack interning cache */
 };
@@ -89,7 +103,11 @@ void mt_tracker_shutdown(void);
 /* Registry and meta log, for the writer (tracker.c). */
 extern pthread_mutex_t mt_registry_lock;
 extern struct mt_thread *mt_threads;
-extern atomic_uint_fast64_t mt_seq;
+extern struct mt_seq_line {
+	_Alignas(64) atomic_uint_fast64_t seq;
+	char pad[64 - sizeof(atomic_uint_fast64_t)];
+} mt_seq_line;
+#define mt_seq (mt_seq_line.seq)
 struct mt_block *mt_block_get(void);
 void mt_block_put(struct mt_block *b);
 void mt_thread_lock(struct mt_thread *t);
@@ -104,6 +122,8 @@ void mt_writer_after_fork_child(const char *path);
 void mt_writer_pause(void);
 void mt_writer_resume(uint64_t delay_ns);
 void mt_writer_resume_due(void);
+int mt_writer_running(void);
+extern atomic_int mt_blocks_waiting;	/* filled blocks not yet taken */
 extern atomic_int mt_writer_paused;
 uint64_t mt_now_ns(void);
 void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

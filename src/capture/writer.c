@@ -36,12 +36,6 @@
 #define ZSTD_LEVEL 3
 #define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
 
-/* A raw event with the thread that made it. */
-struct wev {
-	struct mt_rawev e;
-	uint32_t thread;
-};
-
 /* Live heap blocks: address -> slot, and the stack of free slots. */
 struct slotmap {
 	struct sm_entry {
@@ -71,8 +65,8 @@ static struct {
 	size_t zcap;
 	ZSTD_CCtx *cctx;
 	long page;
-	struct wev *evs;		/* this round's events, then those held back */
-	size_t nevs, cap_evs;
+	struct mt_thread **heads;	/* threads with events to merge */
+	size_t cap_heads;
 	struct slotmap map;
 	uint32_t last_thread, last_stack;
 	uint8_t enc[EVENTS_RECORD + 64];
@@ -322,15 +316,19 @@ static void flush_events(void)
 }
 
 /* Encodes one event (docs/FORMAT.md); heap addresses become slots. */
-static void encode(const struct wev *we)
+static void encode(const struct mt_rawev *e, uint32_t thread)
 {
-	const struct mt_rawev *e = &we->e;
 	uint8_t *head = w.enc + w.enc_len, *p = head;
 	unsigned kind = e->kind;
 
 	if (w.enc_len > EVENTS_RECORD)
 		flush_events(), head = p = w.enc;
-	if (kind == MT_EV_FREE) {
+	if (kind == MT_EV_STEP) {
+		*p++ = (uint8_t)kind;
+		if (thread != w.last_thread)
+			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
+		p = mt_put_varint(p, e->addr);
+	} else if (kind == MT_EV_FREE) {
 		struct sm_entry *s = w.map.v ? sm_find(&w.map, e->addr) : NULL;
 		uint32_t slot;
 
@@ -340,8 +338,8 @@ static void encode(const struct wev *we)
 		sm_erase(&w.map, s);
 		sm_release(&w.map, slot);
 		*p++ = (uint8_t)kind;
-		if (we->thread != w.last_thread)
-			*head |= MT_EVF_THREAD, p = mt_put_varint(p, we->thread);
+		if (thread != w.last_thread)
+			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
 		p = mt_put_varint(p, slot);
 	} else {
 		if (!mt_event_is_mmap(kind)) {
@@ -351,10 +349,10 @@ static void encode(const struct wev *we)
 				return;
 			s = sm_find(&w.map, e->addr);
 			if (s->addr) {	/* its free was never seen: free it now */
-				struct wev f = *we;
+				struct mt_rawev f = *e;
 
-				f.e.kind = MT_EV_FREE;
-				encode(&f);
+				f.kind = MT_EV_FREE;
+				encode(&f, thread);
 				head = p = w.enc + w.enc_len;
 				s = sm_find(&w.map, e->addr);
 			}
@@ -363,8 +361,8 @@ static void encode(const struct wev *we)
 			w.map.used++;
 		}
 		*p++ = (uint8_t)kind;
-		if (we->thread != w.last_thread)
-			*head |= MT_EVF_THREAD, p = mt_put_varint(p, we->thread);
+		if (thread != w.last_thread)
+			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
 		if (mt_event_is_mmap(kind))
 			p = mt_put_varint(p, e->addr);
 		p = mt_put_varint(p, e->size);
@@ -376,34 +374,45 @@ static void encode(const struct wev *we)
 			w.last_stack = e->stack;
 		}
 	}
-	w.last_thread = we->thread;
+	w.last_thread = thread;
 	w.enc_len = (size_t)(p - w.enc);
 }
 
-static int by_seq(const void *a, const void *b)
+/*
+ * Writes, in sequence order, the events of every thread that are below
+ * fence (all of them when final); the rest stay for the next round.  Each
+ * thread's events are already in order, so this is a merge of a few
+ * sorted runs, straight from the blocks.
+ */
+static void merge(size_t nheads, uint64_t fence, int final)
 {
-	uint64_t x = ((const struct wev *)a)->e.seq, y = ((const struct wev *)b)->e.seq;
+	for (;;) {
+		struct mt_thread *best = NULL;
+		const struct mt_rawev *e;
+		uint64_t seq = UINT64_MAX;
 
-	return (x > y) - (x < y);
-}
+		for (size_t i = 0; i < nheads; i++) {
+			struct mt_thread *t = w.heads[i];
 
-static void take_events(uint32_t thread, const struct mt_block *b)
-{
-	if (w.nevs + b->len > w.cap_evs) {
-		size_t cap = w.cap_evs ? w.cap_evs : 65536;
-		struct wev *p;
-
-		while (cap < w.nevs + b->len)
-			cap *= 2;
-		p = xalloc(w.evs, cap * sizeof(*p));
-		if (!p)
+			if (t->stolen && t->stolen->ev[t->pos].seq < seq) {
+				seq = t->stolen->ev[t->pos].seq;
+				best = t;
+			}
+		}
+		if (!best || (!final && seq >= fence))
 			return;
-		w.evs = p;
-		w.cap_evs = cap;
-	}
-	for (uint32_t i = 0; i < b->len; i++) {
-		w.evs[w.nevs].e = b->ev[i];
-		w.evs[w.nevs++].thread = thread;
+		/* the run of this thread below every other head goes in one go */
+		do {
+			e = &best->stolen->ev[best->pos];
+			encode(e, best->index);
+			if (++best->pos == best->stolen->len) {
+				struct mt_block *b = best->stolen;
+
+				best->stolen = b->next;
+				best->pos = 0;
+				mt_block_put(b);
+			}
+		} while (nheads == 1 && best->stolen && (final || best->stolen->ev[best->pos].seq < fence));
 	}
 }
 
@@ -413,14 +422,15 @@ static void run_round(int final)
 	uint64_t fence = atomic_load(&mt_seq);
 	struct mt_thread *t, **link;
 	uint8_t *meta;
-	size_t n, keep = 0;
-	int sorted = 1;
+	size_t n, nheads = 0;
 
 	pthread_mutex_lock(&mt_registry_lock);
 	for (t = mt_threads; t; t = t->next) {
-		struct mt_block *fresh = t->dead ? NULL : mt_block_get(), *unused = NULL;
+		struct mt_block *fresh = t->dead ? NULL : mt_block_get(), *unused = NULL, *taken;
 
 		mt_thread_lock(t);
+		for (struct mt_block *b = t->full; b; b = b->next)
+			atomic_fetch_sub(&mt_blocks_waiting, 1);
 		if (t->cur && t->cur->len && (fresh || t->dead)) {
 			*t->full_tail = t->cur;
 			t->cur = fresh;
@@ -429,7 +439,7 @@ static void run_round(int final)
 			unused = t->cur;
 			t->cur = NULL;
 		}
-		t->stolen = t->full;
+		taken = t->full;
 		t->full = NULL;
 		t->full_tail = &t->full;
 		mt_thread_unlock(t);
@@ -437,21 +447,25 @@ static void run_round(int final)
 			mt_block_put(fresh);
 		if (unused)
 			mt_block_put(unused);
-	}
-	for (link = &mt_threads; (t = *link);) {
-		struct mt_block *b, *next;
+		/* after what an earlier round held back */
+		if (taken) {
+			struct mt_block **tail = &t->stolen;
 
-		for (b = t->stolen; b; b = next) {
-			next = b->next;
-			take_events(t->index, b);
-			mt_block_put(b);
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = taken;
 		}
-		t->stolen = NULL;
-		if (t->dead && !t->cur) {
-			*link = t->next;
-			mt_thread_free(t);
-		} else {
-			link = &t->next;
+		if (t->stolen) {
+			if (nheads == w.cap_heads) {
+				size_t cap = w.cap_heads ? w.cap_heads * 2 : 64;
+				struct mt_thread **h = xalloc(w.heads, cap * sizeof(*h));
+
+				if (!h)
+					break;
+				w.heads = h;
+				w.cap_heads = cap;
+			}
+			w.heads[nheads++] = t;
 		}
 	}
 	pthread_mutex_unlock(&mt_registry_lock);
@@ -460,19 +474,21 @@ static void run_round(int final)
 	n = mt_meta_drain(&meta, &w.meta_off);
 	out(meta, n);
 	out_record(MT_REC_TIME, 1, mt_now_ns(), 0);
-	for (size_t i = 1; i < w.nevs && sorted; i++)
-		sorted = w.evs[i].e.seq > w.evs[i - 1].e.seq;
-	if (!sorted)
-		qsort(w.evs, w.nevs, sizeof(*w.evs), by_seq);
-	for (size_t i = 0; i < w.nevs; i++) {
-		if (final || w.evs[i].e.seq < fence)
-			encode(&w.evs[i]);
-		else
-			w.evs[keep++] = w.evs[i];
-	}
-	w.nevs = keep;
+	merge(nheads, fence, final);
 	flush_events();
 	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), rss_bytes());
+
+	/* Threads that ended and whose events are all out are forgotten. */
+	pthread_mutex_lock(&mt_registry_lock);
+	for (link = &mt_threads; (t = *link);) {
+		if (t->dead && !t->cur && !t->stolen) {
+			*link = t->next;
+			mt_thread_free(t);
+		} else {
+			link = &t->next;
+		}
+	}
+	pthread_mutex_unlock(&mt_registry_lock);
 	if (mono_ns() - w.last_flush >= FLUSH_NS)
 		flush_chunk();
 }
@@ -555,7 +571,6 @@ static int writer_open(const char *path)
 	w.raw_len = 0;
 	w.meta_off = 0;
 	w.stop = 0;
-	w.nevs = 0;
 	w.enc_len = 0;
 	w.last_thread = 0;
 	w.last_stack = 0;
@@ -585,6 +600,11 @@ int mt_writer_start(const char *path)
  */
 atomic_int mt_writer_paused;
 static uint64_t resume_at;
+
+int mt_writer_running(void)
+{
+	return w.running;
+}
 
 void mt_writer_pause(void)
 {

@@ -34,6 +34,9 @@ static const char usage_text[] =
 	"  -q, --quiet         say nothing when the program ends\n"
 	"      --native        record native (C/C++) frames of Python programs too;\n"
 	"                      native programs always get them\n"
+	"      --trace-python-allocators\n"
+	"                      also record Python's own allocators (pymalloc): every\n"
+	"                      object, not only the arenas it lives in\n"
 	"      --follow-fork   also track forked children, each into a capture of\n"
 	"                      its own named <output stem>.<pid>.tide\n"
 	"      --python PATH   interpreter for scripts, -m and -c (default:\n"
@@ -42,7 +45,7 @@ static const char usage_text[] =
 
 struct run_opts {
 	const char *output, *python, *module, *code;
-	int force, quiet, native, follow_fork;
+	int force, quiet, native, follow_fork, trace_python;
 };
 
 static pid_t child;
@@ -137,6 +140,8 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 			o->native = 1;
 		} else if (!strcmp(a, "--follow-fork")) {
 			o->follow_fork = 1;
+		} else if (!strcmp(a, "--trace-python-allocators")) {
+			o->trace_python = 1;
 		} else if (!strcmp(a, "--python")) {
 			if (!(o->python = VALUE(a)))
 				return -1;
@@ -276,6 +281,7 @@ int cmd_run(int argc, char **argv)
 		set_env("MEMTIDE_PYDIR", pydir);
 		set_env("MEMTIDE_NATIVE", o.native || !python ? "1" : "0");
 		set_env("MEMTIDE_FOLLOW_FORK", o.follow_fork ? "1" : "0");
+		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
 		execvp(cargv[0], cargv);
 		mt_error("cannot run '%s': %s", cargv[0], strerror(errno));
 		_exit(127);

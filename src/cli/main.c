@@ -21,6 +21,8 @@ static const struct command {
 	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
 	{ "tree", cmd_tree, "the call tree of the memory live at the peak (or leaked...)" },
 	{ "summary", cmd_summary, "own and total memory and allocations per function" },
+	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
+	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

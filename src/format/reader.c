@@ -90,7 +90,7 @@ const char *mt_event_kind_name(unsigned kind)
 	static const char *names[MT_EV_KIND_COUNT] = {
 		"?", "malloc", "calloc", "realloc", "reallocarray",
 		"posix_memalign", "aligned_alloc", "memalign", "valloc",
-		"pvalloc", "mmap", "mremap", "free", "munmap",
+		"pvalloc", "mmap", "mremap", "pymalloc", "free", "munmap", "step",
 	};
 	return kind < MT_EV_KIND_COUNT ? names[kind] : "?";
 }
@@ -114,10 +114,11 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 			st->thread = (uint32_t)v;
 		}
 		ev.thread = st->thread;
-		if ((ev.kind == MT_EV_FREE || mt_event_is_mmap(ev.kind)) &&
+		if ((ev.kind == MT_EV_FREE || ev.kind == MT_EV_STEP || mt_event_is_mmap(ev.kind)) &&
 		    mt_get_varint(&p, end, &ev.addr))
 			goto bad;
-		if (ev.kind != MT_EV_FREE && mt_get_varint(&p, end, &ev.size))
+		if (ev.kind != MT_EV_FREE && ev.kind != MT_EV_STEP &&
+		    mt_get_varint(&p, end, &ev.size))
 			goto bad;
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 struct mt_event {
-	uint64_t addr;		/* mappings: address; heap blocks: slot */
+	uint64_t addr;		/* mappings: address; heap blocks: slot; step: name */
 	uint64_t size;		/* allocations and munmap */
 	uint64_t time_ns;	/* of the round that wrote it (10 ms steps) */
 	uint32_t stack;		/* node id, 0 for none */

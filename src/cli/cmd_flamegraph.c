@@ -1,0 +1,132 @@
+/*
+ * cmd_flamegraph.c - `memtide flamegraph` and `memtide table`: the HTML
+ * reports, one self-contained file each that works offline.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "view.h"
+#include "web/assets.h"
+#include "../analysis/symbols.h"
+#include "../report/html.h"
+
+#define TEMPORAL_BUCKETS 400
+
+static const char flamegraph_usage[] =
+	"usage: memtide flamegraph [options] FILE\n"
+	"\n"
+	"Writes an HTML flame graph of the memory live at the peak (or leaked, or\n"
+	"temporary), with a chart of heap size and RSS over the whole run.  The\n"
+	"page works offline; in it, frames zoom on click, a search box finds\n"
+	"functions, and filters hide import machinery or show Python or native\n"
+	"frames only.\n"
+	"\n"
+	"      --temporal       select a time range on the chart to see the peak\n"
+	"                       within that range\n"
+	"      --inverted       start from the allocating functions (icicle of callers)\n"
+	"      --split-threads  one branch per thread\n"
+	"      --max-stacks N   merge all but the N-1 biggest stacks (default 20000)\n"
+	VIEW_OPTIONS_HELP
+	"  -h, --help           show this help\n"
+	"\n"
+	"Without -o the page is memtide-flamegraph-<capture>.html.\n";
+
+static const char table_usage[] =
+	"usage: memtide table [options] FILE\n"
+	"\n"
+	"Writes an HTML table of the allocation sites live at the peak (or leaked,\n"
+	"or temporary): size, count, thread and allocator of each, sortable and\n"
+	"filterable, the full stack on click.\n"
+	"\n"
+	"      --max-stacks N   merge all but the N-1 biggest stacks (default 20000)\n"
+	VIEW_OPTIONS_HELP
+	"  -h, --help           show this help\n"
+	"\n"
+	"Without -o the page is memtide-table-<capture>.html.\n";
+
+static int html_report(const char *cmd, int argc, char **argv)
+{
+	int table = !strcmp(cmd, "table"), rc;
+	struct mt_html_opts o = { 0 };
+	struct view_args a;
+	struct mt_replay r;
+	struct mt_symbols *syms;
+	char out[4096], title[512];
+	FILE *f;
+
+	view_init(&a);
+	for (int i = 1; i < argc; i++) {
+		int k = view_option(cmd, argc, argv, &i, &a);
+
+		if (k < 0)
+			return 2;
+		if (k)
+			continue;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(table ? table_usage : flamegraph_usage, stdout);
+			return 0;
+		} else if (!table && !strcmp(argv[i], "--temporal")) {
+			o.temporal = 1;
+		} else if (!table && !strcmp(argv[i], "--inverted")) {
+			o.inverted = 1;
+		} else if (!table && !strcmp(argv[i], "--split-threads")) {
+			o.split_threads = 1;
+		} else if (!strcmp(argv[i], "--max-stacks")) {
+			char *end;
+			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
+
+			if (n < 2 || *end)
+				return mt_usage_error(cmd, "--max-stacks needs a number >= 2");
+			o.max_stacks = (uint32_t)n;
+		} else {
+			return mt_usage_error(cmd, "unknown option '%s'", argv[i]);
+		}
+	}
+	if (a.json)
+		return mt_usage_error(cmd, "--json is not an option of %s", cmd);
+	if (!a.output && a.file) {
+		const char *base = strrchr(a.file, '/');
+		const char *dot;
+		int len;
+
+		base = base ? base + 1 : a.file;
+		dot = strrchr(base, '.');
+		len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+		snprintf(out, sizeof(out), "memtide-%s-%.*s.html", cmd, len, base);
+		a.output = out;
+	}
+	if (o.temporal)
+		a.replay.buckets = TEMPORAL_BUCKETS;
+	if ((rc = view_load(cmd, &a, &r)))
+		return rc;
+	o.view = a.view;
+	snprintf(title, sizeof(title), "memtide %s: %s", cmd, r.c.command ? r.c.command : a.file);
+	o.title = title;
+	syms = mt_symbols_new(&r.c);
+	f = view_open(cmd, &a);
+	if (f) {
+		if (mt_html_write(f, table ? mt_asset_table_html : mt_asset_flamegraph_html,
+				  &r, syms, &o) < 0)
+			rc = mt_error("the embedded page template is broken (rebuild memtide)");
+		rc = view_close(&a, f) || rc;
+		if (!rc)
+			fprintf(stderr, "memtide: wrote %s\n", a.output);
+	} else {
+		rc = 1;
+	}
+	mt_symbols_free(syms);
+	mt_replay_release(&r);
+	return rc;
+}
+
+int cmd_flamegraph(int argc, char **argv)
+{
+	return html_report("flamegraph", argc, argv);
+}
+
+int cmd_table(int argc, char **argv)
+{
+	return html_report("table", argc, argv);
+}

@@ -1,0 +1,24 @@
+/*
+ * html.h - writes the self-contained HTML reports: a page template from
+ * web/ (embedded at build time) with the title and data filled in.
+ */
+#ifndef MT_HTML_H
+#define MT_HTML_H
+
+#include <stdio.h>
+
+#include "../analysis/calltree.h"
+
+struct mt_html_opts {
+	enum mt_view view;
+	const char *title;
+	int inverted, split_threads;	/* the page's initial settings */
+	int temporal;			/* the replay has temporal buckets */
+	uint32_t max_stacks;		/* smaller stacks merge into one; 0: 20000 */
+};
+
+/* Returns 0, or -1 when the template lacks its placeholders. */
+int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
+		  struct mt_symbols *syms, const struct mt_html_opts *o);
+
+#endif
