@@ -56,7 +56,7 @@ enum mt_node_kind {
  *   MT_EV_MMAP/MREMAP head, address, size, [stack]
  *   MT_EV_FREE       head, slot
  *   MT_EV_MUNMAP     head, address, length
- *   MT_EV_STEP       head, string id of the step's name
+ *   MT_EV_STEP       head, string id of the step's name (0: no step), ns
  *
  * with the thread index right after the head when MT_EVF_THREAD is set.
  */

@@ -49,6 +49,12 @@ struct replay_state {
 	size_t cap_changes;
 	size_t cap_tl;
 	uint64_t last_pct;
+	/* the open step */
+	int in_step;
+	uint64_t *step_bytes;		/* per key, allocated in the open step */
+	uint32_t *step_touched;
+	uint32_t nstep_touched, cap_steps;
+	uint64_t last_rss;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -160,6 +166,8 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 		GROW(r->total, st->cap, cap);
 		GROW(r->temporary, st->cap, cap);
 		GROW(st->live, st->cap, cap);
+		GROW(st->step_bytes, st->cap, cap);
+		GROW(st->step_touched, st->cap, cap);
 		tracker_grow(&st->since_peak, st->cap, cap);
 		if (st->snap) {
 			GROW(st->snap, st->cap, cap);
@@ -230,6 +238,58 @@ static void close_buckets(struct replay_state *st, uint64_t ns)
 	}
 }
 
+static void close_step(struct replay_state *st, uint64_t ns)
+{
+	struct mt_replay *r = st->r;
+	struct mt_step *s = &r->steps[r->nsteps - 1];
+
+	s->end_ns = ns;
+	s->heap_end = mt_heap_current(st->heap);
+	s->rss_end = st->last_rss;
+	for (uint32_t i = 0; i < st->nstep_touched; i++) {
+		uint32_t k = st->step_touched[i];
+
+		if (st->step_bytes[k] > s->top_bytes) {
+			s->top_bytes = st->step_bytes[k];
+			s->top_key = k;
+		}
+		st->step_bytes[k] = 0;
+	}
+	st->nstep_touched = 0;
+	st->in_step = 0;
+}
+
+/* A STEP event: the open step ends, the named one (if any) begins. */
+static void step(struct replay_state *st, const struct mt_event *ev)
+{
+	struct mt_replay *r = st->r;
+
+	if (st->in_step)
+		close_step(st, ev->time_ns);
+	if (!ev->addr)
+		return;
+	if (r->nsteps == st->cap_steps) {
+		st->cap_steps = st->cap_steps ? st->cap_steps * 2 : 64;
+		r->steps = xrealloc(r->steps, st->cap_steps * sizeof(*r->steps));
+	}
+	r->steps[r->nsteps++] = (struct mt_step){
+		.name = (uint32_t)ev->addr, .start_ns = ev->time_ns,
+		.heap_start = mt_heap_current(st->heap), .peak = mt_heap_current(st->heap),
+	};
+	st->in_step = 1;
+}
+
+static void step_alloc(struct replay_state *st, uint32_t key, uint64_t size)
+{
+	struct mt_step *s = &st->r->steps[st->r->nsteps - 1];
+
+	s->allocations++;
+	s->allocated_bytes += size;
+	if (!st->step_bytes[key])
+		st->step_touched[st->nstep_touched++] = key;
+	st->step_bytes[key] += size;
+}
+
 static void on_event(void *ctx, const struct mt_event *ev)
 {
 	struct replay_state *st = ctx;
@@ -238,6 +298,11 @@ static void on_event(void *ctx, const struct mt_event *ev)
 
 	if (st->snap)
 		close_buckets(st, ev->time_ns);
+	if (ev->kind == MT_EV_STEP) {
+		if (!st->second)
+			step(st, ev);
+		return;
+	}
 	if (mt_event_is_alloc(ev->kind)) {
 		uint32_t key = key_of(st, ev);
 
@@ -260,6 +325,8 @@ static void on_event(void *ctx, const struct mt_event *ev)
 				r->max_size = ev->size;
 			r->total[key].bytes += ev->size;
 			r->total[key].count++;
+			if (st->in_step)
+				step_alloc(st, key, ev->size);
 		}
 		st->thread_allocs[ev->thread]++;
 		/* an mmap over a live mapping first releases what it replaces */
@@ -278,6 +345,8 @@ static void on_event(void *ctx, const struct mt_event *ev)
 	}
 	if (st->second)
 		return;
+	if (st->in_step && cur > r->steps[r->nsteps - 1].peak)
+		r->steps[r->nsteps - 1].peak = cur;
 	st->in_range = !st->o->t1_ns ||
 		       (ev->time_ns >= st->o->t0_ns && ev->time_ns <= st->o->t1_ns);
 	if (st->in_range && (cur > r->peak_bytes || !st->range_started)) {
@@ -295,6 +364,7 @@ static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
 
 	if (st->second)
 		return;
+	st->last_rss = rss;
 	if (r->ntl == st->cap_tl) {
 		st->cap_tl = st->cap_tl ? st->cap_tl * 2 : 4096;
 		r->tl_ns = xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
@@ -373,6 +443,8 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	st->o = o;
 	r->min_size = UINT64_MAX;
 	rc = pass(path, st, err, errlen);
+	if (rc == 0 && st->in_step)
+		close_step(st, r->c.end_ns);
 	if (rc == 0) {
 		uint32_t cap = st->cap ? st->cap : 1;
 
@@ -412,7 +484,10 @@ void mt_replay_release(struct mt_replay *r)
 	free(r->bucket_end_ns);
 	free(r->bucket_peak);
 	free(r->changes);
+	free(r->steps);
 	if (st) {
+		free(st->step_bytes);
+		free(st->step_touched);
 		mt_heap_free(st->heap);
 		free(st->live);
 		tracker_free(&st->since_peak);

@@ -40,6 +40,17 @@ struct mt_bucket_change {
 	struct mt_usage live;
 };
 
+/* A pipeline step (memtide.step): from its STEP event to the next. */
+struct mt_step {
+	uint32_t name;			/* string id */
+	uint64_t start_ns, end_ns;
+	uint64_t heap_start, heap_end, peak;
+	uint64_t rss_end;
+	uint64_t allocations, allocated_bytes;
+	uint32_t top_key;		/* the key that allocated most in it */
+	uint64_t top_bytes;
+};
+
 struct mt_replay_opts {
 	uint64_t temporary_threshold;	/* default 1 */
 	uint64_t t0_ns, t1_ns;		/* peak within this range (0, 0: all) */
@@ -67,6 +78,9 @@ struct mt_replay {
 	/* heap and RSS at each writer round (10 ms) */
 	uint64_t *tl_ns, *tl_heap, *tl_rss;
 	size_t ntl;
+	/* steps */
+	struct mt_step *steps;
+	uint32_t nsteps;
 	/* temporal buckets */
 	uint32_t nbuckets;
 	uint64_t *bucket_end_ns, *bucket_peak;

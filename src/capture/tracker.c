@@ -995,7 +995,7 @@ int memtide_step(const char *name)
 		pthread_mutex_unlock(&intern_lock);
 	}
 	if (t)
-		emit(t, MT_EV_STEP, id, 0, 0);
+		emit(t, MT_EV_STEP, id, mt_now_ns(), 0);
 	mt_in_hook = 0;
 	return t ? 0 : -1;
 }

@@ -328,6 +328,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		if (thread != w.last_thread)
 			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
 		p = mt_put_varint(p, e->addr);
+		p = mt_put_varint(p, e->size);	/* when, in ns */
 	} else if (kind == MT_EV_FREE) {
 		struct sm_entry *s = w.map.v ? sm_find(&w.map, e->addr) : NULL;
 		uint32_t slot;

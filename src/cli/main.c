@@ -23,6 +23,7 @@ static const struct command {
 	{ "summary", cmd_summary, "own and total memory and allocations per function" },
 	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
 	{ "table", cmd_table, "an HTML table of allocation sites" },
+	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

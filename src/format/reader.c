@@ -117,9 +117,10 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		if ((ev.kind == MT_EV_FREE || ev.kind == MT_EV_STEP || mt_event_is_mmap(ev.kind)) &&
 		    mt_get_varint(&p, end, &ev.addr))
 			goto bad;
-		if (ev.kind != MT_EV_FREE && ev.kind != MT_EV_STEP &&
-		    mt_get_varint(&p, end, &ev.size))
+		if (ev.kind != MT_EV_FREE && mt_get_varint(&p, end, &ev.size))
 			goto bad;
+		if (ev.kind == MT_EV_STEP)	/* its own time, exact */
+			ev.time_ns = ev.size, ev.size = 0;
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
 				if (mt_get_varint(&p, end, &v) || v > UINT32_MAX)

@@ -77,7 +77,10 @@ static void write_meta(FILE *f, const struct mt_replay *r, const struct mt_html_
 		(unsigned long long)r->total_bytes, o->inverted ? "true" : "false",
 		o->split_threads ? "true" : "false");
 	if (merged) {
-		fprintf(f, "\"%u smaller stacks are merged into <other stacks>\"", merged);
+		char note[96];
+
+		snprintf(note, sizeof(note), "%u smaller stacks are merged into <other>", merged);
+		mt_json_str(f, note);
 		first = 0;
 	}
 	if (thinned)
@@ -206,7 +209,7 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 			(unsigned long long)v[k].count, mt_event_kind_name(r->keys[k].kind));
 	}
 	if (shown < n) {
-		struct mt_dframe d = { "<other stacks>", "", 0, 0, 0 };
+		struct mt_dframe d = { "<other>", "", 0, 0, 0 };
 
 		other = shown;
 		for (uint32_t i = shown; i < n; i++) {
@@ -237,8 +240,15 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 		mt_json_str(f, r->c.threads[i].name ? r->c.threads[i].name : "");
 		fputc(']', f);
 	}
-	fprintf(f, "],\n\"stacks\": [%s],\n\"steps\": []", stacks ? stacks : "");
+	fprintf(f, "],\n\"stacks\": [%s],\n\"steps\": [", stacks ? stacks : "");
 	free(stacks);
+	for (uint32_t i = 0; i < r->nsteps; i++) {
+		fputs(i ? ",{\"name\": " : "{\"name\": ", f);
+		mt_json_str(f, mt_capture_string(&r->c, r->steps[i].name));
+		fprintf(f, ", \"start\": %.6f, \"end\": %.6f}", (double)r->steps[i].start_ns / 1e9,
+			(double)r->steps[i].end_ns / 1e9);
+	}
+	fputc(']', f);
 	write_timeline(f, r);
 	if (o->temporal && r->nbuckets)
 		write_temporal(f, r, stack_of, other);
