@@ -60,14 +60,19 @@ $(ASSETS): $(WEB_SRC) $(NPM_STAMP)
 
 # One helper per interpreter, named by its EXT_SUFFIX; the tracker picks
 # the one matching the Python it finds in the process.
-$(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*.py)
-	@mkdir -p $(PYPKG)
+# The package is self-contained: the command and the tracker library go
+# in too (memtide/bin/memtide, memtide/libmemtide.so).
+$(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*.py) $(LIB) $(BIN)
+	@mkdir -p $(PYPKG)/bin
 	cp python/memtide/*.py $(PYPKG)/
+	cp $(LIB) $(PYPKG)/libmemtide.so
+	cp $(BIN) $(PYPKG)/bin/memtide
 	@set -e; for py in $(PYTHONS); do \
 		inc=$$($$py -c 'import sysconfig; print(sysconfig.get_paths()["include"])'); \
 		ext=$$($$py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); \
 		[ -f "$$inc/Python.h" ] || { echo "skipping $$py: no headers in $$inc"; continue; }; \
-		[ -f "$(PYPKG)/_memtide$$ext" ] && [ "$(PYPKG)/_memtide$$ext" -nt python/_memtide.c ] && continue; \
+		[ -f "$(PYPKG)/_memtide$$ext" ] && [ "$(PYPKG)/_memtide$$ext" -nt python/_memtide.c ] && \
+			[ "$(PYPKG)/_memtide$$ext" -nt src/capture/pyhelper.h ] && continue; \
 		echo "  helper for $$py -> _memtide$$ext"; \
 		$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I"$$inc" \
 			-o "$(PYPKG)/_memtide$$ext" python/_memtide.c; \

@@ -56,7 +56,8 @@ enum mt_node_kind {
  *   MT_EV_MMAP/MREMAP head, address, size, [stack]
  *   MT_EV_FREE       head, slot
  *   MT_EV_MUNMAP     head, address, length
- *   MT_EV_STEP       head, string id of the step's name (0: no step), ns
+ *   MT_EV_STEP       head, string id of the step's name (0: no step), ns,
+ *                    RSS in 4 KiB pages
  *
  * with the thread index right after the head when MT_EVF_THREAD is set.
  */

@@ -264,6 +264,7 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 {
 	struct mt_replay *r = st->r;
 
+	st->last_rss = ev->size;	/* the RSS when the step event was made */
 	if (st->in_step)
 		close_step(st, ev->time_ns);
 	if (!ev->addr)

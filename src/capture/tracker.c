@@ -994,8 +994,8 @@ int memtide_step(const char *name)
 		id = intern_string(name);
 		pthread_mutex_unlock(&intern_lock);
 	}
-	if (t)
-		emit(t, MT_EV_STEP, id, mt_now_ns(), 0);
+	if (t)	/* the stack field carries the RSS, in pages */
+		emit(t, MT_EV_STEP, id, mt_now_ns(), (uint32_t)(mt_rss_bytes() / 4096));
 	mt_in_hook = 0;
 	return t ? 0 : -1;
 }

@@ -126,6 +126,7 @@ int mt_writer_running(void);
 extern atomic_int mt_blocks_waiting;	/* filled blocks not yet taken */
 extern atomic_int mt_writer_paused;
 uint64_t mt_now_ns(void);
+uint64_t mt_rss_bytes(void);
 void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* unwind.c */

@@ -198,7 +198,7 @@ static void out_record(int tag, int n, uint64_t a, uint64_t b)
 	out(rec, (size_t)(p - rec));
 }
 
-static uint64_t rss_bytes(void)
+uint64_t mt_rss_bytes(void)
 {
 	char buf[128];
 	unsigned long size = 0, resident = 0;
@@ -329,6 +329,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
 		p = mt_put_varint(p, e->addr);
 		p = mt_put_varint(p, e->size);	/* when, in ns */
+		p = mt_put_varint(p, e->stack);	/* RSS then, in 4 KiB pages */
 	} else if (kind == MT_EV_FREE) {
 		struct sm_entry *s = w.map.v ? sm_find(&w.map, e->addr) : NULL;
 		uint32_t slot;
@@ -477,7 +478,7 @@ static void run_round(int final)
 	out_record(MT_REC_TIME, 1, mt_now_ns(), 0);
 	merge(nheads, fence, final);
 	flush_events();
-	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), rss_bytes());
+	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), mt_rss_bytes());
 
 	/* Threads that ended and whose events are all out are forgotten. */
 	pthread_mutex_lock(&mt_registry_lock);

@@ -220,8 +220,14 @@ int cmd_run(int argc, char **argv)
 	if (!o.python)
 		o.python = default_python();
 
+	/* the build tree (bin/, lib/, python/) or the Python package
+	 * (memtide/bin/memtide beside memtide/libmemtide.so) */
 	snprintf(lib, sizeof(lib), "%s/lib/libmemtide.so", mt_prefix());
 	snprintf(pydir, sizeof(pydir), "%s/python", mt_prefix());
+	if (access(lib, R_OK)) {
+		snprintf(lib, sizeof(lib), "%s/bin/../libmemtide.so", mt_prefix());
+		snprintf(pydir, sizeof(pydir), "%s/..", mt_prefix());
+	}
 	if (access(lib, R_OK))
 		return mt_error("cannot find the tracker library '%s': %s", lib, strerror(errno));
 

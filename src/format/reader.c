@@ -119,8 +119,12 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 			goto bad;
 		if (ev.kind != MT_EV_FREE && mt_get_varint(&p, end, &ev.size))
 			goto bad;
-		if (ev.kind == MT_EV_STEP)	/* its own time, exact */
-			ev.time_ns = ev.size, ev.size = 0;
+		if (ev.kind == MT_EV_STEP) {	/* its own time, and the RSS then */
+			if (mt_get_varint(&p, end, &v))
+				goto bad;
+			ev.time_ns = ev.size;
+			ev.size = v * 4096;
+		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
 				if (mt_get_varint(&p, end, &v) || v > UINT32_MAX)

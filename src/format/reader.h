@@ -14,7 +14,7 @@
 
 struct mt_event {
 	uint64_t addr;		/* mappings: address; heap blocks: slot; step: name */
-	uint64_t size;		/* allocations and munmap */
+	uint64_t size;		/* allocations and munmap; step: RSS */
 	uint64_t time_ns;	/* of the round that wrote it (10 ms steps) */
 	uint32_t stack;		/* node id, 0 for none */
 	uint32_t thread;	/* thread index */
