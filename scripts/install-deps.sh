@@ -4,7 +4,8 @@
 # are there, so it is cheap to run before every build.
 set -e
 PKGS="gcc make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
-python3 python3-dev python3-numpy python3-pytest chromium fonts-dejavu-core"
+python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
+chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

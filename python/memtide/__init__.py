@@ -87,3 +87,14 @@ class step:
 def tracking():
     """True when a tracker (or `memtide run`) is recording this process."""
     return _ext().active()
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext memtide` (see memtide.ipython)."""
+    from . import ipython as _ipython
+    _ipython.load_ipython_extension(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from . import ipython as _ipython
+    _ipython.unload_ipython_extension(ipython)
