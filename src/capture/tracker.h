@@ -83,10 +83,11 @@ struct mt_thread {
 	int dead;			/* thread exited; writer frees it */
 	struct mt_block *cur;		/* block being filled */
 	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
-	struct mt_block *stolen;	/* taken by the writer, not yet written */
-	uint32_t pos;			/* next event of stolen to write */
-	struct mt_thread *next;		/* registry list */
 	struct mt_stackcache *sc;	/* per-thread stack interning cache */
+	struct mt_thread *next;		/* registry list */
+	/* the writer's own, on another cache line: it writes pos per event */
+	_Alignas(64) struct mt_block *stolen;	/* taken by the writer, not yet written */
+	uint32_t pos;			/* next event of stolen to write */
 };
 
 /* tracker.c */
@@ -111,6 +112,7 @@ extern struct mt_seq_line {
 struct mt_block *mt_block_get(void);
 void mt_block_put(struct mt_block *b);
 void mt_thread_lock(struct mt_thread *t);
+void mt_thread_lock_writer(struct mt_thread *t);
 void mt_thread_unlock(struct mt_thread *t);
 void mt_thread_free(struct mt_thread *t);
 size_t mt_meta_drain(uint8_t **out, size_t *off);

@@ -430,7 +430,7 @@ static void run_round(int final)
 	for (t = mt_threads; t; t = t->next) {
 		struct mt_block *fresh = t->dead ? NULL : mt_block_get(), *unused = NULL, *taken;
 
-		mt_thread_lock(t);
+		mt_thread_lock_writer(t);
 		for (struct mt_block *b = t->full; b; b = b->next)
 			atomic_fetch_sub(&mt_blocks_waiting, 1);
 		if (t->cur && t->cur->len && (fresh || t->dead)) {
