@@ -58,7 +58,8 @@ PYTHON = env("PYTHON", "/usr/bin/python3")
 TIMEOUT = float(env("TIMEOUT", "600"))
 NATIVE = env("NATIVE", "all")
 ONLY = env("ONLY", "").split()
-TOOLS = env("TOOLS", "memtide memtide_native heaptrack tracemalloc1").split()
+TOOLS = env("TOOLS", "memtide memtide_native memtide_tpa memtide_tracker heaptrack "
+            "tracemalloc1").split()
 STARTUP_REPS = int(env("STARTUP_REPS", "5"))
 REPORT_REPS = int(env("REPORT_REPS", "3"))
 HEAPTRACK = shutil.which("heaptrack")
@@ -77,6 +78,10 @@ TARGETS = {
     ("py_threads", "memtide"): dict(ratio=1.25, anchor="memray 2.27x"),
     ("py_mixed_bart", "memtide_native"): dict(ratio=1.70, anchor="memray --native 2.46x"),
     ("native_churn", "memtide"): dict(ratio=2.30, bpe=4.32 / 2, anchor="heaptrack 3.67x, 4.32 B/ev"),
+    # issue 4: --trace-python-allocators at most half of memray's overhead in that mode
+    ("py_small_objects", "memtide_tpa"): dict(ratio=3.4, anchor="memray tpa 5.76x"),
+    ("py_mixed_bart", "memtide_tpa"): dict(ratio=1.9, anchor="memray tpa 2.82x"),
+    ("py_threads", "memtide_tpa"): dict(ratio=3.5, anchor="memray tpa 5.93x"),
 }
 
 runs_tsv = None  # file object, one line per individual run
@@ -108,6 +113,8 @@ def run_cmd(cmd, name, extra_env=None, cwd=None):
     out_p = os.path.join(LOGS, name + ".out")
     err_p = os.path.join(LOGS, name + ".err")
     e = dict(os.environ)
+    # the Python package of the memtide build under test (tracker_run.py)
+    e["MEMTIDE_PYTHONPATH"] = os.path.join(os.path.dirname(os.path.dirname(MEMTIDE)), "python")
     e["SCALE"] = SCALE
     e["NATIVE_CHURN_SO"] = os.path.join(BIN, "libnative_churn.so")
     e.pop("PYTHONTRACEMALLOC", None)
@@ -232,12 +239,21 @@ def tool_cmd(tool, workload, base):
     """(command, capture path prefix or None) for tool on workload, or (None, reason)."""
     # memtide picks /usr/bin/python3 itself for a script; a native program is run directly.
     prog = base if workload == "native_churn" else base[1:]
-    if tool in ("memtide", "memtide_native"):
+    if tool in ("memtide", "memtide_native", "memtide_tpa"):
         if not os.access(MEMTIDE, os.X_OK):
             return None, "n/a"
+        if tool == "memtide_tpa" and workload == "native_churn":
+            return None, "skip"
         cap = os.path.join(CAP, "%s.%s.tide" % (workload, tool))
-        flags = ["--native"] if tool == "memtide_native" else []
+        flags = {"memtide_native": ["--native"],
+                 "memtide_tpa": ["--trace-python-allocators"]}.get(tool, [])
         return [MEMTIDE, "run", "-q", "-f"] + flags + ["-o", cap] + prog, cap
+    if tool == "memtide_tracker":
+        # memtide.Tracker around the script, inside the interpreter
+        if workload == "native_churn" or not os.access(MEMTIDE, os.X_OK):
+            return None, "skip"
+        cap = os.path.join(CAP, "%s.%s.tide" % (workload, tool))
+        return [PYTHON, os.path.join(REPO, "bench", "tracker_run.py"), cap] + base[1:], cap
     if tool == "heaptrack":
         if not HEAPTRACK:
             return None, "n/a"
