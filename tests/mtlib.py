@@ -155,3 +155,29 @@ def chunk_spans(data):
         spans.append((off, end))
         off = end
     return spans
+
+
+# --------------------------------------------------------------------------
+# The Python package (memtide.Tracker, memtide.step, the IPython magics and
+# the pytest plugin), importable from build/python after `make`.
+
+def python_package_dir():
+    """The directory to put on PYTHONPATH for `import memtide`
+    ($MEMTIDE_PYTHONPATH, default <repo>/build/python)."""
+    return Path(os.environ.get("MEMTIDE_PYTHONPATH")
+                or Path(__file__).resolve().parent.parent / "build" / "python")
+
+
+def package_env(extra=None):
+    """The environment for a Python process that imports memtide: the
+    tests' usual one (fixed hash seed, no startup file) with the package
+    first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("PYTHONSTARTUP", None)
+    env.pop("PYTHONWARNINGS", None)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(python_package_dir()), os.environ.get("PYTHONPATH")]))
+    if extra:
+        env.update(extra)
+    return env

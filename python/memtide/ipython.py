@@ -26,6 +26,29 @@ last = None         # Measurement of the last watched or measured cell
 _watch = None
 
 
+def _set_last(m):
+    """Keeps the newest measurement; the capture it replaces is removed."""
+    global last
+    if last is not None and last.capture != m.capture:
+        try:
+            os.unlink(last.capture)
+        except OSError:
+            pass
+    last = m
+
+
+def _abandon_watched_cell():
+    """Stops the tracker of the cell being watched, and drops its capture:
+    a magic that measures the cell itself takes over."""
+    if _watch and _watch.session:
+        session, _watch.session = _watch.session, None
+        session.tracker.stop()
+        try:
+            os.unlink(session.path)
+        except OSError:
+            pass
+
+
 def _line(count, m):
     return ("In [%s] used %.1f MiB RAM in %.2fs (system mean cpu %.0f%%, single max cpu "
             "%.0f%%), peaked %.1f MiB above final usage, current RAM usage now %.1f MiB" % (
@@ -42,7 +65,6 @@ class _Watcher:
         self.session = Session().start()
 
     def post(self, result=None):
-        global last
         if not self.session:
             return
         session, self.session = self.session, None
@@ -51,7 +73,7 @@ class _Watcher:
         except RuntimeError as e:
             print("memtide: %s" % e)
             return
-        last = m
+        _set_last(m)
         count = getattr(result, "execution_count", None) or self.shell.execution_count
         print(_line(count, m))
 
@@ -61,18 +83,16 @@ def _unwatch(shell):
     if _watch:
         shell.events.unregister("pre_run_cell", _watch.pre)
         shell.events.unregister("post_run_cell", _watch.post)
-        if _watch.session:
-            _watch.session.tracker.stop()
+        _abandon_watched_cell()
         _watch = None
 
 
 def _measure(shell, code, native=False):
-    global last
     session = Session(native=native).start()
     try:
         result = shell.run_cell(code, silent=True)
     finally:
-        last = session.stop()
+        _set_last(session.stop())
     return result, last
 
 
@@ -109,9 +129,7 @@ class MemtideMagics(Magics):
     @line_cell_magic
     def memit(self, line, cell=None):
         """%memit statement / %%memit: peak memory and increment."""
-        if _watch and _watch.session:   # a watched cell: leave its tracker alone
-            _watch.session.tracker.stop()
-            _watch.session = None
+        _abandon_watched_cell()
         code = cell if cell is not None else line
         before = rss_bytes()
         _, m = _measure(self.shell, code)
@@ -126,9 +144,7 @@ class MemtideMagics(Magics):
         if bad:
             print("usage: %%memtide_flamegraph [--leaks] [--temporal] [--native]")
             return
-        if _watch and _watch.session:
-            _watch.session.tracker.stop()
-            _watch.session = None
+        _abandon_watched_cell()
         _, m = _measure(self.shell, cell, native="--native" in args)
         out = os.path.join(tempfile.mkdtemp(prefix="memtide-"), "flamegraph.html")
         opts = [a for a in args if a != "--native"]

@@ -13,6 +13,7 @@ B, KB, MB, GB, TB (powers of 1024; KiB, MiB... work too).
 """
 import os
 import re
+import shutil
 import tempfile
 
 import pytest
@@ -54,12 +55,13 @@ def pytest_configure(config):
 
 
 def _capture_path(item):
+    """(path, keep): the capture of a test; kept only with --memtide-bin-path."""
     base = item.config.getoption("--memtide-bin-path")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[:150] + ".tide"
     if base:
         os.makedirs(base, exist_ok=True)
-        return os.path.join(base, name)
-    return os.path.join(tempfile.mkdtemp(prefix="memtide-"), name)
+        return os.path.join(base, name), True
+    return os.path.join(tempfile.mkdtemp(prefix="memtide-"), name), False
 
 
 def _leaks_by_location(capture):
@@ -113,7 +115,8 @@ def pytest_runtest_call(item):
     if not (mem or leaks or item.config.getoption("--memtide")):
         yield
         return
-    session = Session(path=_capture_path(item))
+    path, keep = _capture_path(item)
+    session = Session(path=path)
     try:
         session.start()
     except RuntimeError as e:       # e.g. memtide run is tracking already
@@ -138,6 +141,9 @@ def pytest_runtest_call(item):
                               for k, v in sorted(over.items(), key=lambda kv: -kv[1]))
             problems.append("leaks over the limit of %s at one location:\n%s\nstacks:\n%s"
                             % (_fmt(limit), sites, _stacks(item, m.capture, "--leaks")))
+    if not keep:
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        m.capture = None
     item._memtide = (m, problems)
 
 
@@ -149,7 +155,8 @@ def pytest_runtest_makereport(item, call):
     if call.when != "call" or not found:
         return
     m, problems = found
-    rep.sections.append(("memtide", "heap peak %s, capture %s" % (_fmt(m.heap_peak), m.capture)))
+    where = m.capture or "not kept (--memtide-bin-path DIR keeps it)"
+    rep.sections.append(("memtide", "heap peak %s, capture %s" % (_fmt(m.heap_peak), where)))
     if problems and rep.outcome == "passed":
         rep.outcome = "failed"
         rep.longrepr = "memtide: " + "\n\nmemtide: ".join(problems)
