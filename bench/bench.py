@@ -465,6 +465,17 @@ def bench_reporters(rows):
                            [MEMTIDE, "stats", path], "report.memtide_stats.%s" % wl, ev)
         r["target"] = stats_target(ev, r["wall"], wl == "native_churn")
         rows.append(r)
+    # the other reports (issue 3) on the largest capture
+    if mt:
+        size, wl, path, ev = mt[0]
+        html = os.path.join(OUT, "flamegraph.html")
+        for name, args in (("tree", ["tree", path]), ("summary", ["summary", path]),
+                           ("flamegraph", ["flamegraph", "-f", "-o", html, path]),
+                           ("flamegraph --temporal",
+                            ["flamegraph", "--temporal", "-f", "-o", html, path])):
+            rows.append(bench_reporter("memtide %s (%s, %s)" % (
+                name, os.path.basename(path), fmt_bytes_human(size)), [MEMTIDE] + args,
+                "report.memtide_%s.%s" % (name.replace(" --", "_"), wl), ev))
     if ht and HEAPTRACK_PRINT:
         picks = [ht[0]]
         nc = [c for c in ht if c[1] == "native_churn"]

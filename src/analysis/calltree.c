@@ -143,8 +143,9 @@ static void init(struct mt_calltree *t)
 	t->nnodes = 2;
 }
 
-void mt_calltree_add(struct mt_calltree *t, const struct mt_dframe *f, int n,
-		     int show_hidden, uint64_t bytes, uint64_t count)
+/* Adds one stack (display frames, outermost first) with its value. */
+static void add_stack(struct mt_calltree *t, const struct mt_dframe *f, int n,
+		      int show_hidden, uint64_t bytes, uint64_t count)
 {
 	uint32_t node = 1;
 
@@ -174,34 +175,6 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : (x->key > y->key) - (x->key < y->key);
 }
 
-void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
-		       struct mt_symbols *syms, const struct mt_calltree_opts *o)
-{
-	const struct mt_usage *v = mt_view_values(r, o->view);
-	struct ranked *keys = xrealloc(NULL, (r->nkeys ? r->nkeys : 1) * sizeof(*keys));
-	struct mt_dframe *f = xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
-	uint32_t n = 0;
-
-	memset(t, 0, sizeof(*t));
-	init(t);
-	for (uint32_t k = 0; k < r->nkeys; k++)
-		if (v[k].count || v[k].bytes)
-			keys[n++] = (struct ranked){ k, v[k].bytes };
-	if (o->biggest && o->biggest < n) {
-		qsort(keys, n, sizeof(*keys), by_bytes_desc);
-		n = o->biggest;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t k = keys[i].key;
-		int nf = mt_stack_frames(&r->c, syms, r->keys[k].stack, f, MT_MAX_FRAMES);
-
-		mt_calltree_add(t, f, nf, o->show_hidden, v[k].bytes, v[k].count);
-	}
-	free(keys);
-	free(f);
-	mt_calltree_sort(t);
-}
-
 static int child_cmp(const void *a, const void *b, void *arg)
 {
 	const struct mt_tnode *nodes = arg;
@@ -212,7 +185,8 @@ static int child_cmp(const void *a, const void *b, void *arg)
 	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
-void mt_calltree_sort(struct mt_calltree *t)
+/* Sorts every node's children by bytes, biggest first. */
+static void sort_children(struct mt_calltree *t)
 {
 	uint32_t *kids = NULL;
 	size_t cap = 0;
@@ -235,6 +209,34 @@ void mt_calltree_sort(struct mt_calltree *t)
 			t->nodes[kids[i]].next = i + 1 < n ? kids[i + 1] : 0;
 	}
 	free(kids);
+}
+
+void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
+		       struct mt_symbols *syms, const struct mt_calltree_opts *o)
+{
+	const struct mt_usage *v = mt_view_values(r, o->view);
+	struct ranked *keys = xrealloc(NULL, (r->nkeys ? r->nkeys : 1) * sizeof(*keys));
+	struct mt_dframe *f = xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
+	uint32_t n = 0;
+
+	memset(t, 0, sizeof(*t));
+	init(t);
+	for (uint32_t k = 0; k < r->nkeys; k++)
+		if (v[k].count || v[k].bytes)
+			keys[n++] = (struct ranked){ k, v[k].bytes };
+	if (o->biggest && o->biggest < n) {
+		qsort(keys, n, sizeof(*keys), by_bytes_desc);
+		n = o->biggest;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = keys[i].key;
+		int nf = mt_stack_frames(&r->c, syms, r->keys[k].stack, f, MT_MAX_FRAMES);
+
+		add_stack(t, f, nf, o->show_hidden, v[k].bytes, v[k].count);
+	}
+	free(keys);
+	free(f);
+	sort_children(t);
 }
 
 void mt_calltree_release(struct mt_calltree *t)

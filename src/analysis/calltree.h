@@ -43,13 +43,8 @@ const struct mt_usage *mt_view_values(const struct mt_replay *r, enum mt_view v)
 
 void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
 		       struct mt_symbols *syms, const struct mt_calltree_opts *o);
-/* Adds one stack (display frames, outermost first) with its value. */
-void mt_calltree_add(struct mt_calltree *t, const struct mt_dframe *f, int n,
-		     int show_hidden, uint64_t bytes, uint64_t count);
 /* Index of a display frame in t->frames, added when new. */
 uint32_t mt_calltree_frame(struct mt_calltree *t, const struct mt_dframe *f);
-/* Sorts every node's children by bytes, biggest first. */
-void mt_calltree_sort(struct mt_calltree *t);
 void mt_calltree_release(struct mt_calltree *t);
 
 #endif

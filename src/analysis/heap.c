@@ -66,11 +66,6 @@ uint64_t mt_heap_current(const struct mt_heap *h)
 	return h->current;
 }
 
-uint64_t mt_heap_blocks(const struct mt_heap *h)
-{
-	return h->used + h->nranges;
-}
-
 /* The slot the writer gave this block: the last freed, or a new one. */
 static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
 		       uint32_t key, uint64_t tag)

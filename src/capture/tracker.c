@@ -126,24 +126,25 @@ static struct {
 	size_t len, cap;
 } meta;
 
+/*
+ * The log never moves: the writer copies from it without holding
+ * intern_lock, so it lives in one reservation of address space whose
+ * pages the kernel provides as they are first written.
+ */
+#define META_RESERVE (1ull << 32)
+
 static uint8_t *meta_room(size_t n)
 {
-	if (meta.len + n > meta.cap) {
-		size_t cap = meta.cap ? meta.cap * 2 : (1u << 20);
-		uint8_t *nb;
+	if (!meta.buf) {
+		void *p = mt_real.mmap(NULL, META_RESERVE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-		while (cap < meta.len + n)
-			cap *= 2;
-		nb = raw_alloc(cap);
-		if (!nb)
+		if (p == MAP_FAILED)
 			return NULL;
-		if (meta.len)
-			memcpy(nb, meta.buf, meta.len);
-		raw_free(meta.buf, meta.cap);
-		meta.buf = nb;
-		meta.cap = cap;
+		meta.buf = p;
+		meta.cap = META_RESERVE;
 	}
-	return meta.buf + meta.len;
+	return meta.len + n <= meta.cap ? meta.buf + meta.len : NULL;
 }
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
@@ -172,6 +173,7 @@ static void meta_record(int tag, int nint, const uint64_t *ints,
 	meta.len += (size_t)(p - start);
 }
 
+/* Hands out what was appended since *off; the bytes stay valid. */
 size_t mt_meta_drain(uint8_t **out, size_t *off)
 {
 	size_t n;

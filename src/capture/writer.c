@@ -541,7 +541,21 @@ static void stop_thread(void)
 	w.running = 0;
 }
 
-static int writer_open(const char *path)
+/*
+ * Moves fd out of the way of the program's own descriptors: a program that
+ * closes what it did not open, then opens a file, must not get ours.
+ */
+static int high_fd(int fd)
+{
+	int hi = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 700) : -1;
+
+	if (hi < 0)
+		return fd;
+	close(fd);
+	return hi;
+}
+
+int mt_writer_start(const char *path)
 {
 	uint8_t hdr[MT_FILE_HEADER_SIZE] = { 0 };
 	pthread_condattr_t ca;
@@ -553,7 +567,8 @@ static int writer_open(const char *path)
 			path, strerror(errno));
 		return -1;
 	}
-	w.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	w.fd = high_fd(w.fd);
+	w.statm_fd = high_fd(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
 	w.page = sysconf(_SC_PAGESIZE);
 	w.cctx = ZSTD_createCCtx();
 	w.zcap = ZSTD_compressBound(CHUNK_RAW);
@@ -586,11 +601,6 @@ static int writer_open(const char *path)
 		return -1;
 	}
 	return 0;
-}
-
-int mt_writer_start(const char *path)
-{
-	return writer_open(path);
 }
 
 /*
@@ -657,6 +667,6 @@ void mt_writer_after_fork_child(const char *path)
 		close(w.statm_fd);
 	w.running = 0;
 	w.failed = 0;
-	if (writer_open(path) < 0)
+	if (mt_writer_start(path) < 0)
 		atomic_store(&mt_active, 0);
 }

@@ -28,7 +28,6 @@ struct mt_reader_state {
 	uint32_t thread, stack;		/* decoder state */
 	uint64_t time_ns;
 	uint32_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
-	uint64_t gen;			/* module generation seen so far */
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;

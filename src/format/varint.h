@@ -1,6 +1,5 @@
 /*
- * varint.h - LEB128 varints and zig-zag signed values, the only integer
- * encodings in a capture.  Header-only: the hot path inlines the writers.
+ * varint.h - LEB128 varints, the only integer encoding in a capture.  Header-only: the hot path inlines the writers.
  */
 #ifndef MT_VARINT_H
 #define MT_VARINT_H
@@ -17,16 +16,6 @@ static inline uint8_t *mt_put_varint(uint8_t *p, uint64_t v)
 	}
 	*p++ = (uint8_t)v;
 	return p;
-}
-
-static inline uint64_t mt_zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static inline int64_t mt_unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 /*
