@@ -41,4 +41,7 @@ setup(
     entry_points={"pytest11": ["memtide = memtide.pytest_plugin"],
                   "console_scripts": []},
     python_requires=">=3.9",
+    # setuptools' scratch stays in build/, out of the source tree (an
+    # egg-info there would make any pytest run from the tree load the plugin)
+    options={"egg_info": {"egg_base": "build"}},
 )
