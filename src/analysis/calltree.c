@@ -6,33 +6,17 @@
 #include <string.h>
 
 #include "calltree.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
+#include "../format/xalloc.h"
 
 const struct mt_usage *mt_view_values(const struct mt_replay *r, enum mt_view v)
 {
 	return v == MT_VIEW_LEAKS ? r->leaked : v == MT_VIEW_TEMPORARY ? r->temporary : r->peak;
 }
 
-static uint64_t str_hash(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-	return (h ^ 0xff) * 0x100000001b3ull;
-}
-
 static uint64_t frame_hash(const struct mt_dframe *f)
 {
-	return str_hash(str_hash(0xcbf29ce484222325ull ^ f->line ^ (uint64_t)f->native << 40,
-				 f->function), f->file);
+	return mt_hash_str(mt_hash_str(MT_HASH_INIT ^ f->line ^ (uint64_t)f->native << 40,
+				       f->function), f->file);
 }
 
 static int frame_eq(const struct mt_dframe *a, const struct mt_dframe *b)
@@ -46,11 +30,7 @@ static void rehash_frames(struct mt_calltree *t)
 	uint32_t mask = t->frame_mask ? t->frame_mask * 2 + 1 : 1023;
 
 	free(t->frame_index);
-	t->frame_index = calloc((size_t)mask + 1, sizeof(uint32_t));
-	if (!t->frame_index) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
+	t->frame_index = mt_xcalloc((size_t)mask + 1, sizeof(uint32_t));
 	t->frame_mask = mask;
 	for (uint32_t k = 1; k < t->nframes; k++) {
 		uint32_t i = (uint32_t)frame_hash(&t->frames[k]) & mask;
@@ -77,7 +57,7 @@ uint32_t mt_calltree_frame(struct mt_calltree *t, const struct mt_dframe *f)
 	}
 	if (t->nframes >= t->cap_frames) {
 		t->cap_frames = t->cap_frames ? t->cap_frames * 2 : 1024;
-		t->frames = xrealloc(t->frames, t->cap_frames * sizeof(*t->frames));
+		t->frames = mt_xrealloc(t->frames, t->cap_frames * sizeof(*t->frames));
 	}
 	t->frames[t->nframes] = *f;
 	t->frame_index[i] = t->nframes;
@@ -94,11 +74,7 @@ static void rehash_children(struct mt_calltree *t)
 	uint32_t mask = t->child_mask ? t->child_mask * 2 + 1 : 4095;
 
 	free(t->child_index);
-	t->child_index = calloc((size_t)mask + 1, sizeof(uint32_t));
-	if (!t->child_index) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
+	t->child_index = mt_xcalloc((size_t)mask + 1, sizeof(uint32_t));
 	t->child_mask = mask;
 	for (uint32_t k = 2; k < t->nnodes; k++) {
 		uint32_t i = child_hash(t->nodes[k].parent, t->nodes[k].frame) & mask;
@@ -125,7 +101,7 @@ static uint32_t child_of(struct mt_calltree *t, uint32_t parent, uint32_t frame)
 	}
 	if (t->nnodes == t->cap_nodes) {
 		t->cap_nodes *= 2;
-		t->nodes = xrealloc(t->nodes, t->cap_nodes * sizeof(*t->nodes));
+		t->nodes = mt_xrealloc(t->nodes, t->cap_nodes * sizeof(*t->nodes));
 	}
 	t->nodes[t->nnodes] = (struct mt_tnode){ frame, parent, 0, t->nodes[parent].child, 0, 0 };
 	t->nodes[parent].child = t->nnodes;
@@ -138,7 +114,7 @@ static void init(struct mt_calltree *t)
 	if (t->nodes)
 		return;
 	t->cap_nodes = 1024;
-	t->nodes = xrealloc(NULL, t->cap_nodes * sizeof(*t->nodes));
+	t->nodes = mt_xrealloc(NULL, t->cap_nodes * sizeof(*t->nodes));
 	memset(t->nodes, 0, 2 * sizeof(*t->nodes));
 	t->nnodes = 2;
 }
@@ -197,7 +173,7 @@ static void sort_children(struct mt_calltree *t)
 		for (uint32_t c = t->nodes[p].child; c; c = t->nodes[c].next) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
-				kids = xrealloc(kids, cap * sizeof(*kids));
+				kids = mt_xrealloc(kids, cap * sizeof(*kids));
 			}
 			kids[n++] = c;
 		}
@@ -215,8 +191,8 @@ void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
 		       struct mt_symbols *syms, const struct mt_calltree_opts *o)
 {
 	const struct mt_usage *v = mt_view_values(r, o->view);
-	struct ranked *keys = xrealloc(NULL, (r->nkeys ? r->nkeys : 1) * sizeof(*keys));
-	struct mt_dframe *f = xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
+	struct ranked *keys = mt_xrealloc(NULL, (r->nkeys ? r->nkeys : 1) * sizeof(*keys));
+	struct mt_dframe *f = mt_xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
 	uint32_t n = 0;
 
 	memset(t, 0, sizeof(*t));

@@ -7,6 +7,7 @@
 
 #include "memtide/format.h"
 #include "heap.h"
+#include "../format/xalloc.h"
 
 struct block {
 	uint64_t size, tag;
@@ -30,24 +31,9 @@ struct mt_heap {
 	uint64_t current;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n);
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 struct mt_heap *mt_heap_new(void)
 {
-	struct mt_heap *h = calloc(1, sizeof(*h));
-
-	if (!h) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
+	struct mt_heap *h = mt_xcalloc(1, sizeof(*h));
 	return h;
 }
 
@@ -77,7 +63,7 @@ static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
 	} else {
 		if (h->nslots == h->cap) {
 			h->cap = h->cap ? h->cap * 2 : 4096;
-			h->blocks = xrealloc(h->blocks, h->cap * sizeof(*h->blocks));
+			h->blocks = mt_xrealloc(h->blocks, h->cap * sizeof(*h->blocks));
 		}
 		slot = h->nslots++;
 	}
@@ -101,7 +87,7 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 		released(ctx, b->key, b->size, b->tag);
 	if (h->nfree == h->cap_free) {
 		h->cap_free = h->cap_free ? h->cap_free * 2 : 4096;
-		h->free_slots = xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));
+		h->free_slots = mt_xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));
 	}
 	h->free_slots[h->nfree++] = (uint32_t)slot;
 }
@@ -126,7 +112,7 @@ static void range_insert_at(struct mt_heap *h, size_t i, struct range r)
 {
 	if (h->nranges == h->cap_ranges) {
 		h->cap_ranges = h->cap_ranges ? h->cap_ranges * 2 : 64;
-		h->ranges = xrealloc(h->ranges, h->cap_ranges * sizeof(*h->ranges));
+		h->ranges = mt_xrealloc(h->ranges, h->cap_ranges * sizeof(*h->ranges));
 	}
 	memmove(&h->ranges[i + 1], &h->ranges[i], (h->nranges - i) * sizeof(r));
 	h->ranges[i] = r;

@@ -14,6 +14,7 @@
 
 #include "heap.h"
 #include "replay.h"
+#include "../format/xalloc.h"
 
 struct delta {
 	int64_t bytes, count;
@@ -57,16 +58,6 @@ struct replay_state {
 	uint64_t last_rss;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 uint64_t mt_hist_bin_max(int bin)
 {
 	return bin == 0 ? 0 : bin >= 32 ? UINT64_MAX : (1ull << (2 * bin)) - 1;
@@ -81,7 +72,7 @@ static int hist_bin(uint64_t size)
 	return bin;
 }
 
-#define GROW(p, old, n) do { (p) = xrealloc((p), (size_t)(n) * sizeof(*(p))); \
+#define GROW(p, old, n) do { (p) = mt_xrealloc((p), (size_t)(n) * sizeof(*(p))); \
 	memset((p) + (old), 0, (size_t)((n) - (old)) * sizeof(*(p))); } while (0)
 
 static void tracker_grow(struct tracker *t, uint32_t old, uint32_t cap)
@@ -138,11 +129,7 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 		uint32_t mask = st->key_mask ? st->key_mask * 2 + 1 : 4095;
 
 		free(st->key_index);
-		st->key_index = calloc((size_t)mask + 1, sizeof(uint32_t));
-		if (!st->key_index) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
+		st->key_index = mt_xcalloc((size_t)mask + 1, sizeof(uint32_t));
 		st->key_mask = mask;
 		for (uint32_t k = 0; k < r->nkeys; k++) {
 			i = key_hash(r->keys[k].stack, r->keys[k].thread, r->keys[k].kind) & mask;
@@ -226,7 +213,7 @@ static void close_buckets(struct replay_state *st, uint64_t ns)
 				continue;
 			if (r->nchanges == st->cap_changes) {
 				st->cap_changes = st->cap_changes ? st->cap_changes * 2 : 4096;
-				r->changes = xrealloc(r->changes, st->cap_changes * sizeof(*r->changes));
+				r->changes = mt_xrealloc(r->changes, st->cap_changes * sizeof(*r->changes));
 			}
 			r->changes[r->nchanges++] = (struct mt_bucket_change){ k, st->bucket, at };
 			st->snap[k] = at;
@@ -271,7 +258,7 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 		return;
 	if (r->nsteps == st->cap_steps) {
 		st->cap_steps = st->cap_steps ? st->cap_steps * 2 : 64;
-		r->steps = xrealloc(r->steps, st->cap_steps * sizeof(*r->steps));
+		r->steps = mt_xrealloc(r->steps, st->cap_steps * sizeof(*r->steps));
 	}
 	r->steps[r->nsteps++] = (struct mt_step){
 		.name = (uint32_t)ev->addr, .start_ns = ev->time_ns,
@@ -368,9 +355,9 @@ static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
 	st->last_rss = rss;
 	if (r->ntl == st->cap_tl) {
 		st->cap_tl = st->cap_tl ? st->cap_tl * 2 : 4096;
-		r->tl_ns = xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
-		r->tl_heap = xrealloc(r->tl_heap, st->cap_tl * sizeof(uint64_t));
-		r->tl_rss = xrealloc(r->tl_rss, st->cap_tl * sizeof(uint64_t));
+		r->tl_ns = mt_xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
+		r->tl_heap = mt_xrealloc(r->tl_heap, st->cap_tl * sizeof(uint64_t));
+		r->tl_rss = mt_xrealloc(r->tl_rss, st->cap_tl * sizeof(uint64_t));
 	}
 	r->tl_ns[r->ntl] = ns;
 	r->tl_heap[r->ntl] = st->round_max;
@@ -411,8 +398,8 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 
 	/* no finer than the writer's rounds, which time the events */
 	r->nbuckets = st->o->buckets < r->ntl ? st->o->buckets : (uint32_t)(r->ntl ? r->ntl : 1);
-	r->bucket_end_ns = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
-	r->bucket_peak = xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
+	r->bucket_end_ns = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
+	r->bucket_peak = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	for (uint32_t b = 0; b < r->nbuckets; b++)
 		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX : end * (b + 1) / r->nbuckets;
 	mt_capture_release(&r->c);
@@ -452,8 +439,8 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		if (!r->total_allocations)
 			r->min_size = 0;
 		/* the peak: live now minus what changed after it */
-		r->peak = xrealloc(NULL, cap * sizeof(*r->peak));
-		r->leaked = xrealloc(NULL, cap * sizeof(*r->leaked));
+		r->peak = mt_xrealloc(NULL, cap * sizeof(*r->peak));
+		r->leaked = mt_xrealloc(NULL, cap * sizeof(*r->leaked));
 		for (uint32_t k = 0; k < r->nkeys; k++) {
 			struct delta d = st->since_peak.is_touched[k] ? st->since_peak.d[k] : (struct delta){ 0, 0 };
 

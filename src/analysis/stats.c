@@ -12,16 +12,7 @@
 #include "location.h"
 #include "stats.h"
 #include "symbols.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n);
-	if (!p && n) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
+#include "../format/xalloc.h"
 
 /* Sites keyed by (function, file, line) text. */
 struct site_table {
@@ -33,14 +24,7 @@ struct site_table {
 
 static uint64_t site_hash(const char *f, const char *file, unsigned line)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ line;
-
-	for (const char *p = f; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	h = (h ^ 0xff) * 0x100000001b3ull;
-	for (const char *p = file; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	return h;
+	return mt_hash_str(mt_hash_str(MT_HASH_INIT ^ line, f), file);
 }
 
 static void site_add(struct site_table *t, const struct mt_location *l,
@@ -52,11 +36,7 @@ static void site_add(struct site_table *t, const struct mt_location *l,
 		uint32_t nmask = t->mask ? t->mask * 2 + 1 : 1023;
 
 		free(t->idx);
-		t->idx = calloc((size_t)nmask + 1, sizeof(uint32_t));
-		if (!t->idx) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
+		t->idx = mt_xcalloc((size_t)nmask + 1, sizeof(uint32_t));
 		t->mask = nmask;
 		for (uint32_t k = 0; k < t->n; k++) {
 			i = (uint32_t)site_hash(t->v[k].function, t->v[k].file, t->v[k].line) & t->mask;
@@ -79,9 +59,9 @@ static void site_add(struct site_table *t, const struct mt_location *l,
 	}
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 256;
-		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+		t->v = mt_xrealloc(t->v, t->cap * sizeof(*t->v));
 	}
-	t->v[t->n] = (struct mt_site){ strdup(l->function), strdup(l->file), l->line, bytes, count };
+	t->v[t->n] = (struct mt_site){ mt_xstrdup(l->function), mt_xstrdup(l->file), l->line, bytes, count };
 	t->idx[i] = ++t->n;
 }
 
@@ -121,8 +101,8 @@ void mt_stats_sites(const struct mt_replay *r, int top_n, struct mt_stats *s)
 	mt_symbols_free(syms);
 	free(t.idx);
 
-	s->by_size = xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
-	s->by_count = xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
+	s->by_size = mt_xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
+	s->by_count = mt_xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
 	if (t.n) {
 		qsort(t.v, t.n, sizeof(*t.v), by_bytes);
 		memcpy(s->by_size, t.v, t.n * sizeof(*t.v));

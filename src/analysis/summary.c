@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "summary.h"
+#include "../format/xalloc.h"
 
 struct table {
 	uint32_t *idx, mask;
@@ -18,24 +19,7 @@ struct table {
 
 static uint64_t hash(const char *a, const char *b, int native)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)native;
-
-	for (; *a; a++)
-		h = (h ^ (uint8_t)*a) * 0x100000001b3ull;
-	h = (h ^ 0xff) * 0x100000001b3ull;
-	for (; *b; b++)
-		h = (h ^ (uint8_t)*b) * 0x100000001b3ull;
-	return h;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
+	return mt_hash_str(mt_hash_str(MT_HASH_INIT ^ (uint64_t)native, a), b);
 }
 
 static uint32_t row_of(struct table *t, const struct mt_dframe *f)
@@ -46,11 +30,7 @@ static uint32_t row_of(struct table *t, const struct mt_dframe *f)
 		uint32_t mask = t->mask ? t->mask * 2 + 1 : 1023;
 
 		free(t->idx);
-		t->idx = calloc((size_t)mask + 1, sizeof(uint32_t));
-		if (!t->idx) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
+		t->idx = mt_xcalloc((size_t)mask + 1, sizeof(uint32_t));
 		t->mask = mask;
 		for (uint32_t k = 0; k < t->n; k++) {
 			i = (uint32_t)hash(t->rows[k].function, t->rows[k].file, t->rows[k].native) & mask;
@@ -70,8 +50,8 @@ static uint32_t row_of(struct table *t, const struct mt_dframe *f)
 	}
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 256;
-		t->rows = xrealloc(t->rows, t->cap * sizeof(*t->rows));
-		t->seen = xrealloc(t->seen, t->cap * sizeof(*t->seen));
+		t->rows = mt_xrealloc(t->rows, t->cap * sizeof(*t->rows));
+		t->seen = mt_xrealloc(t->seen, t->cap * sizeof(*t->seen));
 	}
 	memset(&t->rows[t->n], 0, sizeof(t->rows[t->n]));
 	t->rows[t->n].function = f->function;
@@ -104,7 +84,7 @@ void mt_summary_build(struct mt_summary *s, const struct mt_replay *r, struct mt
 		      enum mt_view view, int show_hidden, enum mt_summary_sort sort)
 {
 	const struct mt_usage *v = mt_view_values(r, view);
-	struct mt_dframe *f = xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
+	struct mt_dframe *f = mt_xrealloc(NULL, MT_MAX_FRAMES * sizeof(*f));
 	struct table t = { 0 };
 	uint32_t stamp = 0;
 

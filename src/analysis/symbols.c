@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "symbols.h"
+#include "../format/xalloc.h"
 
 #define MAX_INLINE 16
 
@@ -35,17 +36,6 @@ struct mt_symbols {
 	size_t nbuckets, used;
 	char *debuginfo_path;
 };
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "?");
-
-	if (!d) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return d;
-}
 
 struct mt_symbols *mt_symbols_new(const struct mt_capture *c)
 {
@@ -148,20 +138,20 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 
 		if (tag != DW_TAG_inlined_subroutine)
 			continue;
-		e->f[e->n].function = xstrdup(die_name(&scopes[i]));
-		e->f[e->n].file = xstrdup(file ? file : modname);
+		e->f[e->n].function = mt_xstrdup(die_name(&scopes[i]));
+		e->f[e->n].file = mt_xstrdup(file ? file : modname);
 		e->f[e->n].line = file ? (unsigned)line : 0;
-		e->f[e->n].module = xstrdup(modname);
+		e->f[e->n].module = mt_xstrdup(modname);
 		e->n++;
 		file = call_file(cu, &scopes[i]);
 		line = (int)call_line(&scopes[i]);
 	}
 	free(scopes);
-	e->f[e->n].function = xstrdup(sym ? sym : "?");
+	e->f[e->n].function = mt_xstrdup(sym ? sym : "?");
 	*strchrnul((char *)e->f[e->n].function, '@') = '\0';	/* symbol versions */
-	e->f[e->n].file = xstrdup(file ? file : modname ? modname : "?");
+	e->f[e->n].file = mt_xstrdup(file ? file : modname ? modname : "?");
 	e->f[e->n].line = file ? (unsigned)line : 0;
-	e->f[e->n].module = xstrdup(modname ? modname : "?");
+	e->f[e->n].module = mt_xstrdup(modname ? modname : "?");
 	e->n++;
 }
 
@@ -175,11 +165,7 @@ int mt_symbols_lookup(struct mt_symbols *s, uint64_t ip, uint32_t gen,
 		if (e->ip == ip && e->gen == gen)
 			break;
 	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e) {
-			fprintf(stderr, "memtide: out of memory\n");
-			exit(1);
-		}
+		e = mt_xcalloc(1, sizeof(*e));
 		e->ip = ip;
 		e->gen = gen;
 		resolve(s, e);

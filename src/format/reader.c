@@ -17,6 +17,7 @@
 #include "memtide/format.h"
 #include "reader.h"
 #include "varint.h"
+#include "xalloc.h"
 
 #define MAX_RECORD (1u << 20)	/* no record is longer than this */
 
@@ -56,11 +57,7 @@ static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
 
 	while (ncap <= need)
 		ncap *= 2;
-	p = realloc(p, (size_t)ncap * elem);
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
+	p = mt_xrealloc(p, (size_t)ncap * elem);
 	memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
 	*cap = ncap;
 	return p;
@@ -68,12 +65,8 @@ static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
 
 static char *dupn(const uint8_t *s, size_t n)
 {
-	char *d = malloc(n + 1);
+	char *d = mt_xrealloc(NULL, n + 1);
 
-	if (!d) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
 	memcpy(d, s, n);
 	d[n] = '\0';
 	return d;

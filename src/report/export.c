@@ -8,6 +8,7 @@
 
 #include "export.h"
 #include "output.h"
+#include "../format/xalloc.h"
 
 struct stack_list {
 	uint32_t *keys, n;
@@ -16,13 +17,8 @@ struct stack_list {
 
 static struct stack_list view_keys(const struct mt_replay *r, enum mt_view view)
 {
-	struct stack_list l = { malloc((r->nkeys ? r->nkeys : 1) * sizeof(uint32_t)), 0,
-				mt_view_values(r, view) };
+	struct stack_list l = { mt_xcalloc(r->nkeys, sizeof(uint32_t)), 0, mt_view_values(r, view) };
 
-	if (!l.keys) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
 	for (uint32_t k = 0; k < r->nkeys; k++)
 		if (l.v[k].bytes || l.v[k].count)
 			l.keys[l.n++] = k;
@@ -183,14 +179,10 @@ void mt_export(FILE *f, enum mt_export_format fmt, const struct mt_replay *r,
 {
 	struct stack_list l = view_keys(r, view);
 	struct mt_calltree t;
-	uint32_t *idx = malloc(MT_MAX_FRAMES * sizeof(*idx));
-	struct mt_dframe *fr = malloc(MT_MAX_FRAMES * sizeof(*fr));
+	uint32_t *idx = mt_xcalloc(MT_MAX_FRAMES, sizeof(*idx));
+	struct mt_dframe *fr = mt_xcalloc(MT_MAX_FRAMES, sizeof(*fr));
 
 	memset(&t, 0, sizeof(t));
-	if (!idx || !fr) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
 	if (fmt == MT_EXPORT_CSV)
 		export_csv(f, &t, r, syms, &l, show_hidden, idx, fr);
 	else if (fmt == MT_EXPORT_GPROF2DOT)

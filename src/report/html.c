@@ -13,19 +13,9 @@
 
 #include "html.h"
 #include "output.h"
+#include "../format/xalloc.h"
 
 #define TIMELINE_POINTS 2000
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (!p) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 static void html_text(FILE *f, const char *s)
 {
@@ -122,7 +112,7 @@ static void write_timeline(FILE *f, const struct mt_replay *r)
 static void write_temporal(FILE *f, const struct mt_replay *r, const uint32_t *stack_of,
 			   uint32_t other)
 {
-	struct mt_usage *last = xcalloc(r->nkeys, sizeof(*last));
+	struct mt_usage *last = mt_xcalloc(r->nkeys, sizeof(*last));
 	struct mt_usage other_now = { 0, 0 }, other_sent = { 0, 0 };
 	size_t i = 0;
 	int first = 1;
@@ -165,10 +155,10 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 		       const struct mt_html_opts *o)
 {
 	const struct mt_usage *v = mt_view_values(r, o->view);
-	struct ranked *keys = xcalloc(r->nkeys, sizeof(*keys));
-	uint32_t *stack_of = xcalloc(r->nkeys, sizeof(uint32_t));
-	uint64_t *bucket_max = o->temporal ? xcalloc(r->nkeys, sizeof(uint64_t)) : NULL;
-	struct mt_dframe *fr = xcalloc(MT_MAX_FRAMES, sizeof(*fr));
+	struct ranked *keys = mt_xcalloc(r->nkeys, sizeof(*keys));
+	uint32_t *stack_of = mt_xcalloc(r->nkeys, sizeof(uint32_t));
+	uint64_t *bucket_max = o->temporal ? mt_xcalloc(r->nkeys, sizeof(uint64_t)) : NULL;
+	struct mt_dframe *fr = mt_xcalloc(MT_MAX_FRAMES, sizeof(*fr));
 	struct mt_calltree t;
 	uint32_t n = 0, shown, other = UINT32_MAX, max = o->max_stacks ? o->max_stacks : 20000;
 	struct mt_usage rest = { 0, 0 };
@@ -193,10 +183,8 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 
 	/* stacks first, into memory: they number the frames */
 	m = open_memstream(&stacks, &slen);
-	if (!m) {
-		fprintf(stderr, "memtide: out of memory\n");
-		exit(1);
-	}
+	if (!m)
+		mt_oom();
 	for (uint32_t i = 0; i < shown; i++) {
 		uint32_t k = keys[i].key;
 		int nf = mt_stack_frames(&r->c, syms, r->keys[k].stack, fr, MT_MAX_FRAMES);
