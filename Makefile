@@ -48,7 +48,7 @@ $(LIB): $(CAPTURE_SRC) $(HEADERS)
 
 $(BIN): $(CLI_SRC) $(HEADERS) $(ASSETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -I. -o $@ $(CLI_SRC) $(ASSETS) -lzstd -ldw -lelf -lm
+	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -I. -o $@ $(CLI_SRC) $(ASSETS) -lzstd -ldw -lelf -lm -lstdc++
 
 $(NPM_STAMP): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --loglevel=error

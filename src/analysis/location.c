@@ -14,9 +14,11 @@ static int allocator_frame(const struct mt_frame_info *f)
 	if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
 	    !strncmp(base, "ld-linux", 8) || !strncmp(base, "libmemtide", 10))
 		return 1;
-	/* operator new and new[], in all their overloads */
-	return !strncmp(f->function, "_Znw", 4) || !strncmp(f->function, "_Zna", 4) ||
-	       !strncmp(f->function, "operator new", 12);
+	/* operator new and new[] in all their overloads, and the standard
+	 * library's containers and allocators that call them */
+	return !strncmp(f->function, "operator new", 12) ||
+	       !strncmp(f->file, "/usr/include/c++/", 17) ||
+	       !strncmp(f->function, "std::", 5) || !strncmp(f->function, "__gnu_cxx::", 11);
 }
 
 void mt_locate(const struct mt_capture *c, struct mt_symbols *syms,

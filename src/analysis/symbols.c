@@ -82,6 +82,23 @@ static Dwfl *session(struct mt_symbols *s, uint32_t gen)
 	return ss->dwfl;
 }
 
+/* libstdc++'s demangler (C++ ABI); the command links libstdc++ for it. */
+char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
+/* A symbol as people read it: C++ names demangled, versions dropped. */
+static char *readable(const char *name)
+{
+	char *d = NULL, *s;
+	int status = -1;
+
+	if (name && name[0] == '_' && name[1] == 'Z')
+		d = __cxa_demangle(name, NULL, NULL, &status);
+	s = mt_xstrdup(status == 0 && d ? d : name ? name : "?");
+	free(d);
+	*strchrnul(s, '@') = '\0';
+	return s;
+}
+
 static const char *die_name(Dwarf_Die *die)
 {
 	Dwarf_Attribute a;
@@ -129,6 +146,15 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 	Dwarf_Die *scopes = NULL;
 	int nscopes = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
 
+	/* dwarf_getscopes stops at the innermost inlined instance; its DIE's
+	 * own scopes give the whole chain of inlined calls */
+	if (nscopes > 0 && dwarf_tag(&scopes[0]) == DW_TAG_inlined_subroutine) {
+		Dwarf_Die inner = scopes[0];
+
+		free(scopes);
+		scopes = NULL;
+		nscopes = dwarf_getscopes_die(&inner, &scopes);
+	}
 	if (l)
 		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
 	e->n = 0;
@@ -138,7 +164,7 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 
 		if (tag != DW_TAG_inlined_subroutine)
 			continue;
-		e->f[e->n].function = mt_xstrdup(die_name(&scopes[i]));
+		e->f[e->n].function = readable(die_name(&scopes[i]));
 		e->f[e->n].file = mt_xstrdup(file ? file : modname);
 		e->f[e->n].line = file ? (unsigned)line : 0;
 		e->f[e->n].module = mt_xstrdup(modname);
@@ -147,8 +173,7 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 		line = (int)call_line(&scopes[i]);
 	}
 	free(scopes);
-	e->f[e->n].function = mt_xstrdup(sym ? sym : "?");
-	*strchrnul((char *)e->f[e->n].function, '@') = '\0';	/* symbol versions */
+	e->f[e->n].function = readable(sym);
 	e->f[e->n].file = mt_xstrdup(file ? file : modname ? modname : "?");
 	e->f[e->n].line = file ? (unsigned)line : 0;
 	e->f[e->n].module = mt_xstrdup(modname ? modname : "?");
