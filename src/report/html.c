@@ -55,10 +55,14 @@ static void write_meta(FILE *f, const struct mt_replay *r, const struct mt_html_
 	fputs(", \"command\": ", f);
 	mt_json_str(f, r->c.command ? r->c.command : "");
 	fprintf(f, ", \"pid\": %llu, \"python\": ", (unsigned long long)r->c.pid);
-	if (r->c.python)
-		mt_json_str(f, r->c.python);
-	else
+	if (r->c.python) {	/* "3.11.2 (main, ...) [GCC ...]": the version is enough */
+		char v[32];
+
+		snprintf(v, sizeof(v), "%.*s", (int)strcspn(r->c.python, " "), r->c.python);
+		mt_json_str(f, v);
+	} else {
 		fputs("null", f);
+	}
 	fprintf(f, ", \"mode\": \"%s\", \"peak_bytes\": %llu, \"peak_time_ms\": %.3f, "
 		   "\"duration_ms\": %.3f, \"truncated\": %s, \"total_bytes\": %llu, "
 		   "\"inverted\": %s, \"split_threads\": %s, \"notes\": [",
