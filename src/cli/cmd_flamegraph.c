@@ -74,11 +74,10 @@ static int html_report(const char *cmd, int argc, char **argv)
 		} else if (!table && !strcmp(argv[i], "--split-threads")) {
 			o.split_threads = 1;
 		} else if (!strcmp(argv[i], "--max-stacks")) {
-			char *end;
-			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
+			long n;
 
-			if (n < 2 || *end)
-				return mt_usage_error(cmd, "--max-stacks needs a number >= 2");
+			if (view_number(cmd, argc, argv, &i, 2, 10000000, &n) < 0)
+				return 2;
 			o.max_stacks = (uint32_t)n;
 		} else {
 			return mt_usage_error(cmd, "unknown option '%s'", argv[i]);

@@ -112,11 +112,10 @@ int cmd_summary(int argc, char **argv)
 			sort = (enum mt_summary_sort)found;
 			i++;
 		} else if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--rows")) {
-			char *end;
-			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : -1;
+			long n;
 
-			if (n < 0 || *end)
-				return mt_usage_error("summary", "-r needs a number");
+			if (view_number("summary", argc, argv, &i, 0, UINT32_MAX, &n) < 0)
+				return 2;
 			rows = n ? (uint32_t)n : UINT32_MAX;
 		} else {
 			return mt_usage_error("summary", "unknown option '%s'", argv[i]);

@@ -48,11 +48,10 @@ int cmd_tree(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "-b") || !strcmp(argv[i], "--biggest")) {
-			char *end;
-			long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : -1;
+			long n;
 
-			if (n < 0 || *end)
-				return mt_usage_error("tree", "-b needs a number");
+			if (view_number("tree", argc, argv, &i, 0, UINT32_MAX, &n) < 0)
+				return 2;
 			o.biggest = (uint32_t)n;
 		} else {
 			return mt_usage_error("tree", "unknown option '%s'", argv[i]);

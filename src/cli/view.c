@@ -23,6 +23,20 @@ const char *view_name(enum mt_view v)
 	return v == MT_VIEW_LEAKS ? "leaks" : v == MT_VIEW_TEMPORARY ? "temporary" : "peak";
 }
 
+int view_number(const char *cmd, int argc, char **argv, int *i, long min, long max, long *out)
+{
+	const char *opt = argv[*i];
+	char *end = NULL;
+	long n = *i + 1 < argc ? strtol(argv[++*i], &end, 10) : min - 1;
+
+	if (!end || *end || n < min || n > max) {
+		mt_usage_error(cmd, "%s needs a number from %ld to %ld", opt, min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args *a)
 {
 	const char *s = argv[*i];
@@ -32,13 +46,10 @@ int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args
 	} else if (!strcmp(s, "--temporary-allocations")) {
 		a->view = MT_VIEW_TEMPORARY;
 	} else if (!strcmp(s, "--temporary-allocation-threshold")) {
-		char *end;
-		long long n = *i + 1 < argc ? strtoll(argv[++*i], &end, 10) : 0;
+		long n;
 
-		if (n < 1 || *end) {
-			mt_usage_error(cmd, "--temporary-allocation-threshold needs a number >= 1");
+		if (view_number(cmd, argc, argv, i, 1, 1000000000L, &n) < 0)
 			return -1;
-		}
 		a->replay.temporary_threshold = (uint64_t)n;
 		a->view = MT_VIEW_TEMPORARY;
 	} else if (!strcmp(s, "-o") || !strcmp(s, "--output")) {

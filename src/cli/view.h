@@ -43,5 +43,10 @@ FILE *view_open(const char *cmd, struct view_args *a);
 /* Closes it; 0, or 1 after an error message. */
 int view_close(struct view_args *a, FILE *f);
 const char *view_name(enum mt_view v);
+/*
+ * Reads the number that follows option argv[*i] into *out, which must lie
+ * in [min, max]; -1 after a usage error.
+ */
+int view_number(const char *cmd, int argc, char **argv, int *i, long min, long max, long *out);
 
 #endif
