@@ -35,7 +35,12 @@
 #include "tracker.h"
 #include "../format/varint.h"
 
-#define MAX_PYTHON 256
+/*
+ * Deeper Python stacks keep their innermost frames.  The hooks run on the
+ * program's own stacks, which may be small (threading.stack_size(32768)):
+ * a capture uses about 5 KiB of stack.
+ */
+#define MAX_PYTHON 192
 #define MAX_DEPTH (MT_MAX_NATIVE + MAX_PYTHON)
 #define CACHE_SLOTS 2048	/* per-thread (parent, frame) -> node cache */
 #define NATIVE_BIT (1ull << 63)	/* in key.b: the key is an instruction pointer */
@@ -367,11 +372,16 @@ static uint32_t capture_stack(struct mt_thread *t, void **ips, int k)
 		}
 	}
 	if (g.py) {
-		struct mt_pykey pk[MAX_PYTHON];
-		int k = g.py->walk(pk, MAX_PYTHON);
+		/* innermost first into place, then turned outermost first */
+		int k = g.py->walk(keys + n, MAX_PYTHON);
 
-		for (int i = k - 1; i >= 0; i--)
-			keys[n++] = pk[i];
+		for (int i = 0, j = k - 1; i < j; i++, j--) {
+			struct mt_pykey tmp = keys[n + i];
+
+			keys[n + i] = keys[n + j];
+			keys[n + j] = tmp;
+		}
+		n += k;
 	}
 	if (n == 0)
 		return 0;
