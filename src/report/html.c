@@ -43,6 +43,25 @@ static int by_weight(const void *a, const void *b)
 	return x->weight < y->weight ? 1 : x->weight > y->weight ? -1 : (x->key > y->key) - (x->key < y->key);
 }
 
+/*
+ * What a thread runs, to tell threads apart: CPython 3.9-3.13 leaves every
+ * thread with the process's name, so a thread that has no name of its own
+ * is also named after its outermost Python function outside the threading
+ * module (its target).
+ */
+static const char *thread_entry(const struct mt_dframe *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(f[i].file);
+
+		if (f[i].native || f[i].hidden ||
+		    (len >= 12 && !strcmp(f[i].file + len - 12, "threading.py")))
+			continue;
+		return f[i].function;
+	}
+	return NULL;
+}
+
 static void write_meta(FILE *f, const struct mt_replay *r, const struct mt_html_opts *o,
 		       uint32_t merged, int thinned)
 {
@@ -163,6 +182,7 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	uint32_t *stack_of = mt_xcalloc(r->nkeys, sizeof(uint32_t));
 	uint64_t *bucket_max = o->temporal ? mt_xcalloc(r->nkeys, sizeof(uint64_t)) : NULL;
 	struct mt_dframe *fr = mt_xcalloc(MT_MAX_FRAMES, sizeof(*fr));
+	const char **entry = mt_xcalloc(r->c.nthreads, sizeof(*entry));
 	struct mt_calltree t;
 	uint32_t n = 0, shown, other = UINT32_MAX, max = o->max_stacks ? o->max_stacks : 20000;
 	struct mt_usage rest = { 0, 0 };
@@ -190,9 +210,11 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	if (!m)
 		mt_oom();
 	for (uint32_t i = 0; i < shown; i++) {
-		uint32_t k = keys[i].key;
+		uint32_t k = keys[i].key, th = r->keys[k].thread;
 		int nf = mt_stack_frames(&r->c, syms, r->keys[k].stack, fr, MT_MAX_FRAMES);
 
+		if (th < r->c.nthreads && !entry[th])
+			entry[th] = thread_entry(fr, nf);
 		stack_of[k] = i;
 		fprintf(m, "%s\n[[", i ? "," : "");
 		for (int j = 0; j < nf; j++)
@@ -228,9 +250,23 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	}
 	fputs("],\n\"threads\": [", f);
 	for (uint32_t i = 0; i < r->c.nthreads; i++) {
+		const char *os = r->c.threads[i].name ? r->c.threads[i].name : "";
+		char *name = NULL;
+		size_t len = 0;
+		FILE *nm = open_memstream(&name, &len);
+
+		if (!nm)
+			mt_oom();
+		/* a thread that was given a name of its own keeps it alone */
+		if (entry[i] && (!i || !strcmp(os, r->c.threads[0].name ? r->c.threads[0].name : "")))
+			fprintf(nm, "%s (%s)", os, entry[i]);
+		else
+			fputs(os, nm);
+		fclose(nm);
 		fprintf(f, "%s[%u,%llu,", i ? "," : "", i, (unsigned long long)r->c.threads[i].tid);
-		mt_json_str(f, r->c.threads[i].name ? r->c.threads[i].name : "");
+		mt_json_str(f, name);
 		fputc(']', f);
+		free(name);
 	}
 	fprintf(f, "],\n\"stacks\": [%s],\n\"steps\": [", stacks ? stacks : "");
 	free(stacks);
@@ -249,6 +285,7 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	fputs("}", f);
 
 	mt_calltree_release(&t);
+	free(entry);
 	free(keys);
 	free(stack_of);
 	free(bucket_max);
