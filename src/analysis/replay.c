@@ -40,7 +40,6 @@ struct replay_state {
 	uint64_t *thread_allocs;	/* allocations made so far, per thread */
 	uint32_t nthreads_cap;
 	uint64_t round_max;		/* heap high since the last sample */
-	int in_range, range_started;
 	int second;			/* the temporal pass: buckets only */
 	/* temporal pass */
 	struct tracker since_bucket;	/* live now minus live at the bucket's peak */
@@ -335,13 +334,10 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		return;
 	if (st->in_step && cur > r->steps[r->nsteps - 1].peak)
 		r->steps[r->nsteps - 1].peak = cur;
-	st->in_range = !st->o->t1_ns ||
-		       (ev->time_ns >= st->o->t0_ns && ev->time_ns <= st->o->t1_ns);
-	if (st->in_range && (cur > r->peak_bytes || !st->range_started)) {
+	if (cur > r->peak_bytes) {
 		r->peak_bytes = cur;
 		r->peak_ns = ev->time_ns;
 		tracker_clear(&st->since_peak);
-		st->range_started = 1;
 	}
 }
 

@@ -3,9 +3,8 @@
  * that replays the heap and gathers, per allocation key (stack, thread,
  * allocator kind):
  *
- *   - what was live at the high-water mark (of the whole run, or of a time
- *     range), found in the same pass: each key keeps its change since the
- *     last peak, undone at the end;
+ *   - what was live at the high-water mark, found in the same pass: each
+ *     key keeps its change since the last peak, undone at the end;
  *   - what was still live at the end (leaks);
  *   - temporary allocations: blocks freed before their thread made more
  *     than `temporary_threshold` other allocations;
@@ -53,7 +52,6 @@ struct mt_step {
 
 struct mt_replay_opts {
 	uint64_t temporary_threshold;	/* default 1 */
-	uint64_t t0_ns, t1_ns;		/* peak within this range (0, 0: all) */
 	uint32_t buckets;		/* temporal buckets, 0 for none */
 	int progress;			/* progress on stderr */
 };

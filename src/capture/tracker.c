@@ -405,7 +405,7 @@ static uint32_t capture_stack(struct mt_thread *t, void **ips, int k)
 
 /* ---- threads ------------------------------------------------------- */
 
-void mt_thread_lock(struct mt_thread *t)
+static void mt_thread_lock(struct mt_thread *t)
 {
 	while (atomic_exchange_explicit(&t->lock, 1, memory_order_acquire))
 		while (atomic_load_explicit(&t->lock, memory_order_relaxed))

@@ -428,6 +428,8 @@ static void run_round(int final)
 
 	pthread_mutex_lock(&mt_registry_lock);
 	for (t = mt_threads; t; t = t->next) {
+		/* every event below the fence must be taken: a fresh block is
+		 * ready before the lock, whether or not cur turns out empty */
 		struct mt_block *fresh = t->dead ? NULL : mt_block_get(), *unused = NULL, *taken;
 
 		mt_thread_lock_writer(t);
