@@ -112,13 +112,15 @@ def test_flamegraph_of_a_real_capture(browser, pages, tmp_path):
 def test_range_on_the_chart_shows_that_ranges_peak(browser, pages, tmp_path):
     doc = json.loads((pages / "flame.html").read_text().split(
         '<script type="application/json" id="memtide-data">', 1)[1].split("</script>", 1)[0])
-    # when first_phase's 30 MB were held: the first step of the heap series above 30 MB
+    # the stretch of the heap series where first_phase's 30 MB were held
+    # (and not yet second_phase's 50 MB): well inside the plot on both ends
     t, heap = doc["timeline"]["t"], doc["timeline"]["heap"]
-    first = next(i for i, h in enumerate(heap) if h >= 30_000_000)
+    held = [i for i, h in enumerate(heap) if 30_000_000 <= h < 50_000_000]
+    assert len(held) >= 10, heap
     page = open_flame(browser, pages)
     before = renders(page)
-    x0, y = chart_x(page, t[first] - 0.005)
-    x1, _ = chart_x(page, t[first] + 0.2)
+    x0, y = chart_x(page, t[held[2]])
+    x1, _ = chart_x(page, t[held[-3]])
     page.drag(x0, y, x1, y)
     page.wait_for(f"+document.body.dataset.renders > {before}")
     page.wait_for(LABELS_SET)
