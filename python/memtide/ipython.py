@@ -344,8 +344,8 @@ class MemtideMagics(Magics):
             raise UsageError("usage: %%memtide_flamegraph [--leaks] [--temporal] [--native] "
                              "[--inline] [-o FILE]")
         count = self.shell.execution_count
-        out = opts.get("o") or opts.get("output") or os.path.join(
-            _base_dir or os.getcwd(), "memtide-flamegraph-cell%s.html" % count)
+        out = os.path.abspath(opts.get("o") or opts.get("output") or os.path.join(
+            _base_dir or os.getcwd(), "memtide-flamegraph-cell%s.html" % count))
         # On an exception, the graph shows what the cell did until then.
         m, value, cell_file, error = _measure(self.shell, cell, native="native" in opts)
         _set_last(m)

@@ -9,6 +9,9 @@ memtide.ipython.last after it, come back as JSON. The tests check the
 figures: an 800 MiB numpy temporary freed in its cell peaks 800 MiB above
 the final usage, a kept 100 MiB array uses 100 MiB, `%memit` of a 50 MiB
 bytearray increments by 50.00 MiB.
+
+The same magics in a notebook run by a real Jupyter kernel (nbclient,
+python3-ipykernel) are tested at the end of the file.
 """
 
 import json
@@ -32,15 +35,26 @@ MEMIT_RE = re.compile(r"^peak memory: (\d+\.\d\d) MiB, increment: (-?\d+\.\d\d) 
 CELLS = [
     ("load", "%load_ext memtide"),
     ("watch_on", "%memtide_watch on"),
-    ("setup", "import numpy as np\nMiB = 1024 * 1024"),
+    ("setup", "import numpy as np\nMiB = 1024 * 1024\nruns = []"),
     ("temp800", "temp = np.ones(800 * MiB // 8)\ndel temp"),
     ("keep100", "keep = np.ones(100 * MiB // 8)"),
     ("memit_line", "%memit fifty = bytearray(50 * MiB)"),
     ("top_line", "%memtide_top 3"),
     ("memit_cell", "%%memit\nsmall = bytearray(1000)\ncell_fifty = bytearray(50 * MiB)\n"),
     ("top_cell", "%memtide_top 1"),
+    ("top_cell_again", "%memtide_top 1"),
+    ("memit_repeat", "%memit -r 3 runs.append(bytearray(20 * MiB))"),
+    ("memit_repeat_count", "print(len(runs))"),
+    ("memit_quiet", "%memit -q -r 2 q = bytearray(MiB)"),
+    ("memit_bad_option", "%memit -t 5 t = bytearray(MiB)"),
+    ("memit_bad_repeat", "%memit -r 0 t = bytearray(MiB)"),
+    ("memit_raises", "%memit 1 / 0"),
+    ("watched_many", "a = bytearray(3 * MiB)\nb = [bytearray(1000) for i in range(10)]\n"
+                     "import json\nc = json.dumps(list(range(100)))\nd = 1\ne = 2\nf = 3"),
+    ("top_default", "%memtide_top 50"),
+    ("top_all", "%memtide_top 50 --all"),
     ("flame", textwrap.dedent("""\
-        %%memtide_flamegraph
+        %%memtide_flamegraph -o flame.html
         def flame_keeper():
             return bytearray(3 * MiB)
 
@@ -63,6 +77,8 @@ CELLS = [
         kept_leak = leak_keeper()
         n = leak_temporary()
         """)),
+    ("flame_default_path", "%%memtide_flamegraph\nkeep_default = bytearray(2 * MiB)\n"
+                           "len(keep_default)"),
     ("watch_off", "%memtide_watch off"),
     ("unwatched", "unwatched = np.ones(10 * MiB // 8)\nprint('unwatched done')"),
     ("watch_on_again", "%memtide_watch on"),
@@ -88,7 +104,7 @@ for name, code in cells:
     last = sys.modules.get("memtide.ipython")
     last = last and last.last
     results.append({
-        "name": name, "out": buf.getvalue(), "success": r.success,
+        "name": name, "out": buf.getvalue(), "success": r.success, "result": repr(r.result),
         "count": r.execution_count,
         "error": repr(r.error_in_exec or r.error_before_exec),
         "last": None if last is None else {
@@ -127,8 +143,12 @@ def session(system_numpy, memtide_bin, tmp_path_factory):
     assert [r["name"] for r in results] == [c[0] for c in CELLS] + ["@end"]
     results.pop()
     for r in results:
-        assert r["success"], f"cell {r['name']} failed: {r['error']}\n{r['out']}"
+        assert r["success"] != (r["name"] in FAILING), \
+            f"cell {r['name']}: success {r['success']}: {r['error']}\n{r['out']}"
     return cells
+
+
+FAILING = {"memit_bad_option", "memit_bad_repeat", "memit_raises"}
 
 
 def watch_lines(cell):
@@ -176,7 +196,7 @@ def test_watch_line_for_a_kept_100mib_array(session):
 
 
 def test_every_watched_cell_prints_its_line(session):
-    for name in ("setup", "temp800", "keep100", "top_line", "top_cell", "watched_again"):
+    for name in ("setup", "temp800", "keep100", "watched_many", "watched_again"):
         line = one_watch_line(session[name])
         assert line["count"] == session[name]["count"], session[name]
     again = one_watch_line(session["watched_again"])
@@ -189,7 +209,7 @@ def test_watch_off_stops_the_lines(session):
             f"{name}: a memory line after %memtide_watch off:\n{session[name]['out']}"
     assert session["unwatched"]["out"] == "unwatched done\n", session["unwatched"]["out"]
     # The last measurement is still the one before watching stopped.
-    assert session["unwatched"]["last"] == session["flame_leaks"]["last"]
+    assert session["unwatched"]["last"] == session["flame_default_path"]["last"]
 
 
 def test_memit_line(session):
@@ -201,6 +221,64 @@ def test_memit_line(session):
     # The peak is the RSS before plus the increment.
     before = session["keep100"]["last"]["memory_usage"]
     assert abs(peak - 50.0 - before) <= 5.0, (before, cell["out"])
+
+
+def test_reporting_magics_are_not_measured(session):
+    """%memtide_top reports the last measured cell: it prints no memory
+    line of its own, and a second %memtide_top still shows that cell."""
+    for name in ("top_line", "top_cell", "top_cell_again", "top_default", "top_all"):
+        assert not watch_lines(session[name]), session[name]["out"]
+    assert session["top_line"]["last"] == session["memit_line"]["last"]
+    assert session["top_cell_again"]["last"] == session["memit_cell"]["last"]
+    assert session["top_cell_again"]["out"] == session["top_cell"]["out"]
+
+
+def test_memit_repeat(session):
+    """-r 3 runs the statement three times (no SyntaxError from the
+    option), each run allocating 20 MiB + 1 byte: one result line."""
+    cell = session["memit_repeat"]
+    found = MEMIT_RE.findall(cell["out"])
+    assert len(found) == 1, cell["out"]
+    assert float(found[0][1]) == 20.00, cell["out"]
+    assert "Error" not in cell["out"], cell["out"]
+    assert session["memit_repeat_count"]["out"].splitlines()[0] == "3", \
+        session["memit_repeat_count"]["out"]
+    assert session["memit_quiet"]["out"] == "", session["memit_quiet"]["out"]
+
+
+def test_memit_bad_options_and_errors(session):
+    """A bad option is a usage error and nothing is measured or printed; a
+    statement that raises shows its error and no result."""
+    for name, message in (("memit_bad_option", "-t (a timeout) is not supported"),
+                          ("memit_bad_repeat", "-r takes a number of runs (1 or more), "
+                                               "not '0'")):
+        cell = session[name]
+        assert "UsageError" in cell["error"] and message in cell["error"], cell
+        assert not MEMIT_RE.findall(cell["out"]) and not watch_lines(cell), cell["out"]
+    cell = session["memit_raises"]
+    assert "ZeroDivisionError" in cell["error"], cell
+    assert not MEMIT_RE.findall(cell["out"]) and not watch_lines(cell), cell["out"]
+
+
+IPYTHON_OWN = re.compile(r"IPython|ipykernel|tokenize|compilerop|codeop|history|"
+                         r"async_helpers|traitlets")
+
+
+def test_top_hides_ipython_frames(session):
+    """The sites of a watched cell are its own: IPython's tokenizing,
+    compiling and history rows are not counted or are hidden; --all
+    shows what was hidden."""
+    rows = top_rows(session["top_default"]["out"])
+    assert rows, session["top_default"]["out"]
+    assert not [r for r in rows if IPYTHON_OWN.search(r[1])], session["top_default"]["out"]
+    cell_rows = {(r[0], r[2], r[3], r[4]) for r in rows if "ipython-input" in r[1]}
+    assert ("<module>", "1", "3.00 MiB", "1") in cell_rows, rows
+    assert ("<listcomp>", "2", "9.78 KiB", "10") in cell_rows, rows
+    every = top_rows(session["top_all"]["out"])
+    assert set(rows) <= set(every), (rows, every)
+    hidden = [r for r in every if r not in rows]
+    assert hidden and all(IPYTHON_OWN.search(r[1]) for r in hidden), hidden
+    assert "hidden: %memtide_top --all shows them" in session["top_default"]["out"]
 
 
 def test_memit_cell(session):
@@ -222,7 +300,7 @@ def test_top_lists_the_memit_line(session):
     rows = top_rows(session["top_line"]["out"])
     assert rows, session["top_line"]["out"]
     func, file, line, size, count = rows[0]
-    assert (func, line, size, count) == ("<module>", "1", "50.00 MB", "1"), \
+    assert (func, line, size, count) == ("<module>", "1", "50.00 MiB", "1"), \
         session["top_line"]["out"]
     assert "ipython-input" in file or file.endswith(".py"), file
 
@@ -232,17 +310,34 @@ def test_top_lists_the_memit_cell_line(session):
     assert len(rows) == 1, session["top_cell"]["out"]
     func, file, line, size, count = rows[0]
     # The bytearray is on the second line of the cell's body.
-    assert (func, line, size, count) == ("<module>", "2", "50.00 MB", "1"), \
+    assert (func, line, size, count) == ("<module>", "2", "50.00 MiB", "1"), \
         session["top_cell"]["out"]
 
 
+def flame_page(cell):
+    """(path, page) of the flame graph a cell wrote; the cell printed the
+    path and nothing else (no display object's repr in a terminal) but the
+    cell's value."""
+    m = re.match(r"memtide: flame graph in (/\S+\.html)\n(Out\[\d+\]: .*\n)?\Z", cell["out"])
+    assert m, f"not just the flame graph's path printed:\n{cell['out']}"
+    return Path(m.group(1)), Path(m.group(1)).read_text()
+
+
 def flame_data(cell):
-    m = re.search(r"flame graph in (\S+\.html)", cell["out"])
-    assert m, f"no flame graph path printed:\n{cell['out']}"
-    page = Path(m.group(1)).read_text()
+    path, page = flame_page(cell)
     found = DATA_RE.findall(page)
-    assert len(found) == 1, f"{m.group(1)}: {len(found)} memtide-data elements"
+    assert len(found) == 1, f"{path}: {len(found)} memtide-data elements"
     return json.loads(found[0])
+
+
+def assert_starts_at_the_cell(doc, count):
+    """Every stack begins at the cell's own <module>: no ipykernel,
+    asyncio, IPython or memtide frame above it."""
+    assert doc["stacks"], doc
+    for s in doc["stacks"]:
+        function, file = doc["frames"][s[0][0]][:2]
+        assert function == "<module>" and file.startswith(f"<ipython-input-{count}-"), \
+            [doc["frames"][f][:3] for f in s[0]]
 
 
 def stacks_of(doc, function):
@@ -252,7 +347,14 @@ def stacks_of(doc, function):
 
 
 def test_flamegraph_cell(session):
-    doc = flame_data(session["flame"])
+    cell = session["flame"]
+    doc = flame_data(cell)
+    path = flame_page(cell)[0]
+    assert path.name == "flame.html", path
+    assert_starts_at_the_cell(doc, cell["count"])
+    assert doc["meta"]["title"] == f"cell [{cell['count']}]: def flame_keeper():", doc["meta"]
+    assert f"<title>memtide flamegraph: cell [{cell['count']}]: def flame_keeper():</title>" \
+        in flame_page(cell)[1]
     assert stacks_of(doc, "flame_keeper") == [(3 * 1024 * 1024 + 1, 1)], doc["stacks"][:10]
     # Both were live at the cell's peak.
     assert stacks_of(doc, "flame_temporary") == [(5 * 1024 * 1024 + 1, 1)], doc["stacks"][:10]
@@ -260,8 +362,22 @@ def test_flamegraph_cell(session):
     assert doc["meta"]["peak_bytes"] < 9 * 1024 * 1024, doc["meta"]
 
 
+def test_flamegraph_default_path_and_value(session):
+    """Without -o: memtide-flamegraph-cell<N>.html where the extension was
+    loaded; the cell's last expression is its value, as in a plain cell."""
+    cell = session["flame_default_path"]
+    path = flame_page(cell)[0]
+    assert path.name == f"memtide-flamegraph-cell{cell['count']}.html", path
+    assert cell["result"] == str(2 * 1024 * 1024), cell["result"]
+    doc = flame_data(cell)
+    assert_starts_at_the_cell(doc, cell["count"])
+    assert [(s[2], s[3]) for s in doc["stacks"] if s[2] > 1024 * 1024] == \
+        [(2 * 1024 * 1024 + 1, 1)], doc["stacks"]
+
+
 def test_flamegraph_leaks_cell(session):
     doc = flame_data(session["flame_leaks"])
+    assert_starts_at_the_cell(doc, session["flame_leaks"]["count"])
     assert stacks_of(doc, "leak_keeper") == [(3 * 1024 * 1024 + 1, 1)], doc["stacks"][:10]
     assert stacks_of(doc, "leak_temporary") == [], doc["stacks"][:10]
 
