@@ -260,8 +260,8 @@ def test_memit_bad_options_and_errors(session):
     assert not MEMIT_RE.findall(cell["out"]) and not watch_lines(cell), cell["out"]
 
 
-IPYTHON_OWN = re.compile(r"IPython|ipykernel|tokenize|compilerop|codeop|history|"
-                         r"async_helpers|traitlets")
+IPYTHON_OWN = re.compile(r"[/\\](IPython|ipykernel|traitlets)[/\\]|tokenize|compilerop|codeop|"
+                         r"history|async_helpers")
 
 
 def test_top_hides_ipython_frames(session):
@@ -388,3 +388,111 @@ def test_measured_cells_leave_no_captures_behind(session):
     end = session["@end"]
     left = [p for p in end["tmp_captures"] if p != end["last_capture"]]
     assert not left, f"{len(left)} captures of earlier cells left in $TMPDIR: {left}"
+
+
+# --------------------------------------------------------------------------
+# A notebook run by a real Jupyter kernel (nbclient, python3-ipykernel)
+
+NOTEBOOK_CELLS = [
+    "%load_ext memtide",
+    "%%memtide_flamegraph\ndef nb_keeper():\n    return bytearray(3 * 1024 * 1024)\n\n"
+    "nb_kept = nb_keeper()\nlen(nb_kept)",
+    "%%memtide_flamegraph --inline\nnb_inline = bytearray(1024 * 1024)",
+    "%memtide_watch on",
+    "nb_watched = bytearray(5 * 1024 * 1024)\nprint('watched')",
+    "%memtide_top 5",
+]
+
+NOTEBOOK_DRIVER = """
+import json
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+
+nb = nbformat.v4.new_notebook()
+nb.cells = [nbformat.v4.new_code_cell(c) for c in json.loads(sys.argv[1])]
+NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+print(json.dumps([c["outputs"] for c in nb.cells]))
+"""
+
+
+@pytest.fixture(scope="module")
+def notebook(system_python, memtide_bin, tmp_path_factory):
+    ok = subprocess.run([system_python, "-c", "import nbclient, nbformat, ipykernel"],
+                        capture_output=True)
+    if ok.returncode != 0:
+        pytest.skip("nbclient or ipykernel missing (python3-nbclient, python3-ipykernel)")
+    d = tmp_path_factory.mktemp("notebook")
+    for sub in ("tmp", "ipython-dir", "jupyter-runtime"):
+        (d / sub).mkdir()
+    driver = d / "run_notebook.py"
+    driver.write_text(NOTEBOOK_DRIVER)
+    env = package_env({"TMPDIR": str(d / "tmp"), "IPYTHONDIR": str(d / "ipython-dir"),
+                       "JUPYTER_RUNTIME_DIR": str(d / "jupyter-runtime"),
+                       "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"})
+    proc = subprocess.run([system_python, str(driver), json.dumps(NOTEBOOK_CELLS)],
+                          cwd=str(d), capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, f"the notebook failed:\n{proc.stdout[-3000:]}\n" \
+                                 f"{proc.stderr[-3000:]}"
+    return d, json.loads(proc.stdout.splitlines()[-1])
+
+
+def streams(outputs, name):
+    return "".join(o["text"] for o in outputs
+                   if o["output_type"] == "stream" and o["name"] == name)
+
+
+def test_notebook_flamegraph(notebook):
+    """In a notebook: no warning, an IFrame to the written file (not the
+    0.5 MB page in the notebook), the graph starts at the cell and has the
+    cell's 3 MiB + 1 byte, titled by the cell."""
+    d, outputs = notebook
+    for cell in outputs:
+        assert streams(cell, "stderr") == "", cell
+    cell = outputs[1]
+    path = d / "memtide-flamegraph-cell2.html"
+    assert streams(cell, "stdout") == f"memtide: flame graph in {path}\n", cell
+    shown = [o for o in cell if o["output_type"] == "display_data"]
+    assert len(shown) == 1, cell
+    frame = shown[0]["data"]["text/html"]
+    assert re.search(r'<iframe\s[^>]*src="memtide-flamegraph-cell2\.html"', frame), frame
+    assert len(json.dumps(cell)) < 2000, len(json.dumps(cell))
+    value = [o for o in cell if o["output_type"] == "execute_result"]
+    assert [o["data"]["text/plain"] for o in value] == [str(3 * 1024 * 1024)], cell
+
+    page = path.read_text()
+    doc = json.loads(DATA_RE.findall(page)[0])
+    assert doc["meta"]["title"] == "cell [2]: def nb_keeper():", doc["meta"]
+    assert "<title>memtide flamegraph: cell [2]: def nb_keeper():</title>" in page
+    assert "ipykernel_launcher" not in json.dumps(doc["meta"]), doc["meta"]
+    cell_file = {doc["frames"][s[0][0]][1] for s in doc["stacks"]}
+    assert len(cell_file) == 1, [[doc["frames"][f][:2] for f in s[0]] for s in doc["stacks"]]
+    for s in doc["stacks"]:
+        assert doc["frames"][s[0][0]][0] == "<module>", [doc["frames"][f] for f in s[0]]
+        for f in s[0]:
+            assert doc["frames"][f][1] in cell_file, [doc["frames"][f] for f in s[0]]
+    assert stacks_of(doc, "nb_keeper") == [(3 * 1024 * 1024 + 1, 1)], doc["stacks"]
+
+
+def test_notebook_flamegraph_inline(notebook):
+    """--inline embeds the page itself, still without a warning."""
+    d, outputs = notebook
+    cell = outputs[2]
+    shown = [o for o in cell if o["output_type"] == "display_data"]
+    assert len(shown) == 1, cell
+    frame = shown[0]["data"]["text/html"]
+    assert frame.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;'), frame[:200]
+    assert len(frame) > 100_000, len(frame)
+    assert streams(cell, "stderr") == "", cell
+
+
+def test_notebook_watch_and_top(notebook):
+    d, outputs = notebook
+    out = streams(outputs[4], "stdout")
+    assert out.startswith("watched\n") and len(WATCH_RE.findall(out)) == 1, out
+    top = streams(outputs[5], "stdout")
+    assert not WATCH_RE.findall(top), top
+    rows = top_rows(top)
+    assert rows and rows[0][0] == "<module>" and rows[0][2:] == ("1", "5.00 MiB", "1"), top
+    assert not [r for r in rows if IPYTHON_OWN.search(r[1])], top
