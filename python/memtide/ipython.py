@@ -103,7 +103,7 @@ class _Watcher(ast.NodeTransformer):
         self.shell = shell
         self.session = None
         self.armed = False
-        self.depth = 0      # cells run by a cell (run_cell inside a cell)
+        self.nested = 0     # cells run by the measured cell (run_cell inside it)
 
     def visit_Module(self, node):
         if not self.armed:
@@ -118,13 +118,15 @@ class _Watcher(ast.NodeTransformer):
         return ast.fix_missing_locations(node)
 
     def pre(self, info=None):
-        self.depth += 1
+        if self.session:        # a cell run by the measured cell: part of it
+            self.nested += 1
+            return
         raw = getattr(info, "raw_cell", None) or ""
-        self.armed = self.depth == 1 and not _REPORTING.fullmatch(raw)
+        self.armed = not _REPORTING.fullmatch(raw)
 
     def post(self, result=None):
-        self.depth = max(0, self.depth - 1)
-        if self.depth:
+        if self.nested:
+            self.nested -= 1
             return
         self.armed = False
         if not self.session:
