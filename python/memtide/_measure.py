@@ -52,6 +52,15 @@ def format_size(n, decimal=False):
             return "%.2f %s" % (value, name)
 
 
+def short_path(path):
+    """A file name as reports show it: relative to the working directory
+    when it is inside it, else as it is."""
+    if not path or not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
 def size_label(text):
     """A size as the user wrote it, tidied: '24mb' -> '24 MB', 1024 -> '1024 B'."""
     m = _SIZE_RE.fullmatch(str(text))

@@ -34,7 +34,7 @@ import os
 import re
 
 from . import _cli
-from ._measure import MiB, Session, format_size, rss_bytes
+from ._measure import MiB, Session, format_size, rss_bytes, short_path
 
 last = None         # Measurement of the last watched or measured cell
 _watch = None
@@ -396,11 +396,11 @@ class MemtideMagics(Magics):
             for r in shown:
                 if key == "top_by_size":
                     print("  - %s at %s:%s -> %s (%s allocations)" % (
-                        r["function"], r["file"], r["line"], format_size(r["bytes"]),
+                        r["function"], short_path(r["file"]), r["line"], format_size(r["bytes"]),
                         "{:,}".format(r["count"])))
                 else:
                     print("  - %s at %s:%s -> %s (%s)" % (
-                        r["function"], r["file"], r["line"], "{:,}".format(r["count"]),
+                        r["function"], short_path(r["file"]), r["line"], "{:,}".format(r["count"]),
                         format_size(r["bytes"])))
             if hidden:
                 print("  (%d in IPython's own code hidden: %%memtide_top --all shows them)"

@@ -24,7 +24,7 @@ import tempfile
 import pytest
 
 from . import _cli
-from ._measure import Session, format_size as _fmt, parse_size, size_label
+from ._measure import Session, format_size as _fmt, parse_size, short_path, size_label
 
 __all__ = ["parse_size"]
 _MARKERS = ("limit_memory", "limit_leaks")
@@ -166,7 +166,8 @@ def _stacks(item, capture, *view):
 
     def show(node, depth):
         lines.append("  %s%s at %s:%s -> %s in %d allocations" % (
-            "  " * depth, node["function"], node["file"], node["line"], _fmt(node["bytes"]),
+            "  " * depth, node["function"], short_path(node["file"]), node["line"],
+            _fmt(node["bytes"]),
             node["count"]))
         for c in node["children"]:
             show(c, depth + 1)
@@ -210,7 +211,8 @@ def pytest_runtest_call(item):
         if over:
             ranked = sorted(over.items(), key=lambda kv: -kv[1])
             decimal = _is_decimal(leaks[1])
-            sites = "\n".join("  %s at %s:%s -> %s" % (k[0], k[1], k[2], _fmt(v, decimal))
+            sites = "\n".join("  %s at %s:%s -> %s" % (k[0], short_path(k[1]), k[2],
+                                                         _fmt(v, decimal))
                               for k, v in ranked)
             (func, file, line), most = ranked[0]
             problems.append((
