@@ -135,9 +135,16 @@ def _capture_path(item):
 def _leaks_by_location(capture):
     """{(function, file, line): bytes} still allocated at the end."""
     import csv
-    import io
+    fd, path = tempfile.mkstemp(prefix="memtide-leaks-", suffix=".csv")
+    os.close(fd)
+    try:
+        _cli.run("transform", "csv", "--leaks", "-f", "-o", path, capture)
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    finally:
+        os.unlink(path)
     out = {}
-    for row in csv.DictReader(io.StringIO(_cli.run("transform", "csv", "--leaks", capture))):
+    for row in rows:
         first = (row["stack_trace"] or "<unknown>;;0").split("|")[0]
         func, _, rest = first.partition(";")
         file, _, line = rest.rpartition(";")
