@@ -26,7 +26,6 @@ import pytest
 from . import _cli
 from ._measure import Session, format_size as _fmt, parse_size, short_path, size_label
 
-__all__ = ["parse_size"]
 _MARKERS = ("limit_memory", "limit_leaks")
 
 
@@ -174,8 +173,7 @@ def _stacks(item, capture, *view):
     def show(node, depth):
         lines.append("  %s%s at %s:%s -> %s in %d allocations" % (
             "  " * depth, node["function"], short_path(node["file"]), node["line"],
-            _fmt(node["bytes"]),
-            node["count"]))
+            _fmt(node["bytes"]), node["count"]))
         for c in node["children"]:
             show(c, depth + 1)
 
