@@ -79,6 +79,8 @@ CELLS = [
         """)),
     ("flame_default_path", "%%memtide_flamegraph\nkeep_default = bytearray(2 * MiB)\n"
                            "len(keep_default)"),
+    ("flame_raises", "%%memtide_flamegraph -o raised.html\ndef raiser():\n"
+                     "    held = bytearray(4 * MiB)\n    return held[10 ** 9]\n\nraiser()"),
     ("watch_off", "%memtide_watch off"),
     ("unwatched", "unwatched = np.ones(10 * MiB // 8)\nprint('unwatched done')"),
     ("watch_on_again", "%memtide_watch on"),
@@ -148,7 +150,7 @@ def session(system_numpy, memtide_bin, tmp_path_factory):
     return cells
 
 
-FAILING = {"memit_bad_option", "memit_bad_repeat", "memit_raises"}
+FAILING = {"memit_bad_option", "memit_bad_repeat", "memit_raises", "flame_raises"}
 
 
 def watch_lines(cell):
@@ -209,7 +211,7 @@ def test_watch_off_stops_the_lines(session):
             f"{name}: a memory line after %memtide_watch off:\n{session[name]['out']}"
     assert session["unwatched"]["out"] == "unwatched done\n", session["unwatched"]["out"]
     # The last measurement is still the one before watching stopped.
-    assert session["unwatched"]["last"] == session["flame_default_path"]["last"]
+    assert session["unwatched"]["last"] == session["flame_raises"]["last"]
 
 
 def test_memit_line(session):
@@ -373,6 +375,18 @@ def test_flamegraph_default_path_and_value(session):
     assert_starts_at_the_cell(doc, cell["count"])
     assert [(s[2], s[3]) for s in doc["stacks"] if s[2] > 1024 * 1024] == \
         [(2 * 1024 * 1024 + 1, 1)], doc["stacks"]
+
+
+def test_flamegraph_of_a_cell_that_raises(session):
+    """The graph shows what the cell held until it raised; the cell still
+    fails with its own error."""
+    cell = session["flame_raises"]
+    assert "IndexError" in cell["error"], cell
+    path = re.search(r"flame graph in (\S+)\n", cell["out"]).group(1)
+    assert path.endswith("/raised.html"), cell["out"]
+    doc = json.loads(DATA_RE.findall(Path(path).read_text())[0])
+    assert_starts_at_the_cell(doc, cell["count"])
+    assert stacks_of(doc, "raiser") == [(4 * 1024 * 1024 + 1, 1)], doc["stacks"]
 
 
 def test_flamegraph_leaks_cell(session):
