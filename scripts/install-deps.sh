@@ -5,6 +5,7 @@
 set -e
 PKGS="gcc g++ make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
 python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
+python3-ipykernel python3-nbclient python3-nbformat \
 python3-pip python3-wheel python3-venv \
 chromium fonts-dejavu-core"
 missing=""

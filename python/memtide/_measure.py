@@ -1,15 +1,73 @@
 """Measuring a piece of work in this process: a Tracker into a temporary
 capture, wall and CPU time, RSS before and after, then the capture's
-figures from the memtide command.  Shared by the IPython magics and the
+figures from the memtide command.  Also sizes: parsing "24 MB" / "1.5 GiB"
+and printing bytes in binary units.  Shared by the IPython magics and the
 pytest plugin.
 """
 import os
+import re
 import tempfile
 import time
+from decimal import Decimal
 
 from . import Tracker, _cli
 
 MiB = 1024.0 * 1024.0
+
+# Decimal units are powers of 1000, binary ones powers of 1024, as their
+# names say (IEC 80000-13); the unit is case-insensitive.
+_UNITS = {"b": 1, "": 1}
+for _i, _p in enumerate("kmgtp", start=1):
+    _UNITS[_p + "b"] = 1000 ** _i
+    _UNITS[_p + "ib"] = 1024 ** _i
+_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*", re.I)
+
+
+def parse_size(text):
+    """The number of bytes in a size: an int, or a string such as '512',
+    '10 MB' (10,000,000), '10 MiB' (10,485,760), '1.5 GiB', '64kb'.
+    Raises ValueError saying what is accepted."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    m = _SIZE_RE.fullmatch(str(text)) if isinstance(text, str) else None
+    unit = m and m.group(2).lower()
+    if not m or unit not in _UNITS:
+        raise ValueError("not a size: %r (write a number of bytes, or a number and a unit: "
+                         "B, KB, MB, GB, TB are powers of 1000, KiB, MiB, GiB, TiB powers "
+                         "of 1024; e.g. '24 MiB', '1.5 GB')" % (text,))
+    return int(Decimal(m.group(1)) * _UNITS[unit])
+
+
+def format_size(n, decimal=False):
+    """'512 B', '1.50 KiB', '38.10 MiB'; in KB/MB/GB (powers of 1000) with
+    decimal=True, e.g. to compare with a limit given in those units."""
+    base, names = (1000, ("B", "KB", "MB", "GB", "TB")) if decimal else \
+        (1024, ("B", "KiB", "MiB", "GiB", "TiB"))
+    if abs(n) < base:
+        return "%d B" % n
+    value = float(n)
+    for name in names[1:]:
+        value /= base
+        if abs(value) < base or name == names[-1]:
+            return "%.2f %s" % (value, name)
+
+
+def short_path(path):
+    """A file name as reports show it: relative to the working directory
+    when it is inside it, else as it is."""
+    if not path or not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
+def size_label(text):
+    """A size as the user wrote it, tidied: '24mb' -> '24 MB', 1024 -> '1024 B'."""
+    m = _SIZE_RE.fullmatch(str(text))
+    unit = m.group(2).lower() if m else ""
+    if not m or not unit or unit == "b":
+        return "%d B" % parse_size(text)
+    return "%s %s" % (m.group(1), unit[0].upper() + ("iB" if unit.endswith("ib") else "B"))
 
 
 def rss_bytes():

@@ -5,35 +5,62 @@
                                  peaked 0.0 MiB above final usage, current RAM
                                  usage now 1595.5 MiB"; the figures of the last
                                  cell are in memtide.ipython.last
-    %memit statement / %%memit   peak memory and increment of a statement or cell
-    %%memtide_flamegraph [--leaks] [--temporal] [--native]
-                                 runs the cell tracked and shows its flame graph
-    %memtide_top [N]             the top allocation sites of the last measured cell
+    %memit [-r N] [-q] [-o] statement / %%memit [-r N] [-q] [-o]
+                                 peak memory and increment of a statement or
+                                 cell; -r N runs it N times and keeps the
+                                 biggest peak, -q prints nothing, -o returns
+                                 the Measurement
+    %%memtide_flamegraph [--leaks] [--temporal] [--native] [--inline] [-o FILE]
+                                 runs the cell tracked and writes its flame
+                                 graph, starting at the cell's own code, to
+                                 FILE (default memtide-flamegraph-cell<N>.html
+                                 in the directory the extension was loaded
+                                 in); a notebook shows it in an IFrame, or
+                                 embedded in the notebook with --inline (about
+                                 0.5 MB per cell); a terminal prints the path
+    %memtide_top [N] [--all]     the top allocation sites of the last measured
+                                 cell; --all also shows IPython's own
 
-The peaks come from memtide's own accounting of every allocation made in
-the cell (a Tracker around it), not from polling the RSS, so short peaks
-are not missed.
+The peaks come from memtide's own accounting of every allocation made by
+the cell's code (a Tracker started when the cell's code starts, stopped
+when it ends), not from polling the RSS, so short peaks are not missed and
+IPython's own work around the cell (parsing, compiling, history) is not
+counted.  Sizes are in binary units (MiB = 2^20 bytes).
 """
+import ast
 import html
+import json
 import os
-import shlex
-import tempfile
+import re
 
 from . import _cli
-from ._measure import MiB, Session, rss_bytes
+from ._measure import MiB, Session, format_size, rss_bytes, short_path
 
 last = None         # Measurement of the last watched or measured cell
 _watch = None
+_base_dir = None    # where the extension was loaded: the notebook's directory
+
+# Files of the machinery that runs cells (codeop: IPython compiling each
+# statement of the cell); %memtide_top hides rows there.
+_IPYTHON_FILES = re.compile(r"[/\\](IPython|ipykernel|ipykernel_launcher\.py|jupyter_client|"
+                            r"zmq|tornado|traitlets|prompt_toolkit|comm|debugpy|codeop\.py)"
+                            r"([/\\]|$)")
+# The magics that only report: a cell made of one of them is not measured.
+_REPORTING = re.compile(r"\s*%(memtide_top|memtide_watch)\b[^\n]*\s*$")
+
+
+def _discard(m):
+    try:
+        os.unlink(m.capture)
+    except OSError:
+        pass
 
 
 def _set_last(m):
     """Keeps the newest measurement; the capture it replaces is removed."""
     global last
     if last is not None and last.capture != m.capture:
-        try:
-            os.unlink(last.capture)
-        except OSError:
-            pass
+        _discard(last)
     last = m
 
 
@@ -56,15 +83,52 @@ def _line(count, m):
                 m.memory_usage))
 
 
-class _Watcher:
+def _cell_started():
+    """Called by the first statement of a watched cell (see _Watcher)."""
+    if _watch and _watch.armed:
+        _watch.armed = False
+        _watch.session = Session().start()
+
+
+class _Watcher(ast.NodeTransformer):
+    """Measures each cell from its first statement to the end of the cell.
+
+    pre_run_cell arms it; IPython then applies it, as an AST transformer, to
+    the cell, and it puts a call to _cell_started() before the cell's first
+    statement (after any `from __future__` import), so parsing and
+    compiling the cell are not measured.  post_run_cell stops the tracker
+    and prints the line."""
+
     def __init__(self, shell):
         self.shell = shell
         self.session = None
+        self.armed = False
+        self.nested = 0     # cells run by the measured cell (run_cell inside it)
 
-    def pre(self, *args):
-        self.session = Session().start()
+    def visit_Module(self, node):
+        if not self.armed:
+            return node
+        call = ast.parse("__import__('sys').modules['memtide.ipython']._cell_started()").body[0]
+        at = 0
+        while at < len(node.body) and isinstance(node.body[at], ast.ImportFrom) and \
+                node.body[at].module == "__future__":
+            at += 1
+        node.body.insert(at, ast.copy_location(call, node.body[at] if at < len(node.body)
+                                               else ast.Pass(lineno=1, col_offset=0)))
+        return ast.fix_missing_locations(node)
+
+    def pre(self, info=None):
+        if self.session:        # a cell run by the measured cell: part of it
+            self.nested += 1
+            return
+        raw = getattr(info, "raw_cell", None) or ""
+        self.armed = not _REPORTING.fullmatch(raw)
 
     def post(self, result=None):
+        if self.nested:
+            self.nested -= 1
+            return
+        self.armed = False
         if not self.session:
             return
         session, self.session = self.session, None
@@ -73,9 +137,10 @@ class _Watcher:
         except RuntimeError as e:
             print("memtide: %s" % e)
             return
+        m.cell = getattr(getattr(result, "info", None), "raw_cell", None)
+        m.count = getattr(result, "execution_count", None) or self.shell.execution_count
         _set_last(m)
-        count = getattr(result, "execution_count", None) or self.shell.execution_count
-        print(_line(count, m))
+        print(_line(m.count, m))
 
 
 def _unwatch(shell):
@@ -83,23 +148,110 @@ def _unwatch(shell):
     if _watch:
         shell.events.unregister("pre_run_cell", _watch.pre)
         shell.events.unregister("post_run_cell", _watch.post)
+        if _watch in shell.ast_transformers:
+            shell.ast_transformers.remove(_watch)
         _abandon_watched_cell()
         _watch = None
 
 
+def _compile(shell, code):
+    """(module code, last expression code or None, file name) of a cell or
+    statement, transformed as IPython does (magics, !commands, the user's
+    AST transformers) and named as IPython names cells, so its frames read
+    like the cell's own."""
+    source = shell.transform_cell(code)
+    name = shell.compile.cache(source, shell.execution_count)
+    tree = shell.transform_ast(shell.compile.ast_parse(source, filename=name))
+    last_expr = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last_expr = compile(ast.Expression(tree.body.pop().value), name, "eval",
+                            shell.compile.flags, dont_inherit=True)
+    body = compile(tree, name, "exec", shell.compile.flags, dont_inherit=True)
+    return body, last_expr, name
+
+
 def _measure(shell, code, native=False):
+    """Runs code in the user's namespace with a tracker on from its first
+    statement to its last; returns (measurement, value of the last
+    expression, the code's file name, the exception it raised or None)."""
+    body, last_expr, name = _compile(shell, code)
     session = Session(native=native).start()
+    value = error = None
     try:
-        result = shell.run_cell(code, silent=True)
+        exec(body, shell.user_global_ns, shell.user_ns)
+        if last_expr:
+            value = eval(last_expr, shell.user_global_ns, shell.user_ns)
+    except Exception as e:
+        error = e
     finally:
-        _set_last(session.stop())
-    return result, last
+        m = session.stop()
+        m.cell, m.count = code, shell.execution_count
+    return m, value, name, error
+
+
+def _from_cell(error, name):
+    """The cell's exception with its traceback starting at the cell's code
+    (memtide's frames dropped)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != name:
+        tb = tb.tb_next
+    return error.with_traceback(tb) if tb is not None else error
+
+
+def _rich_front_end(shell):
+    """True in a notebook (or any front end that shows HTML)."""
+    return "text/html" in getattr(shell.display_formatter, "active_types", ())
+
+
+def _cell_title(count, cell):
+    first = next((line.strip() for line in cell.splitlines() if line.strip()), "")
+    if len(first) > 80:
+        first = first[:77] + "..."
+    return "cell [%s]: %s" % (count, first)
+
+
+_DATA_RE = re.compile(r'(<script type="application/json" id="memtide-data">)(.*?)(</script>)',
+                      re.S)
+
+
+def _start_at_cell(page, cell_file, title):
+    """The flame graph page with every stack of the cell starting at the
+    cell's own code (the frames of ipykernel, asyncio, IPython and memtide
+    above it hidden), and the cell as its title.  Stacks of this thread
+    that never reached the cell's code become one `[outside the cell]`
+    frame; other threads' stacks stay as they are."""
+    found = _DATA_RE.search(page)
+    if not found:
+        return page
+    doc = json.loads(found.group(2))
+    frames = doc["frames"]
+    outside = None
+    for stack in doc["stacks"]:
+        ids = stack[0]
+        at = next((i for i, f in enumerate(ids) if frames[f][1] == cell_file), None)
+        if at is not None:
+            stack[0] = ids[at:]
+        elif any(frames[f][1] == __file__ or frames[f][1].endswith(
+                os.sep + os.path.join("memtide", "ipython.py")) for f in ids):
+            if outside is None:
+                frames.append(["[outside the cell]", "", 0, 0, 0])
+                outside = len(frames) - 1
+            stack[0] = [outside]
+    doc["meta"]["title"] = doc["meta"]["command"] = title
+    doc["meta"].setdefault("notes", []).append("frames above the cell's code are hidden")
+    data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    page = page[:found.start(2)] + data + page[found.end(2):]
+    return re.sub(r"<title>.*?</title>", lambda _: "<title>%s</title>" % html.escape(
+        "memtide flamegraph: " + title), page, count=1, flags=re.S)
 
 
 try:
     from IPython.core.magic import Magics, line_cell_magic, line_magic, cell_magic, magics_class
+    from IPython.core.error import UsageError
 except ImportError:     # IPython is optional
     Magics = object
+    UsageError = ValueError
 
     def magics_class(c):
         return c
@@ -118,58 +270,147 @@ class MemtideMagics(Magics):
         global _watch
         arg = line.strip().lower()
         if arg not in ("on", "off", ""):
-            print("usage: %memtide_watch on|off")
-            return
+            raise UsageError("usage: %memtide_watch on|off")
         _unwatch(self.shell)
         if arg in ("on", ""):
             _watch = _Watcher(self.shell)
             self.shell.events.register("pre_run_cell", _watch.pre)
             self.shell.events.register("post_run_cell", _watch.post)
+            self.shell.ast_transformers.append(_watch)
 
     @line_cell_magic
     def memit(self, line, cell=None):
-        """%memit statement / %%memit: peak memory and increment."""
+        """%memit [-r N] [-q] [-o] statement / %%memit [-r N] [-q] [-o]
+
+        The peak memory while the statement (or the cell) runs and its
+        increment: the most its allocations held at once.  Prints
+        "peak memory: X MiB, increment: Y MiB" (MiB = 2^20 bytes).
+
+        -r N  run it N times (default 1) and report the biggest peak
+        -q    print nothing
+        -o    return the Measurement (of the run with the biggest peak)
+        """
         _abandon_watched_cell()
-        code = cell if cell is not None else line
+        opts, stmt = self.parse_options(line, "r:t:i:cqo", posix=False, strict=False,
+                                        preserve_non_opts=True)
+        for o, why in (("t", "a timeout"), ("i", "a sampling interval (memtide records "
+                                                   "every allocation)"),
+                       ("c", "child processes")):
+            if o in opts:
+                raise UsageError("%%memit: -%s (%s) is not supported; options: -r N, -q, -o"
+                                 % (o, why))
+        try:
+            repeat = int(opts.get("r", 1))
+        except ValueError:
+            repeat = 0
+        if repeat < 1:
+            raise UsageError("%%memit: -r takes a number of runs (1 or more), not %r"
+                             % (opts.get("r"),))
+        code = cell if cell is not None else stmt
+        if not code.strip():
+            raise UsageError("usage: %memit [-r N] [-q] [-o] statement")
         before = rss_bytes()
-        _, m = _measure(self.shell, code)
-        print("peak memory: %.2f MiB, increment: %.2f MiB" % (
-            (before + m.heap_peak) / MiB, m.heap_peak / MiB))
+        best = None
+        for _ in range(repeat):
+            m, _, name, error = _measure(self.shell, code)
+            if error is not None:
+                _set_last(m)
+                raise _from_cell(error, name)
+            if best is None or m.heap_peak > best.heap_peak:
+                best, m = m, best
+            if m is not None:
+                _discard(m)
+        _set_last(best)
+        if "q" not in opts:
+            print("peak memory: %.2f MiB, increment: %.2f MiB" % (
+                (before + best.heap_peak) / MiB, best.heap_peak / MiB))
+        return best if "o" in opts else None
 
     @cell_magic
     def memtide_flamegraph(self, line, cell):
-        """%%memtide_flamegraph [--leaks] [--temporal] [--native]"""
-        args = shlex.split(line)
-        bad = [a for a in args if a not in ("--leaks", "--temporal", "--native")]
-        if bad:
-            print("usage: %%memtide_flamegraph [--leaks] [--temporal] [--native]")
-            return
+        """%%memtide_flamegraph [--leaks] [--temporal] [--native] [--inline] [-o FILE]
+
+        Runs the cell tracked and writes the flame graph of its memory at
+        its peak (--leaks: what it left allocated; --temporal: pick a time
+        range on the chart; --native: with C frames) to FILE, by default
+        memtide-flamegraph-cell<N>.html in the directory the extension was
+        loaded in (a notebook's own).  The graph starts at the cell's code.
+        In a notebook it shows in an IFrame of that file, or embedded in the
+        notebook with --inline (about 0.5 MB per cell, for front ends that
+        cannot open the file); in a terminal the path is printed.
+        """
         _abandon_watched_cell()
-        _, m = _measure(self.shell, cell, native="--native" in args)
-        out = os.path.join(tempfile.mkdtemp(prefix="memtide-"), "flamegraph.html")
-        opts = [a for a in args if a != "--native"]
-        _cli.run("flamegraph", *opts, "-o", out, m.capture)
+        opts, rest = self.parse_options(line, "o:", "leaks", "temporal", "native", "inline",
+                                        "output=")
+        if rest.strip():
+            raise UsageError("usage: %%memtide_flamegraph [--leaks] [--temporal] [--native] "
+                             "[--inline] [-o FILE]")
+        count = self.shell.execution_count
+        out = os.path.abspath(opts.get("o") or opts.get("output") or os.path.join(
+            _base_dir or os.getcwd(), "memtide-flamegraph-cell%s.html" % count))
+        # On an exception, the graph shows what the cell did until then.
+        m, value, cell_file, error = _measure(self.shell, cell, native="native" in opts)
+        _set_last(m)
+        _cli.run("flamegraph", *["--" + o for o in ("leaks", "temporal") if o in opts],
+                 "-f", "-o", out, m.capture)
+        with open(out) as f:
+            page = f.read()
+        page = _start_at_cell(page, cell_file, _cell_title(count, cell))
+        with open(out, "w") as f:
+            f.write(page)
         print("memtide: flame graph in %s" % out)
-        try:
-            from IPython.display import HTML, display
-            with open(out) as f:
-                page = f.read()
-            display(HTML('<iframe srcdoc="%s" style="width:100%%;height:820px;border:0">'
-                         '</iframe>' % html.escape(page, quote=True)))
-        except ImportError:
-            pass
+        if _rich_front_end(self.shell):
+            from IPython.display import IFrame, display
+            rel = os.path.relpath(out, _base_dir or os.getcwd())
+            if "inline" in opts or rel.startswith(os.pardir):
+                display({"text/html": '<iframe srcdoc="%s" style="width:100%%;height:820px;'
+                         'border:0"></iframe>' % html.escape(page, quote=True)}, raw=True)
+            else:
+                display(IFrame(rel.replace(os.sep, "/"), width="100%", height=820))
+        if error is not None:
+            raise _from_cell(error, cell_file)
+        return value
 
     @line_magic
     def memtide_top(self, line):
-        """%memtide_top [N]: top allocation sites of the last measured cell."""
+        """%memtide_top [N] [--all]: the top N (default 10) allocation sites
+        of the last measured cell; --all also lists those in IPython's and
+        the kernel's own code (running the cell, other kernel threads)."""
+        args = line.split()
+        show_all = "--all" in args
+        args = [a for a in args if a != "--all"]
+        if len(args) > 1 or (args and not args[0].isdigit()):
+            raise UsageError("usage: %memtide_top [N] [--all]")
+        n = int(args[0]) if args else 10
         if last is None:
             print("memtide: no cell measured yet (%memtide_watch on, or %memit)")
             return
-        text = _cli.run("stats", "-n", line.strip() or "10", last.capture)
-        print(text[text.find("Top "):])
+        stats = _cli.report("stats", "-n", str(n + 200), last.capture)
+        for key, title in (("top_by_size", "Top %d locations by size:"),
+                           ("top_by_count", "Top %d locations by number of allocations:")):
+            rows = stats[key]
+            shown = [r for r in rows if show_all or not _IPYTHON_FILES.search(r["file"] or "")]
+            hidden = len(rows) - len(shown)
+            shown = shown[:n]
+            print(title % len(shown))
+            for r in shown:
+                if key == "top_by_size":
+                    print("  - %s at %s:%s -> %s (%s allocations)" % (
+                        r["function"], short_path(r["file"]), r["line"], format_size(r["bytes"]),
+                        "{:,}".format(r["count"])))
+                else:
+                    print("  - %s at %s:%s -> %s (%s)" % (
+                        r["function"], short_path(r["file"]), r["line"], "{:,}".format(r["count"]),
+                        format_size(r["bytes"])))
+            if hidden:
+                print("  (%d in IPython's own code hidden: %%memtide_top --all shows them)"
+                      % hidden)
+            print()
 
 
 def load_ipython_extension(ipython):
+    global _base_dir
+    _base_dir = os.getcwd()
     ipython.register_magics(MemtideMagics)
 
 

@@ -4,7 +4,8 @@ outer one) with build/python on PYTHONPATH and TMPDIR in the test's
 directory.
 
 The inner tests allocate known sizes: bytearray(n) is one malloc of n + 1
-bytes, and the plugin's sizes are powers of 1024 ("24 MB" = 24 MiB).
+bytes. Sizes mean what their units say: "24 MiB" is 24 * 2**20 bytes,
+"1 MB" is 10**6.
 """
 
 import re
@@ -30,13 +31,13 @@ def grow_small():
     return bytearray(10 * MiB)  # @site:grow_small
 
 
-@pytest.mark.limit_memory("24 MB")
+@pytest.mark.limit_memory("24 MiB")
 def test_over_limit():
     x = grow()  # @site:call_grow
     del x
 
 
-@pytest.mark.limit_memory("24 MB")
+@pytest.mark.limit_memory("24 MiB")
 def test_under_limit():
     x = grow_small()
     y = grow_small()
@@ -70,7 +71,7 @@ def test_leaks_spread_under():
     _kept.append(bytearray(512 * 1024))
 
 
-@pytest.mark.limit_memory("64 MB")
+@pytest.mark.limit_memory("64 MiB")
 def test_own_failure():
     n = len(grow_small())
     assert n == 5, "fails for its own reasons"
@@ -99,6 +100,7 @@ def inner(pytester, monkeypatch, memtide_bin):
     env = package_env()
     monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
     monkeypatch.setenv("PYTHONHASHSEED", "0")
+    monkeypatch.setenv("COLUMNS", "200")    # short summary lines are not cut
     tmp = pytester.path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
@@ -141,16 +143,23 @@ def test_limits(pytester, inner):
 
     over = section(res, "test_over_limit")
     assert "memtide" in over, over
-    assert re.search(r"\b30\.00 MB\b", over) and re.search(r"\b24\.00 MB\b", over), over
+    assert "the heap peaked at 30.00 MiB, over the limit of 24 MiB" in over, over
     # The allocating function and line, under the test's own line.
-    assert re.search(rf"grow at \S*test_limits\.py:{lines['grow']} -> 30\.00 MB", over), over
+    assert re.search(rf"grow at \S*test_limits\.py:{lines['grow']} -> 30\.00 MiB", over), over
     assert re.search(rf"test_over_limit at \S*test_limits\.py:{lines['call_grow']}\b",
                      over), over
 
     leaks = section(res, "test_leaks_over")
-    assert re.search(rf"leak_big at \S*test_limits\.py:{lines['leak_big']} -> 2\.00 MB",
-                     leaks), leaks
+    # 2 MiB + 1 byte, in the limit's own (decimal) units.
+    assert re.search(rf"leak_big at \S*test_limits\.py:{lines['leak_big']} -> 2\.10 MB$",
+                     leaks, re.M), leaks
     assert "leak_small" not in leaks, leaks
+
+    # The short summary says why.
+    assert "FAILED test_limits.py::test_over_limit - peak 30.00 MiB > limit 24 MiB" \
+        in res.outlines, text[-3000:]
+    assert (f"FAILED test_limits.py::test_leaks_over - leaked 2.10 MB at "
+            f"test_limits.py:{lines['leak_big']} > limit 1 MB") in res.outlines, text[-3000:]
 
     own = section(res, "test_own_failure")
     assert "AssertionError" in own and "fails for its own reasons" in own, own
@@ -202,3 +211,168 @@ def test_no_captures_left_behind(pytester, inner):
     left = sorted(str(p.relative_to(pytester.path / "tmp"))
                   for p in (pytester.path / "tmp").rglob("*.tide"))
     assert not left, f"{len(left)} captures left in $TMPDIR: {left}"
+
+
+TABLE_ROW_RE = re.compile(r"^(\S+::\w+)\s+([\d.]+ (?:B|KiB|MiB|GiB))\s+([\d,]+)\s+"
+                          r"([\d.]+ (?:B|KiB|MiB|GiB))$")
+
+
+def binary(n):
+    """The plugin's way of writing a byte count (binary units)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+
+
+def table(res):
+    """The rows of the per-test table printed at the end of the session."""
+    start = [i for i, line in enumerate(res.outlines) if "memtide:" in line
+             and "tests by heap peak" in line]
+    assert len(start) == 1, "\n".join(res.outlines[-60:])
+    rows = []
+    for line in res.outlines[start[0] + 2:]:
+        m = TABLE_ROW_RE.match(line)
+        if not m:
+            break
+        rows.append(m.groups())
+    return res.outlines[start[0]], res.outlines[start[0] + 1], rows
+
+
+def test_memtide_alone_prints_a_table_of_the_tests(pytester, inner, mt):
+    """--memtide without -rA: a table at the end, biggest heap peak first,
+    with each test's figures exactly as its capture has them."""
+    bins = pytester.path / "captures"
+    res = pytester.runpytest_subprocess("-p", "memtide.pytest_plugin", "-p",
+                                        "no:cacheprovider", "--memtide",
+                                        f"--memtide-bin-path={bins}", timeout=120)
+    title, header, rows = table(res)
+    assert "memtide: 7 of 7 tests by heap peak" in title, title
+    assert header.split() == ["Test", "Heap", "peak", "Allocations", "Total", "allocated"]
+    assert len(rows) == len(OUTCOMES), "\n".join(res.outlines[-40:])
+    assert [r[0].split("::")[1] for r in rows[:3]] == \
+        ["test_over_limit", "test_under_limit", "test_own_failure"], rows
+    # 30 MiB + 1 byte, then two 10 MiB + 1 blocks live together.
+    assert rows[0][1] == "30.00 MiB" and rows[1][1] == "20.00 MiB", rows
+    peaks = []
+    for nodeid, peak, count, total in rows:
+        name = nodeid.split("::")[1]
+        capture = next(c for c in bins.glob("*.tide") if c.name.endswith(f"{name}.tide"))
+        stats = mt.stats_json(capture)
+        assert (peak, count, total) == (
+            binary(stats["peak_bytes"]), f"{stats['total_allocations']:,}",
+            binary(stats["total_bytes"])), (nodeid, stats)
+        peaks.append(stats["peak_bytes"])
+    assert peaks == sorted(peaks, reverse=True), peaks
+
+
+def test_memtide_top_limits_the_table(pytester, inner):
+    res = pytester.runpytest_subprocess("-p", "memtide.pytest_plugin", "-p",
+                                        "no:cacheprovider", "--memtide", "--memtide-top=2",
+                                        timeout=120)
+    title, _, rows = table(res)
+    assert "memtide: 2 of 7 tests by heap peak" in title, title
+    assert [r[0].split("::")[1] for r in rows] == ["test_over_limit", "test_under_limit"], rows
+
+
+def test_no_table_without_memtide(pytester, inner):
+    res = run_inner(pytester)
+    assert not [line for line in res.outlines if "tests by heap peak" in line]
+
+
+BAD_LIMITS = """
+import pytest
+
+ran = []
+
+
+@pytest.mark.limit_memory("24 MBB")
+def test_bad_unit():
+    ran.append("bad_unit")
+    print("RAN test_bad_unit")
+
+
+@pytest.mark.limit_leaks(limit=[1])
+def test_bad_type():
+    print("RAN test_bad_type")
+
+
+@pytest.mark.limit_memory()
+def test_no_size():
+    print("RAN test_no_size")
+
+
+@pytest.mark.limit_memory("1.5 GiB")
+def test_good():
+    print("RAN test_good")
+"""
+
+
+def test_bad_limit_fails_its_test_before_it_runs(pytester, inner):
+    pytester.makepyfile(test_bad_limits=BAD_LIMITS)
+    res = pytester.runpytest_subprocess("-p", "memtide.pytest_plugin", "-p",
+                                        "no:cacheprovider", "-rA", "-s", "test_bad_limits.py",
+                                        timeout=120)
+    text = "\n".join(res.outlines + res.errlines)
+    assert outcomes(res) == {"test_bad_unit": "failed", "test_bad_type": "failed",
+                             "test_no_size": "failed", "test_good": "passed"}, text[-3000:]
+    # Not run, and no traceback from inside the plugin.
+    assert "RAN test_good" in text
+    assert "RAN test_bad" not in text and "RAN test_no_size" not in text, text[-3000:]
+    assert "Traceback" not in text and "pytest_plugin.py" not in text, text[-3000:]
+    assert "FAILED test_bad_limits.py::test_bad_unit - memtide: limit_memory('24 MBB') " \
+        "is not a size" in res.outlines, text[-3000:]
+    assert "FAILED test_bad_limits.py::test_no_size - memtide: limit_memory() is not " \
+        "one size" in res.outlines, text[-3000:]
+    bad = section(res, "test_bad_unit")
+    assert "memtide: limit_memory('24 MBB'): not a size: '24 MBB'" in bad, bad
+    assert "KiB, MiB, GiB, TiB powers of 1024" in bad, bad
+
+
+UNITS = """
+import pytest
+
+N = 10_240_000          # over 10 MB (10,000,000), under 10 MiB (10,485,760)
+
+
+@pytest.mark.limit_memory("10 MB")
+def test_ten_mb():
+    x = bytearray(N - 1)
+    del x
+
+
+@pytest.mark.limit_memory("10 MiB")
+def test_ten_mib():
+    x = bytearray(N - 1)
+    del x
+
+
+@pytest.mark.limit_memory("10 mib")
+def test_ten_mib_lower_case():
+    x = bytearray(N - 1)
+    del x
+
+
+@pytest.mark.limit_memory("0.01 GB")
+def test_decimal_gb():
+    x = bytearray(N - 1)
+    del x
+"""
+
+
+def test_mb_and_mib_give_different_verdicts(pytester, inner):
+    """One block of 10,240,000 bytes: over "10 MB", under "10 MiB"."""
+    pytester.makepyfile(test_units=UNITS)
+    res = pytester.runpytest_subprocess("-p", "memtide.pytest_plugin", "-p",
+                                        "no:cacheprovider", "-rA", "test_units.py",
+                                        timeout=120)
+    text = "\n".join(res.outlines + res.errlines)
+    assert outcomes(res) == {"test_ten_mb": "failed", "test_ten_mib": "passed",
+                             "test_ten_mib_lower_case": "passed",
+                             "test_decimal_gb": "failed"}, text[-3000:]
+    assert "FAILED test_units.py::test_ten_mb - peak 10.24 MB > limit 10 MB" in res.outlines, \
+        text[-3000:]
+    assert "FAILED test_units.py::test_decimal_gb - peak 10.24 MB > limit 0.01 GB" \
+        in res.outlines, text[-3000:]
+    assert "the heap peaked at 10.24 MB, over the limit of 10 MB" in \
+        section(res, "test_ten_mb"), text[-3000:]

@@ -492,3 +492,51 @@ def test_threads_under_tracker(mt, python, tmp_path):
     assert_site(stats, "worker", script, lines["worker"], 3, 9_000_003)
     assert_site(stats, "main_work", script, lines["main"], 1, 2_000_001)
     assert_site(stats, "early_thread", script, lines["early"], 1, 4_000_001)
+
+
+# --------------------------------------------------------------------------
+# Sizes: what the pytest limits (and any size the package takes) mean
+
+SIZES_SCRIPT = """
+import json
+import sys
+
+from memtide._measure import format_size, parse_size
+
+out = {}
+for text in json.loads(sys.argv[1]):
+    try:
+        out[text] = parse_size(text)
+    except ValueError as e:
+        out[text] = "error: " + str(e)
+sizes = [0, 1023, 1024, 1536, 10_485_760, 10_240_000, 1_610_612_736, 5 * 2**40]
+out["@binary"] = [format_size(n) for n in sizes]
+out["@decimal"] = [format_size(n, decimal=True) for n in sizes]
+print(json.dumps(out))
+"""
+
+SIZES = {
+    "512": 512, "0": 0, "7 B": 7, "7b": 7,
+    "24 MB": 24_000_000, "24 MiB": 25_165_824, "24mb": 24_000_000, "24 mib": 25_165_824,
+    "24MIB": 25_165_824, "10 MB": 10_000_000, "10 MiB": 10_485_760,
+    "1 KB": 1000, "1 KiB": 1024, "1.5 KiB": 1536, "1 kB": 1000,
+    "2 GB": 2_000_000_000, "2 GiB": 2_147_483_648, "1.5 GiB": 1_610_612_736,
+    "1.5 GB": 1_500_000_000, "0.5 MiB": 524_288, ".5 MB": 500_000, " 3 TiB ": 3 * 2**40,
+    "1 TB": 10**12, "2.25 KiB": 2304,
+}
+BAD_SIZES = ["24 MBB", "", "MB", "24 M", "24 K", "1.2.3 MB", "-3 MB", "ten MB", "24 MB 1"]
+
+
+def test_parse_size_exact_bytes(mt, python, tmp_path):
+    script = write(tmp_path, "sizes.py", SIZES_SCRIPT)
+    res = run_script(mt, python, script, json.dumps(list(SIZES) + BAD_SIZES))
+    got = json.loads(res.stdout)
+    for text, expected in SIZES.items():
+        assert got[text] == expected, (text, got[text])
+    for text in BAD_SIZES:
+        assert str(got[text]).startswith(f"error: not a size: {text!r}"), (text, got[text])
+        assert "KiB, MiB, GiB, TiB powers of 1024" in got[text], got[text]
+    assert got["@binary"] == ["0 B", "1023 B", "1.00 KiB", "1.50 KiB", "10.00 MiB",
+                              "9.77 MiB", "1.50 GiB", "5.00 TiB"], got["@binary"]
+    assert got["@decimal"] == ["0 B", "1.02 KB", "1.02 KB", "1.54 KB", "10.49 MB",
+                               "10.24 MB", "1.61 GB", "5.50 TB"], got["@decimal"]
