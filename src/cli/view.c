@@ -60,6 +60,8 @@ int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args
 		a->output = argv[++*i];
 	} else if (!strcmp(s, "-f") || !strcmp(s, "--force")) {
 		a->force = 1;
+	} else if (!strcmp(s, "--include-file-mappings")) {
+		a->replay.include_file_mappings = 1;
 	} else if (!strcmp(s, "--show-all-frames")) {
 		a->show_all = 1;
 	} else if (!strcmp(s, "--json")) {

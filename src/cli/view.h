@@ -27,6 +27,8 @@ struct view_args {
 	"                       another one (see the threshold below)\n"		\
 	"      --temporary-allocation-threshold N\n"				\
 	"                       ... or before it made N others (default 1)\n"	\
+	"      --include-file-mappings\n"					\
+	"                       count file-backed mmaps as memory too\n"		\
 	"  -o, --output FILE    write the report to FILE\n"			\
 	"  -f, --force          overwrite FILE if it exists\n"
 

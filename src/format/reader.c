@@ -83,6 +83,7 @@ const char *mt_event_kind_name(unsigned kind)
 		"?", "malloc", "calloc", "realloc", "reallocarray",
 		"posix_memalign", "aligned_alloc", "memalign", "valloc",
 		"pvalloc", "mmap", "mremap", "pymalloc", "free", "munmap", "step",
+		"mmap_file",
 	};
 	return kind < MT_EV_KIND_COUNT ? names[kind] : "?";
 }
@@ -100,6 +101,8 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
 			return fail(c, "corrupt capture: unknown event kind %u", ev.kind);
+		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
+			ev.kind = MT_EV_MMAP_FILE;
 		if (head & MT_EVF_THREAD) {
 			if (mt_get_varint(&p, end, &v) || v >= UINT32_MAX)
 				goto bad;

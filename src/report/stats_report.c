@@ -60,10 +60,10 @@ static void print_histogram(FILE *f, const struct mt_replay *s)
 /* Allocator kinds, most used first. */
 static void print_kinds(FILE *f, const struct mt_replay *s)
 {
-	int order[MT_EV_FREE], n = 0;
+	int order[MT_EV_KIND_COUNT], n = 0;
 	char a[32], up[32];
 
-	for (int i = 1; i < MT_EV_FREE; i++)
+	for (int i = 1; i < MT_EV_KIND_COUNT; i++)
 		if (s->kinds[i])
 			order[n++] = i;
 	for (int i = 1; i < n; i++)
@@ -81,7 +81,8 @@ static void print_kinds(FILE *f, const struct mt_replay *s)
 	}
 }
 
-void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s)
+void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s,
+			 int include_files)
 {
 	const struct mt_capture *c = &r->c;
 	char a[32], b[32];
@@ -104,6 +105,12 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
 	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
 		(double)r->peak_ns / 1e9);
+	if (r->file_mappings)
+		fprintf(f, "Peak file-mapped:        %s in %s file mappings (%s)\n",
+			mt_fmt_size(a, sizeof(a), r->file_mapped_peak_bytes),
+			mt_fmt_count(b, sizeof(b), r->file_mappings),
+			include_files ? "counted above too" :
+			"not counted as heap; --include-file-mappings counts them");
 	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
 	fprintf(f, "Leaked (live at end):    %s in %s allocations\n",
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
@@ -159,6 +166,8 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("total_bytes", r->total_bytes);
 	NUM("peak_bytes", r->peak_bytes);
 	NUM("peak_time_ms", r->peak_ns / 1000000);
+	NUM("file_mapped_peak_bytes", r->file_mapped_peak_bytes);
+	NUM("file_mappings", r->file_mappings);
 	NUM("peak_rss_bytes", c->peak_rss);
 	NUM("duration_ms", c->end_ns / 1000000);
 	NUM("leaked_bytes", r->leaked_bytes);
@@ -170,7 +179,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 #undef NUM
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	fputs(",\n  \"allocators\": {", f);
-	for (int i = 1; i < MT_EV_FREE; i++) {
+	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])
 			continue;
 		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", mt_event_kind_name((unsigned)i),
