@@ -22,6 +22,7 @@ static const char usage_text[] =
 	VIEW_OPTIONS_HELP
 	"      --show-all-frames\n"
 	"                       also show import machinery and memtide's frames\n"
+	VIEW_WIDTH_HELP
 	"      --json           the tree as JSON\n"
 	"  -h, --help           show this help\n";
 
@@ -76,7 +77,7 @@ int cmd_tree(int argc, char **argv)
 				 mt_fmt_count(count, sizeof(count), t.total_count),
 				 o.biggest ? ", biggest allocation sites only" : "",
 				 r.c.truncated ? " (truncated capture)" : "");
-			mt_tree_print_text(out, &t, title);
+			mt_tree_print_text(out, &t, title, r.c.cwd, mt_term_width(a.width));
 		}
 		rc = view_close(&a, out);
 	} else {

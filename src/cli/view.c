@@ -15,6 +15,7 @@ void view_init(struct view_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->replay.temporary_threshold = 1;
+	a->width = -1;
 	a->replay.progress = isatty(STDERR_FILENO);
 }
 
@@ -62,6 +63,12 @@ int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args
 		a->force = 1;
 	} else if (!strcmp(s, "--include-file-mappings")) {
 		a->replay.include_file_mappings = 1;
+	} else if (!strcmp(s, "-w") || !strcmp(s, "--width")) {
+		long n;
+
+		if (view_number(cmd, argc, argv, i, 0, 100000, &n) < 0)
+			return -1;
+		a->width = (int)n;
 	} else if (!strcmp(s, "--show-all-frames")) {
 		a->show_all = 1;
 	} else if (!strcmp(s, "--json")) {

@@ -17,6 +17,7 @@ struct view_args {
 	int force;		/* -f */
 	int show_all;		/* --show-all-frames */
 	int json;		/* --json */
+	int width;		/* --width, -1 for the terminal's */
 	const char *file;	/* the capture */
 };
 
@@ -31,6 +32,10 @@ struct view_args {
 	"                       count file-backed mmaps as memory too\n"		\
 	"  -o, --output FILE    write the report to FILE\n"			\
 	"  -f, --force          overwrite FILE if it exists\n"
+
+#define VIEW_WIDTH_HELP							\
+	"  -w, --width N        cut lines to N columns (default: the terminal's\n"	\
+	"                       width on a terminal, else no limit; 0: no limit)\n"
 
 void view_init(struct view_args *a);
 /*

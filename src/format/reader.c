@@ -200,6 +200,11 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 		c->python = value;
 		return;
 	}
+	if (!strcmp(key, "cwd")) {
+		free((char *)c->cwd);
+		c->cwd = value;
+		return;
+	}
 	if (!strcmp(key, "pid"))
 		c->pid = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "start_unix_ns"))
@@ -525,6 +530,7 @@ void mt_capture_release(struct mt_capture *c)
 	free(c->threads);
 	free((char *)c->command);
 	free((char *)c->python);
+	free((char *)c->cwd);
 	if (st) {
 		if (st->f)
 			fclose(st->f);

@@ -10,11 +10,11 @@
 
 #define BAR_WIDTH 40
 
-static void print_site(FILE *f, const struct mt_site *s, int by_count)
+static void print_site(FILE *f, const struct mt_site *s, int by_count, const char *cwd)
 {
-	char a[32], b[32];
+	char a[32], b[32], where[2048];
 
-	fprintf(f, "  - %s at %s:%u -> ", s->function, s->file, s->line);
+	fprintf(f, "  - %s -> ", mt_fmt_site(where, sizeof(where), s->function, s->file, s->line, cwd));
 	if (by_count)
 		fprintf(f, "%s (%s)\n", mt_fmt_count(a, sizeof(a), s->count),
 			mt_fmt_size(b, sizeof(b), s->bytes));
@@ -87,14 +87,16 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	const struct mt_capture *c = &r->c;
 	char a[32], b[32];
 
-	fprintf(f, "Capture: %s\n", c->path);
-	fprintf(f, "Command: %s\n", c->command ? c->command : "?");
+	char text[4096];
+
+	fprintf(f, "Capture: %s\n", mt_fmt_text(text, sizeof(text), c->path));
+	fprintf(f, "Command: %s\n", mt_fmt_text(text, sizeof(text), c->command ? c->command : "?"));
 	if (c->python) {
 		char v[64];
 
 		snprintf(v, sizeof(v), "%s", c->python);
 		v[strcspn(v, " ")] = '\0';
-		fprintf(f, "Python:  %s\n", v);
+		fprintf(f, "Python:  %s\n", mt_fmt_text(text, sizeof(text), v));
 	}
 	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
 	if (c->truncated)
@@ -126,10 +128,10 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 
 	fprintf(f, "\nTop %u locations by size:\n", s->nsites);
 	for (uint32_t i = 0; i < s->nsites; i++)
-		print_site(f, &s->by_size[i], 0);
+		print_site(f, &s->by_size[i], 0, c->cwd);
 	fprintf(f, "\nTop %u locations by number of allocations:\n", s->nsites);
 	for (uint32_t i = 0; i < s->nsites; i++)
-		print_site(f, &s->by_count[i], 1);
+		print_site(f, &s->by_count[i], 1, c->cwd);
 }
 
 static void json_sites(FILE *f, const char *key, const struct mt_site *v, uint32_t n)
