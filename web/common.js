@@ -57,6 +57,11 @@ var MT = (function () {
     return Math.round(n).toLocaleString('en-US');
   }
 
+  /* "1 allocation", "2 allocations": a count and its noun (plural with an s, or given). */
+  function fmtCountOf(n, one, many) {
+    return fmtCount(n) + ' ' + (Math.round(n) === 1 ? one : many || one + 's');
+  }
+
   function fmtSecs(s) {
     if (s == null || isNaN(s)) return '–';
     if (s < 1) return (s * 1000).toFixed(s < 0.01 ? 2 : 0) + ' ms';
@@ -184,6 +189,7 @@ var MT = (function () {
   return {
     KIND_PY: KIND_PY, KIND_NATIVE: KIND_NATIVE,
     loadData: loadData, fmtBytes: fmtBytes, fmtBytesShort: fmtBytesShort, fmtCount: fmtCount,
+    fmtCountOf: fmtCountOf,
     fmtSecs: fmtSecs, fmtRange: fmtRange, BYTE_INCRS: BYTE_INCRS, fmtPct: fmtPct, el: el, append: append, clear: clear,
     frameFunction: frameFunction, frameLocation: frameLocation, baseName: baseName, kindName: kindName,
     threadMap: threadMap, threadLabel: threadLabel, renderHeader: renderHeader

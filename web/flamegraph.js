@@ -353,7 +353,7 @@
       loc ? MT.el('div', { class: 't-loc' }, loc) : null,
       kind ? MT.el('div', { class: 't-loc' }, kind) : null,
       MT.el('div', { class: 't-num' }, MT.fmtBytes(x.v) + ' (' + MT.fmtPct(x.v, total) + ') in ' +
-        MT.fmtCount(x.n) + (x.n === 1 ? ' allocation' : ' allocations'))
+        MT.fmtCountOf(x.n, 'allocation'))
     ]);
     tipEl.hidden = false;
     placeTip();
@@ -376,7 +376,8 @@
     var det = $('details');
     MT.clear(det);
     if (!tree || !tree.v) return;
-    var parts = [MT.fmtCount(tree.nodes - 1) + ' frames, ' + MT.fmtBytes(tree.v) + ' in ' + MT.fmtCount(tree.n) + ' allocations. Click a frame to zoom.'];
+    var parts = [MT.fmtCountOf(tree.nodes - 1, 'frame') + ', ' + MT.fmtBytes(tree.v) + ' in ' +
+      MT.fmtCountOf(tree.n, 'allocation') + '. Click a frame to zoom.'];
     if (zoomed && zoomed.parent) parts.push(' Zoomed into ', MT.el('b', null, zoomed.data.name), '.');
     if (lastSearch) parts.push(' ', lastSearch);
     MT.append(det, parts);
@@ -423,7 +424,8 @@
       .setColorMapper(function (d) { return d.highlight ? '#e0218a' : colorOf(d.data); })
       .setSearchMatch(searchMatch)
       .setSearchHandler(function (results, sum, total) {
-        lastSearch = state.search ? 'Search: ' + results.length + ' frames match, ' + MT.fmtBytes(sum) +
+        lastSearch = state.search ? 'Search: ' + MT.fmtCountOf(results.length, 'frame matches', 'frames match') +
+          ', ' + MT.fmtBytes(sum) +
           ' (' + (MT.fmtPct(sum, total) || '0%') + ').' : '';
         showDetails();
       })

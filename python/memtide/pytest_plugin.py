@@ -69,7 +69,7 @@ def _leaks_by_location(capture):
     import csv
     import io
     out = {}
-    for row in csv.DictReader(io.StringIO(_cli.run("transform", "csv", "--leaks", capture))):
+    for row in csv.DictReader(io.StringIO(_cli.run("transform", "csv", "-o", "-", "--leaks", capture))):
         first = (row["stack_trace"] or "<unknown>;;0").split("|")[0]
         func, _, rest = first.partition(";")
         file, _, line = rest.rpartition(";")

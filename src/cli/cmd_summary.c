@@ -43,7 +43,7 @@ static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const
 
 	fprintf(f, "Per function, %s: %s in %s %s\n\n", view,
 		mt_fmt_size(a, sizeof(a), s->bytes), mt_fmt_count(b, sizeof(b), s->count),
-		s->count == 1 ? "allocation" : "allocations");
+		mt_plural(s->count, "allocation", "allocations"));
 	fprintf(f, "%12s %12s %12s %12s  %s\n", "own memory", "total memory", "own allocs",
 		"total allocs", "function at file");
 	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
@@ -58,7 +58,7 @@ static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const
 	}
 	if (s->nrows > rows)
 		fprintf(f, "(%u more %s; -r 0 shows all)\n", s->nrows - rows,
-			s->nrows - rows == 1 ? "function" : "functions");
+			mt_plural(s->nrows - rows, "function", "functions"));
 }
 
 static void print_json(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view)

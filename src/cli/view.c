@@ -91,7 +91,7 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 
 	if (!a->file)
 		return mt_usage_error(cmd, "no capture file given");
-	if (a->output && !a->force && stat(a->output, &sb) == 0)
+	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
 	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {
 		mt_replay_release(r);
@@ -105,7 +105,7 @@ FILE *view_open(const char *cmd, struct view_args *a)
 	FILE *f;
 
 	(void)cmd;
-	if (!a->output)
+	if (!a->output || !strcmp(a->output, "-"))
 		return stdout;
 	f = fopen(a->output, "w");
 	if (!f)
@@ -119,5 +119,28 @@ int view_close(struct view_args *a, FILE *f)
 
 	if (bad)
 		return mt_error("cannot write '%s'", a->output ? a->output : "the report");
+	return 0;
+}
+
+void view_default_output(struct view_args *a, const char *what, const char *ext,
+			 char *buf, size_t cap)
+{
+	const char *base, *dot;
+	int len;
+
+	if (a->output || !a->file)
+		return;
+	base = strrchr(a->file, '/');
+	base = base ? base + 1 : a->file;
+	dot = strrchr(base, '.');
+	len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+	snprintf(buf, cap, "memtide-%s-%.*s.%s", what, len, base, ext);
+	a->output = buf;
+}
+
+int view_wrote(struct view_args *a)
+{
+	if (strcmp(a->output, "-"))
+		fprintf(stderr, "memtide: wrote %s\n", a->output);
 	return 0;
 }

@@ -26,6 +26,11 @@ const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes)
 	return buf;
 }
 
+const char *mt_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n)
 {
 	char tmp[32];

@@ -11,6 +11,8 @@
 
 /* "512 B", "3.91 KiB", "1.50 GiB" (powers of 1024, named as such). */
 const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes);
+/* one when n is 1, else many: "1 allocation", "2 allocations". */
+const char *mt_plural(uint64_t n, const char *one, const char *many);
 /* "1,234,567". */
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n);
 /* Writes s as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */

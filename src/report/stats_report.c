@@ -19,8 +19,9 @@ static void print_site(FILE *f, const struct mt_site *s, int by_count, const cha
 		fprintf(f, "%s (%s)\n", mt_fmt_count(a, sizeof(a), s->count),
 			mt_fmt_size(b, sizeof(b), s->bytes));
 	else
-		fprintf(f, "%s (%s allocations)\n", mt_fmt_size(a, sizeof(a), s->bytes),
-			mt_fmt_count(b, sizeof(b), s->count));
+		fprintf(f, "%s (%s %s)\n", mt_fmt_size(a, sizeof(a), s->bytes),
+			mt_fmt_count(b, sizeof(b), s->count),
+			mt_plural(s->count, "allocation", "allocations"));
 }
 
 static void print_histogram(FILE *f, const struct mt_replay *s)
@@ -108,15 +109,17 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
 		(double)r->peak_ns / 1e9);
 	if (r->file_mappings)
-		fprintf(f, "Peak file-mapped:        %s in %s file mappings (%s)\n",
+		fprintf(f, "Peak file-mapped:        %s in %s %s (%s)\n",
 			mt_fmt_size(a, sizeof(a), r->file_mapped_peak_bytes),
 			mt_fmt_count(b, sizeof(b), r->file_mappings),
+			mt_plural(r->file_mappings, "file mapping", "file mappings"),
 			include_files ? "counted above too" :
 			"not counted as heap; --include-file-mappings counts them");
 	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
-	fprintf(f, "Leaked (live at end):    %s in %s allocations\n",
+	fprintf(f, "Leaked (live at end):    %s in %s %s\n",
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
-		mt_fmt_count(b, sizeof(b), r->leaked_count));
+		mt_fmt_count(b, sizeof(b), r->leaked_count),
+		mt_plural(r->leaked_count, "allocation", "allocations"));
 	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
 		mt_fmt_count(a, sizeof(a), r->temporary_count),
 		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
@@ -126,10 +129,11 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "\nAllocator kinds:\n");
 	print_kinds(f, r);
 
-	fprintf(f, "\nTop %u locations by size:\n", s->nsites);
+	fprintf(f, "\nTop %u %s by size:\n", s->nsites, mt_plural(s->nsites, "location", "locations"));
 	for (uint32_t i = 0; i < s->nsites; i++)
 		print_site(f, &s->by_size[i], 0, c->cwd);
-	fprintf(f, "\nTop %u locations by number of allocations:\n", s->nsites);
+	fprintf(f, "\nTop %u %s by number of allocations:\n", s->nsites,
+		mt_plural(s->nsites, "location", "locations"));
 	for (uint32_t i = 0; i < s->nsites; i++)
 		print_site(f, &s->by_count[i], 1, c->cwd);
 }

@@ -946,7 +946,7 @@ def test_reports_on_a_missing_file(mt, cmd):
 
 
 @pytest.mark.parametrize("cmd", ["run", "stats", "tree", "summary", "flamegraph", "table",
-                                 "transform"])
+                                 "transform", "steps"])
 def test_help(mt, cmd):
     res = mt.run(cmd, "--help")
     assert res.returncode == 0, str(res)
