@@ -103,9 +103,8 @@ int cmd_steps(int argc, char **argv)
 		fprintf(f, "No steps in %s: mark them in the program with memtide.step(\"name\").\n",
 			mt_fmt_text(line, sizeof(line), a.file));
 	else
-		fprintf(f, "%-24s %9s %11s %11s %11s %11s %10s %11s  %s\n", "step", "duration",
-			"heap at end", "peak", "above start", "RSS at end", "allocs", "allocated",
-			"top site");
+		mt_put_line(f, "step                      duration heap at end        peak above start"
+			       "  RSS at end     allocs   allocated  top site", width);
 	for (uint32_t i = 0; i < r.nsteps; i++) {
 		const struct mt_step *s = &r.steps[i];
 		char site[2048], b[6][32], name[256];

@@ -44,8 +44,9 @@ static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const
 	fprintf(f, "Per function, %s: %s in %s %s\n\n", view,
 		mt_fmt_size(a, sizeof(a), s->bytes), mt_fmt_count(b, sizeof(b), s->count),
 		mt_plural(s->count, "allocation", "allocations"));
-	fprintf(f, "%12s %12s %12s %12s  %s\n", "own memory", "total memory", "own allocs",
-		"total allocs", "function at file");
+	snprintf(line, sizeof(line), "%12s %12s %12s %12s  %s", "own memory", "total memory",
+		 "own allocs", "total allocs", "function at file");
+	mt_put_line(f, line, width);
 	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
 		const struct mt_func_row *r = &s->rows[i];
 

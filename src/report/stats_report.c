@@ -47,9 +47,9 @@ static void print_histogram(FILE *f, const struct mt_replay *s)
 		int w = most ? (int)((s->hist[i] * BAR_WIDTH + most - 1) / most) : 0;
 
 		if (i == 0)
-			fprintf(f, "  %-12s", "= 0 B");
+			fprintf(f, "  %-13s", "= 0 B");
 		else
-			fprintf(f, "  < %-10s", mt_fmt_size(a, sizeof(a), mt_hist_bin_max(i) + 1));
+			fprintf(f, "  < %-11s", mt_fmt_size(a, sizeof(a), mt_hist_bin_max(i) + 1));
 		fprintf(f, ": %12s ", mt_fmt_count(b, sizeof(b), s->hist[i]));
 		for (int k = 0; k < w; k++)
 			fputs("\u2587", f);

@@ -41,10 +41,13 @@ static void text_node(FILE *f, const struct mt_calltree *t, uint32_t n,
 void mt_tree_print_text(FILE *f, const struct mt_calltree *t, const char *title,
 			const char *cwd, int width)
 {
-	char prefix[4096] = "";
+	char prefix[4096] = "", head[256];
 	struct text_opts o = { cwd, width };
 
-	fprintf(f, "%s\n\n%10s %6s %10s  %s\n", title, "memory", "share", "allocs", "function at file:line");
+	snprintf(head, sizeof(head), "%10s %6s %10s  %s", "memory", "share", "allocs",
+		 "function at file:line");
+	fprintf(f, "%s\n\n", title);
+	mt_put_line(f, head, width);
 	if (t->nnodes < 2 || !t->total_count) {
 		fprintf(f, "(nothing)\n");
 		return;
