@@ -370,14 +370,10 @@ static void on_event(void *ctx, const struct mt_event *ev)
 	}
 }
 
-static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
+static void timeline_add(struct replay_state *st, uint64_t ns, uint64_t heap, uint64_t rss)
 {
-	struct replay_state *st = ctx;
 	struct mt_replay *r = st->r;
 
-	if (st->second)
-		return;
-	st->last_rss = rss;
 	if (r->ntl == st->cap_tl) {
 		st->cap_tl = st->cap_tl ? st->cap_tl * 2 : 4096;
 		r->tl_ns = mt_xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
@@ -385,8 +381,18 @@ static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
 		r->tl_rss = mt_xrealloc(r->tl_rss, st->cap_tl * sizeof(uint64_t));
 	}
 	r->tl_ns[r->ntl] = ns;
-	r->tl_heap[r->ntl] = st->round_max;
+	r->tl_heap[r->ntl] = heap;
 	r->tl_rss[r->ntl++] = rss;
+}
+
+static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
+{
+	struct replay_state *st = ctx;
+
+	if (st->second)
+		return;
+	st->last_rss = rss;
+	timeline_add(st, ns, st->round_max, rss);
 	st->round_max = current(st);
 }
 
@@ -459,6 +465,13 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	rc = pass(path, st, err, errlen);
 	if (rc == 0 && st->in_step)
 		close_step(st, r->c.end_ns);
+	/*
+	 * The timeline ends with the heap as the capture left it: what was
+	 * freed after the last sample (a Tracker stopping) is not lost.
+	 */
+	if (rc == 0 && r->ntl)
+		timeline_add(st, r->c.end_ns > r->tl_ns[r->ntl - 1] ? r->c.end_ns : r->tl_ns[r->ntl - 1],
+			     current(st), r->tl_rss[r->ntl - 1]);
 	if (rc == 0) {
 		uint32_t cap = st->cap ? st->cap : 1;
 
