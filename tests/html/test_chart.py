@@ -187,3 +187,14 @@ def test_tracker_chart_ends_with_the_final_heap(page, tmp_path):
     assert data["heap"][-1] == stats["leaked_bytes"] < 40_000_000, (data["heap"][-3:], stats)
     assert data["t"][-1] == pytest.approx(stats["duration_ms"] / 1000, abs=0.002), data["t"][-3:]
     assert_clean(page)
+
+
+def test_counts_are_pluralized(page, templates, tmp_path):
+    doc = mt_pages.load_fixture()
+    open_page(page, templates, "flamegraph", doc, tmp_path)
+    page.eval("""(() => { const s = document.getElementById('search'); s.value = 'compute_power';
+                 s.dispatchEvent(new Event('input')); })()""")
+    page.wait_for("document.getElementById('details').textContent.includes('Search:')")
+    details = page.eval("document.getElementById('details').textContent")
+    assert "Search: 1 frame matches, " in details, details
+    assert_clean(page)

@@ -23,7 +23,7 @@ import pytest
 from conftest import TESTS, base_env
 from mtlib import c_defines, python_package_dir, site_lines
 
-from test_reports import module_mt, report, report_json, write
+from test_reports import html_data, module_mt, report, report_json, write
 
 FIXTURES = TESTS / "fixtures"
 
@@ -90,6 +90,18 @@ def test_file_mappings_in_the_exports(mt, maps):
     rows = sorted(tuple(map(int, r.split(",")[1:3])) for r in b.splitlines()
                   if r.startswith("mmap_file,"))
     assert rows == [(1, maps["d"]["FILE2_SIZE"]), (1, maps["d"]["FILE_SIZE"])], b
+
+
+@pytest.mark.parametrize("cmd", ["flamegraph", "table"])
+def test_file_mappings_in_the_pages(mt, maps, cmd):
+    for extra, peak in (((), maps["heap_peak"]),
+                        (("--include-file-mappings",), maps["heap_peak"] + maps["files_peak"])):
+        out = mt.cwd / f"{cmd}{len(extra)}.html"
+        report(mt, cmd, *extra, "-o", out, maps["path"])
+        html, doc = html_data(out)
+        assert doc["meta"]["peak_bytes"] == peak, doc["meta"]
+        assert sum(s[2] for s in doc["stacks"]) == peak
+        assert ("mmap_file" in {s[4] for s in doc["stacks"]}) == bool(extra), doc["stacks"]
 
 
 def test_stats_text_lines(mt, maps):
