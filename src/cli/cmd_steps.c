@@ -91,7 +91,7 @@ int cmd_steps(int argc, char **argv)
 	if ((rc = view_load("steps", &a, &r)))
 		return rc;
 	syms = mt_symbols_new(&r.c);
-	width = mt_term_width(a.width);
+	width = view_width(&a);
 	f = view_open("steps", &a);
 	if (!f) {
 		rc = 1;

@@ -140,7 +140,7 @@ int cmd_summary(int argc, char **argv)
 		if (a.json)
 			print_json(out, &s, rows, view_name(a.view));
 		else
-			print_text(out, &s, rows, view, r.c.cwd, mt_term_width(a.width));
+			print_text(out, &s, rows, view, r.c.cwd, view_width(&a));
 		rc = view_close(&a, out);
 	} else {
 		rc = 1;

@@ -78,7 +78,7 @@ int cmd_tree(int argc, char **argv)
 				 mt_plural(t.total_count, "allocation", "allocations"),
 				 o.biggest ? ", biggest allocation sites only" : "",
 				 r.c.truncated ? " (truncated capture)" : "");
-			mt_tree_print_text(out, &t, title, r.c.cwd, mt_term_width(a.width));
+			mt_tree_print_text(out, &t, title, r.c.cwd, view_width(&a));
 		}
 		rc = view_close(&a, out);
 	} else {

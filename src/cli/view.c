@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "view.h"
+#include "../report/output.h"
 
 void view_init(struct view_args *a)
 {
@@ -120,6 +121,13 @@ int view_close(struct view_args *a, FILE *f)
 	if (bad)
 		return mt_error("cannot write '%s'", a->output ? a->output : "the report");
 	return 0;
+}
+
+int view_width(const struct view_args *a)
+{
+	if (a->width < 0 && a->output && strcmp(a->output, "-"))
+		return 0;	/* a file: whole lines */
+	return mt_term_width(a->width);
 }
 
 void view_default_output(struct view_args *a, const char *what, const char *ext,

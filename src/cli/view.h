@@ -56,6 +56,11 @@ const char *view_name(enum mt_view v);
  */
 void view_default_output(struct view_args *a, const char *what, const char *ext,
 			 char *buf, size_t cap);
+/*
+ * Columns text lines may take: --width, else the terminal's when the
+ * report goes to one, else 0 (no limit).
+ */
+int view_width(const struct view_args *a);
 /* Says on stderr which file was written (not for stdout); returns 0. */
 int view_wrote(struct view_args *a);
 /*

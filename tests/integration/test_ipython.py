@@ -210,7 +210,7 @@ def test_memit_cell(session):
     assert float(found[0][1]) == 50.00, cell["out"]
 
 
-TOP_ROW_RE = re.compile(r"^\s*- (\S+) at (.+):(\d+) -> ([\d.]+ \w+) \((\d+) allocations\)$", re.M)
+TOP_ROW_RE = re.compile(r"^\s*- (\S+) at (.+):(\d+) -> ([\d.]+ \w+) \((\d+) allocations?\)$", re.M)
 
 
 def top_rows(text):
@@ -222,7 +222,7 @@ def test_top_lists_the_memit_line(session):
     rows = top_rows(session["top_line"]["out"])
     assert rows, session["top_line"]["out"]
     func, file, line, size, count = rows[0]
-    assert (func, line, size, count) == ("<module>", "1", "50.00 MB", "1"), \
+    assert (func, line, size, count) == ("<module>", "1", "50.00 MiB", "1"), \
         session["top_line"]["out"]
     assert "ipython-input" in file or file.endswith(".py"), file
 
@@ -232,7 +232,7 @@ def test_top_lists_the_memit_cell_line(session):
     assert len(rows) == 1, session["top_cell"]["out"]
     func, file, line, size, count = rows[0]
     # The bytearray is on the second line of the cell's body.
-    assert (func, line, size, count) == ("<module>", "2", "50.00 MB", "1"), \
+    assert (func, line, size, count) == ("<module>", "2", "50.00 MiB", "1"), \
         session["top_cell"]["out"]
 
 
