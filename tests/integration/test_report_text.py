@@ -382,3 +382,19 @@ def test_html_reports_to_standard_output(mt, paths, cmd):
         b"<!doctype html>"), res.stdout[:100]
     assert res.err == "", res.err
     assert not list(mt.cwd.glob("*.html")), sorted(p.name for p in mt.cwd.iterdir())
+
+
+# --------------------------------------------------------------------------
+# --help
+
+def test_top_level_help_columns_line_up(mt):
+    text = report(mt, "--help").out
+    rows = text.split("commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(rows) >= 8, text
+    starts = set()
+    for row in rows:
+        name, rest = row.split(None, 1)
+        starts.add(row.index(rest, len("  " + name)))
+        sub = report(mt, name, "--help")
+        assert sub.out.startswith(f"usage: memtide {name}"), sub.out[:200]
+    assert len(starts) == 1, text
