@@ -24,7 +24,7 @@ var MT = (function () {
     return doc;
   }
 
-  /* Bytes as "512 B", "1.50 KB", "3.20 MB" (1024-based, like the CLI). */
+  /* Bytes as "512 B", "1.50 KiB", "3.20 MiB" (1024-based, like the CLI). */
   function fmtBytes(n) {
     if (n == null || isNaN(n)) return '–';
     var neg = n < 0;
@@ -32,20 +32,20 @@ var MT = (function () {
     var s;
     if (n < 1024) s = Math.round(n) + ' B';
     else {
-      var units = ['KB', 'MB', 'GB', 'TB', 'PB'], u = -1;
+      var units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'], u = -1;
       while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
       s = (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) + ' ' + units[u];
     }
     return neg ? '-' + s : s;
   }
 
-  /* Axis ticks at round binary sizes: 1, 2, 5, 10, 20, 50 ... of B, KB, MB... */
+  /* Axis ticks at round binary sizes: 1, 2, 5, 10, 20, 50 ... of B, KiB, MiB... */
   var BYTE_INCRS = [];
   [1, 1024, 1048576, 1073741824, 1099511627776].forEach(function (u) {
     [1, 2, 5, 10, 20, 50, 100, 200, 500].forEach(function (k) { BYTE_INCRS.push(k * u); });
   });
 
-  /* Short form for axis ticks: "0", "512 B", "1.5 KB", "20 MB". */
+  /* Short form for axis ticks: "0", "512 B", "1.5 KiB", "20 MiB". */
   function fmtBytesShort(n) {
     if (!n) return '0';
     var s = fmtBytes(n);
@@ -55,6 +55,11 @@ var MT = (function () {
   function fmtCount(n) {
     if (n == null || isNaN(n)) return '–';
     return Math.round(n).toLocaleString('en-US');
+  }
+
+  /* "1 allocation", "2 allocations": a count and its noun (plural with an s, or given). */
+  function fmtCountOf(n, one, many) {
+    return fmtCount(n) + ' ' + (Math.round(n) === 1 ? one : many || one + 's');
   }
 
   function fmtSecs(s) {
@@ -184,6 +189,7 @@ var MT = (function () {
   return {
     KIND_PY: KIND_PY, KIND_NATIVE: KIND_NATIVE,
     loadData: loadData, fmtBytes: fmtBytes, fmtBytesShort: fmtBytesShort, fmtCount: fmtCount,
+    fmtCountOf: fmtCountOf,
     fmtSecs: fmtSecs, fmtRange: fmtRange, BYTE_INCRS: BYTE_INCRS, fmtPct: fmtPct, el: el, append: append, clear: clear,
     frameFunction: frameFunction, frameLocation: frameLocation, baseName: baseName, kindName: kindName,
     threadMap: threadMap, threadLabel: threadLabel, renderHeader: renderHeader

@@ -247,6 +247,14 @@
     uplot = new uPlot(opts, series, box);
   }
 
+  /* name cut with an ellipsis to at most maxw pixels; '' when nothing fits */
+  function stepLabel(ctx, name, maxw) {
+    var label = String(name == null ? '' : name);
+    if (ctx.measureText(label).width <= maxw) return label;
+    while (label.length && ctx.measureText(label + '…').width > maxw) label = label.slice(0, -1);
+    return label ? label + '…' : '';
+  }
+
   function drawOverlay(u, steps, pr) {
     var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, left = u.bbox.left, right = left + u.bbox.width;
     ctx.save();
@@ -255,6 +263,7 @@
     ctx.clip();
     ctx.font = (11 * pr) + 'px system-ui, sans-serif';
     ctx.textBaseline = 'top';
+    ctx.textAlign = 'left';  /* uPlot leaves the axes' alignment (right) behind */
     for (var i = 0; i < steps.length; i++) {
       var s = steps[i];
       var x0 = u.valToPos(+s.start, 'x', true), x1 = u.valToPos(s.end == null ? +s.start : +s.end, 'x', true);
@@ -266,10 +275,12 @@
       ctx.setLineDash([4 * pr, 3 * pr]);
       ctx.beginPath(); ctx.moveTo(Math.round(x0) + 0.5, top); ctx.lineTo(Math.round(x0) + 0.5, top + h); ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = '#2f3640';
-      var label = String(s.name == null ? '' : s.name), maxw = Math.max(x1 - x0 - 6 * pr, 60 * pr);
-      while (label.length > 1 && ctx.measureText(label).width > maxw) label = label.slice(0, -2) + '…';
-      ctx.fillText(label, x0 + 4 * pr, top + 4 * pr + (i % 2) * 14 * pr);
+      /* the name inside its own band, from its left edge, elided to fit */
+      var lx = Math.max(x0, left), label = stepLabel(ctx, s.name, Math.min(x1, right) - lx - 8 * pr);
+      if (label) {
+        ctx.fillStyle = '#2f3640';
+        ctx.fillText(label, lx + 4 * pr, top + 4 * pr + (i % 2) * 14 * pr);
+      }
     }
     if (!state.range && meta.peak_time_ms != null && meta.peak_bytes != null && meta.mode !== 'temporary') {
       var px = u.valToPos(meta.peak_time_ms / 1000, 'x', true), py = u.valToPos(meta.peak_bytes, 'y', true);
@@ -353,7 +364,7 @@
       loc ? MT.el('div', { class: 't-loc' }, loc) : null,
       kind ? MT.el('div', { class: 't-loc' }, kind) : null,
       MT.el('div', { class: 't-num' }, MT.fmtBytes(x.v) + ' (' + MT.fmtPct(x.v, total) + ') in ' +
-        MT.fmtCount(x.n) + (x.n === 1 ? ' allocation' : ' allocations'))
+        MT.fmtCountOf(x.n, 'allocation'))
     ]);
     tipEl.hidden = false;
     placeTip();
@@ -376,7 +387,8 @@
     var det = $('details');
     MT.clear(det);
     if (!tree || !tree.v) return;
-    var parts = [MT.fmtCount(tree.nodes - 1) + ' frames, ' + MT.fmtBytes(tree.v) + ' in ' + MT.fmtCount(tree.n) + ' allocations. Click a frame to zoom.'];
+    var parts = [MT.fmtCountOf(tree.nodes - 1, 'frame') + ', ' + MT.fmtBytes(tree.v) + ' in ' +
+      MT.fmtCountOf(tree.n, 'allocation') + '. Click a frame to zoom.'];
     if (zoomed && zoomed.parent) parts.push(' Zoomed into ', MT.el('b', null, zoomed.data.name), '.');
     if (lastSearch) parts.push(' ', lastSearch);
     MT.append(det, parts);
@@ -392,6 +404,17 @@
     return s;
   }
 
+  var hasNative = frames.some(function (f) { return f && f[3] === MT.KIND_NATIVE; });
+
+  /* Why there is no flame graph to draw, or null. */
+  function emptyMessage() {
+    if (!stacks.length) return 'No allocations in this report.';
+    if (state.kinds === 'native' && !hasNative) {
+      return 'This capture has no native frames: run with --native (memtide run --native ...) to record them.';
+    }
+    return tree.v ? null : 'Nothing to show with these filters.';
+  }
+
   function draw() {
     var box = $('flame');
     if (chart) { try { chart.destroy(); } catch (e) { /* nothing drawn yet */ } chart = null; }
@@ -403,9 +426,9 @@
     tree = buildTree();
     timings.build = performance.now() - t0;
     $('flame-title').textContent = flameTitle();
-    if (!tree.v) {
-      box.appendChild(MT.el('div', { class: 'mt-empty' }, stacks.length
-        ? 'Nothing to show with these filters.' : 'No allocations in this report.'));
+    var empty = emptyMessage();
+    if (empty) {
+      box.appendChild(MT.el('div', { class: 'mt-empty' }, empty));
       showDetails();
       finishRender();
       return;
@@ -423,7 +446,8 @@
       .setColorMapper(function (d) { return d.highlight ? '#e0218a' : colorOf(d.data); })
       .setSearchMatch(searchMatch)
       .setSearchHandler(function (results, sum, total) {
-        lastSearch = state.search ? 'Search: ' + results.length + ' frames match, ' + MT.fmtBytes(sum) +
+        lastSearch = state.search ? 'Search: ' + MT.fmtCountOf(results.length, 'frame matches', 'frames match') +
+          ', ' + MT.fmtBytes(sum) +
           ' (' + (MT.fmtPct(sum, total) || '0%') + ').' : '';
         showDetails();
       })

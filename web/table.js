@@ -138,9 +138,9 @@
     body.appendChild(frag);
     var vb = 0, vc = 0;
     view.forEach(function (r) { vb += r.bytes; vc += r.count; });
-    $('table-summary').textContent = MT.fmtCount(view.length) + ' of ' + MT.fmtCount(rows.length) + ' sites' +
+    $('table-summary').textContent = MT.fmtCount(view.length) + ' of ' + MT.fmtCountOf(rows.length, 'site') +
       (n < view.length ? ' (first ' + MT.fmtCount(n) + ' shown)' : '') + ': ' + MT.fmtBytes(vb) + ' in ' +
-      MT.fmtCount(vc) + ' allocations.';
+      MT.fmtCountOf(vc, 'allocation') + '.';
     $('more').hidden = n >= view.length;
     document.body.setAttribute('data-ready', '1');
   }
@@ -161,15 +161,15 @@
     MT.clear(box);
     box.hidden = false;
     box.appendChild(el('h3', null, r.fn + (r.loc ? ' at ' + r.loc : '')));
-    box.appendChild(el('div', { class: 'mt-hint' }, MT.fmtBytes(r.bytes) + ' in ' + MT.fmtCount(r.count) +
-      ' allocations by ' + (r.alloc || 'an unknown allocator') + ', thread ' + r.threadName + '; ' +
+    box.appendChild(el('div', { class: 'mt-hint' }, MT.fmtBytes(r.bytes) + ' in ' +
+      MT.fmtCountOf(r.count, 'allocation') + ' by ' + (r.alloc || 'an unknown allocator') + ', thread ' + r.threadName + '; ' +
       r.stacks.length + (r.stacks.length === 1 ? ' stack' : ' stacks') + ' (most recent call last):'));
     var list = r.stacks.slice().sort(function (a, b) { return (stacks[b][2] || 0) - (stacks[a][2] || 0); });
     list.slice(0, MAX_STACKS).forEach(function (s, k) {
       var st = stacks[s];
       if (list.length > 1) {
         box.appendChild(el('div', null, el('b', null, 'Stack ' + (k + 1)), ': ' + MT.fmtBytes(st[2]) + ' in ' +
-          MT.fmtCount(st[3]) + ' allocations'));
+          MT.fmtCountOf(st[3], 'allocation')));
       }
       box.appendChild(el('ol', null, (st[0] || []).map(frameItem)));
     });

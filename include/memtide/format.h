@@ -77,21 +77,34 @@ enum mt_event_kind {
 	MT_EV_FREE,		/* address only */
 	MT_EV_MUNMAP,		/* address and length */
 	MT_EV_STEP,		/* a pipeline step begins: its name */
+	/*
+	 * Not a head value: an MMAP with MT_EVF_FILE on disk, a mapping of a
+	 * file (no MAP_ANONYMOUS).  Captures without the flag read as before.
+	 */
+	MT_EV_MMAP_FILE,
 	MT_EV_KIND_COUNT
 };
 
 /* Flags: the high bits of an event's first byte. */
 #define MT_EVF_SAMESTACK 0x10	/* stack is the previous allocation's */
 #define MT_EVF_THREAD 0x20	/* a thread index follows; it holds until the next */
+#define MT_EVF_FILE 0x40	/* MT_EV_MMAP only: the mapping is file-backed */
+
+/* The head byte of an event of this kind, before the flags above. */
+static inline uint8_t mt_event_head(unsigned kind)
+{
+	return kind == MT_EV_MMAP_FILE ? MT_EV_MMAP | MT_EVF_FILE : (uint8_t)kind;
+}
 
 static inline int mt_event_is_alloc(unsigned kind)
 {
-	return kind >= MT_EV_MALLOC && kind < MT_EV_FREE;
+	return (kind >= MT_EV_MALLOC && kind < MT_EV_FREE) || kind == MT_EV_MMAP_FILE;
 }
 
 static inline int mt_event_is_mmap(unsigned kind)
 {
-	return kind == MT_EV_MMAP || kind == MT_EV_MREMAP || kind == MT_EV_MUNMAP;
+	return kind == MT_EV_MMAP || kind == MT_EV_MREMAP || kind == MT_EV_MUNMAP ||
+	       kind == MT_EV_MMAP_FILE;
 }
 
 #endif

@@ -164,6 +164,7 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		unmap(h, ev->addr, ev->size, released, ctx);
 		break;
 	case MT_EV_MMAP:
+	case MT_EV_MMAP_FILE:
 	case MT_EV_MREMAP:
 		if (!ev->size)
 			break;

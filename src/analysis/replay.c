@@ -40,6 +40,7 @@ struct replay_state {
 	uint64_t *thread_allocs;	/* allocations made so far, per thread */
 	uint32_t nthreads_cap;
 	uint64_t round_max;		/* heap high since the last sample */
+	uint64_t file_cur;		/* file-backed mappings live now */
 	int second;			/* the temporal pass: buckets only */
 	/* temporal pass */
 	struct tracker since_bucket;	/* live now minus live at the bucket's peak */
@@ -166,6 +167,20 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 	return r->nkeys++;
 }
 
+/* Whether the events of this kind count as memory. */
+static int counted(const struct replay_state *st, unsigned kind)
+{
+	return kind != MT_EV_MMAP_FILE || st->o->include_file_mappings;
+}
+
+/* The memory in use now: the heap, and the file mappings if counted. */
+static uint64_t current(const struct replay_state *st)
+{
+	uint64_t all = mt_heap_current(st->heap);
+
+	return st->o->include_file_mappings ? all : all - st->file_cur;
+}
+
 static void change(struct replay_state *st, uint32_t key, int64_t bytes, int64_t count)
 {
 	st->live[key].bytes += (uint64_t)bytes;
@@ -180,6 +195,11 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag)
 	struct mt_replay *r = st->r;
 	uint32_t thread = r->keys[key].thread;
 
+	if (r->keys[key].kind == MT_EV_MMAP_FILE) {
+		st->file_cur -= bytes;
+		if (!counted(st, MT_EV_MMAP_FILE))
+			return;
+	}
 	change(st, key, -(int64_t)bytes, -1);
 	/* tag: the thread's allocation count when the block was made */
 	if (!st->second && thread < st->nthreads_cap &&
@@ -219,7 +239,7 @@ static void close_buckets(struct replay_state *st, uint64_t ns)
 		}
 		r->bucket_peak[st->bucket] = st->bucket_peak_val;
 		tracker_clear(t);
-		st->bucket_peak_val = mt_heap_current(st->heap);
+		st->bucket_peak_val = current(st);
 		st->bucket++;
 	}
 }
@@ -230,7 +250,7 @@ static void close_step(struct replay_state *st, uint64_t ns)
 	struct mt_step *s = &r->steps[r->nsteps - 1];
 
 	s->end_ns = ns;
-	s->heap_end = mt_heap_current(st->heap);
+	s->heap_end = current(st);
 	s->rss_end = st->last_rss;
 	for (uint32_t i = 0; i < st->nstep_touched; i++) {
 		uint32_t k = st->step_touched[i];
@@ -261,7 +281,7 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 	}
 	r->steps[r->nsteps++] = (struct mt_step){
 		.name = (uint32_t)ev->addr, .start_ns = ev->time_ns,
-		.heap_start = mt_heap_current(st->heap), .peak = mt_heap_current(st->heap),
+		.heap_start = current(st), .peak = current(st),
 	};
 	st->in_step = 1;
 }
@@ -290,7 +310,12 @@ static void on_event(void *ctx, const struct mt_event *ev)
 			step(st, ev);
 		return;
 	}
-	if (mt_event_is_alloc(ev->kind)) {
+	if (ev->kind == MT_EV_MMAP_FILE && !st->second)
+		r->file_mappings++;
+	if (mt_event_is_alloc(ev->kind) && !counted(st, ev->kind)) {
+		mt_heap_apply(st->heap, ev, key_of(st, ev), 0, released, st);
+		st->file_cur += ev->size;
+	} else if (mt_event_is_alloc(ev->kind)) {
 		uint32_t key = key_of(st, ev);
 
 		if (ev->thread >= st->nthreads_cap) {
@@ -319,11 +344,15 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		/* an mmap over a live mapping first releases what it replaces */
 		mt_heap_apply(st->heap, ev, key, st->thread_allocs[ev->thread], released, st);
 		change(st, key, (int64_t)ev->size, 1);
+		if (ev->kind == MT_EV_MMAP_FILE)
+			st->file_cur += ev->size;
 	} else {
 		mt_heap_apply(st->heap, ev, 0, 0, released, st);
 	}
 
-	cur = mt_heap_current(st->heap);
+	if (st->file_cur > r->file_mapped_peak_bytes && !st->second)
+		r->file_mapped_peak_bytes = st->file_cur;
+	cur = current(st);
 	if (cur > st->round_max)
 		st->round_max = cur;
 	if (st->snap && cur > st->bucket_peak_val) {
@@ -341,14 +370,10 @@ static void on_event(void *ctx, const struct mt_event *ev)
 	}
 }
 
-static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
+static void timeline_add(struct replay_state *st, uint64_t ns, uint64_t heap, uint64_t rss)
 {
-	struct replay_state *st = ctx;
 	struct mt_replay *r = st->r;
 
-	if (st->second)
-		return;
-	st->last_rss = rss;
 	if (r->ntl == st->cap_tl) {
 		st->cap_tl = st->cap_tl ? st->cap_tl * 2 : 4096;
 		r->tl_ns = mt_xrealloc(r->tl_ns, st->cap_tl * sizeof(uint64_t));
@@ -356,9 +381,19 @@ static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
 		r->tl_rss = mt_xrealloc(r->tl_rss, st->cap_tl * sizeof(uint64_t));
 	}
 	r->tl_ns[r->ntl] = ns;
-	r->tl_heap[r->ntl] = st->round_max;
+	r->tl_heap[r->ntl] = heap;
 	r->tl_rss[r->ntl++] = rss;
-	st->round_max = mt_heap_current(st->heap);
+}
+
+static void on_sample(void *ctx, uint64_t ns, uint64_t rss)
+{
+	struct replay_state *st = ctx;
+
+	if (st->second)
+		return;
+	st->last_rss = rss;
+	timeline_add(st, ns, st->round_max, rss);
+	st->round_max = current(st);
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -402,6 +437,7 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	mt_heap_free(st->heap);
 	memset(st->live, 0, st->cap * sizeof(*st->live));
 	memset(st->thread_allocs, 0, st->nthreads_cap * sizeof(uint64_t));
+	st->file_cur = 0;
 	GROW(st->snap, 0, st->cap);
 	tracker_grow(&st->since_bucket, 0, st->cap);
 	st->second = 1;
@@ -429,6 +465,13 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	rc = pass(path, st, err, errlen);
 	if (rc == 0 && st->in_step)
 		close_step(st, r->c.end_ns);
+	/*
+	 * The timeline ends with the heap as the capture left it: what was
+	 * freed after the last sample (a Tracker stopping) is not lost.
+	 */
+	if (rc == 0 && r->ntl)
+		timeline_add(st, r->c.end_ns > r->tl_ns[r->ntl - 1] ? r->c.end_ns : r->tl_ns[r->ntl - 1],
+			     current(st), r->tl_rss[r->ntl - 1]);
 	if (rc == 0) {
 		uint32_t cap = st->cap ? st->cap : 1;
 

@@ -54,6 +54,7 @@ struct mt_replay_opts {
 	uint64_t temporary_threshold;	/* default 1 */
 	uint32_t buckets;		/* temporal buckets, 0 for none */
 	int progress;			/* progress on stderr */
+	int include_file_mappings;	/* count file-backed mmaps as memory */
 };
 
 struct mt_replay {
@@ -73,6 +74,11 @@ struct mt_replay {
 	uint64_t peak_bytes, peak_ns;
 	uint64_t leaked_bytes, leaked_count;
 	uint64_t temporary_bytes, temporary_count;
+	/*
+	 * File-backed mappings (MT_EV_MMAP_FILE): left out of everything
+	 * above unless include_file_mappings, but always measured here.
+	 */
+	uint64_t file_mapped_peak_bytes, file_mappings;
 	/* heap and RSS at each writer round (10 ms) */
 	uint64_t *tl_ns, *tl_heap, *tl_rss;
 	size_t ntl;

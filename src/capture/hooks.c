@@ -287,7 +287,7 @@ static void *hook_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 		return mt_real.mmap(addr, len, prot, flags, fd, off);
 	p = mt_real.mmap(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED)
-		RECORD_ALLOC(MT_EV_MMAP, p, len);
+		RECORD_ALLOC(fd >= 0 && !(flags & MAP_ANONYMOUS) ? MT_EV_MMAP_FILE : MT_EV_MMAP, p, len);
 	leave();
 	return p;
 }

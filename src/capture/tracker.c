@@ -901,6 +901,7 @@ static int session_start(const char *output, int native, int follow_fork)
 	static int once, unwind_ready;
 	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
 	struct timespec ts;
+	char cwd[PATH_MAX];
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
 	g.native = native;
@@ -926,6 +927,8 @@ static int session_start(const char *output, int native, int follow_fork)
 	if (py_version)
 		meta_kv("python", py_version());
 	record_command_line();
+	if (getcwd(cwd, sizeof(cwd)))	/* reports show paths relative to it */
+		meta_kv("cwd", cwd);
 	mt_modules_changed();
 	if (mt_writer_start(g.output) < 0)
 		return -1;

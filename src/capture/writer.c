@@ -362,7 +362,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 			s->slot = w.map.nfree ? w.map.free_slots[--w.map.nfree] : w.map.next_slot++;
 			w.map.used++;
 		}
-		*p++ = (uint8_t)kind;
+		*p++ = mt_event_head(kind);
 		if (thread != w.last_thread)
 			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
 		if (mt_event_is_mmap(kind))

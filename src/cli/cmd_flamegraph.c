@@ -31,7 +31,8 @@ static const char flamegraph_usage[] =
 	VIEW_OPTIONS_HELP
 	"  -h, --help           show this help\n"
 	"\n"
-	"Without -o the page is memtide-flamegraph-<capture>.html.\n";
+	"Without -o the page is memtide-flamegraph-<capture>.html; -o - writes it\n"
+	"to standard output.\n";
 
 static const char table_usage[] =
 	"usage: memtide table [options] FILE\n"
@@ -44,7 +45,8 @@ static const char table_usage[] =
 	VIEW_OPTIONS_HELP
 	"  -h, --help           show this help\n"
 	"\n"
-	"Without -o the page is memtide-table-<capture>.html.\n";
+	"Without -o the page is memtide-table-<capture>.html; -o - writes it to\n"
+	"standard output.\n";
 
 static int html_report(const char *cmd, int argc, char **argv)
 {
@@ -85,17 +87,7 @@ static int html_report(const char *cmd, int argc, char **argv)
 	}
 	if (a.json)
 		return mt_usage_error(cmd, "--json is not an option of %s", cmd);
-	if (!a.output && a.file) {
-		const char *base = strrchr(a.file, '/');
-		const char *dot;
-		int len;
-
-		base = base ? base + 1 : a.file;
-		dot = strrchr(base, '.');
-		len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-		snprintf(out, sizeof(out), "memtide-%s-%.*s.html", cmd, len, base);
-		a.output = out;
-	}
+	view_default_output(&a, cmd, "html", out, sizeof(out));
 	if (o.temporal)
 		a.replay.buckets = TEMPORAL_BUCKETS;
 	if ((rc = view_load(cmd, &a, &r)))
@@ -111,7 +103,7 @@ static int html_report(const char *cmd, int argc, char **argv)
 			rc = mt_error("the embedded page template is broken (rebuild memtide)");
 		rc = view_close(&a, f) || rc;
 		if (!rc)
-			fprintf(stderr, "memtide: wrote %s\n", a.output);
+			view_wrote(&a);
 	} else {
 		rc = 1;
 	}

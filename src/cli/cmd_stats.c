@@ -20,9 +20,15 @@ static const char usage_text[] =
 	"before their thread allocated anything else), and the top allocation\n"
 	"sites by size and by number of allocations.\n"
 	"\n"
-	"  -n, --top N   length of the top lists (default 10)\n"
-	"      --json    one JSON object instead of text\n"
-	"  -h, --help    show this help\n";
+	"File-backed mappings (mmap of a file) are not heap: their peak is shown\n"
+	"apart and they are left out of every other figure unless\n"
+	"--include-file-mappings is given.\n"
+	"\n"
+	"  -n, --top N              length of the top lists (default 10)\n"
+	"      --include-file-mappings\n"
+	"                           count file-backed mappings as memory too\n"
+	"      --json               one JSON object instead of text\n"
+	"  -h, --help               show this help\n";
 
 int cmd_stats(int argc, char **argv)
 {
@@ -41,6 +47,8 @@ int cmd_stats(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
+		} else if (!strcmp(a, "--include-file-mappings")) {
+			o.include_file_mappings = 1;
 		} else if (!strcmp(a, "-n") || !strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
 			const char *v = a[2] == 't' && a[5] == '=' ? a + 6 : i + 1 < argc ? argv[++i] : NULL;
 			char *end;
@@ -67,7 +75,7 @@ int cmd_stats(int argc, char **argv)
 	if (json)
 		mt_stats_print_json(stdout, &r, &s);
 	else
-		mt_stats_print_text(stdout, &r, &s);
+		mt_stats_print_text(stdout, &r, &s, o.include_file_mappings);
 	mt_stats_release(&s);
 	mt_replay_release(&r);
 	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");

@@ -23,10 +23,11 @@ static const char usage_text[] =
 	"\n"
 	"      --json           a list of objects instead of the table\n"
 	"  -o, --output FILE    write to FILE (-f to overwrite)\n"
+	VIEW_WIDTH_HELP
 	"  -h, --help           show this help\n";
 
 static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct mt_symbols *syms,
-		      const struct mt_step *s)
+		      const struct mt_step *s, int json)
 {
 	struct mt_location l;
 
@@ -35,7 +36,33 @@ static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct m
 		return;
 	}
 	mt_locate(&r->c, syms, r->keys[s->top_key].stack, &l);
-	snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
+	if (json)
+		snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
+	else
+		mt_fmt_site(buf, cap, l.function, l.file, l.line, r->c.cwd);
+}
+
+/* The name in a 24-column cell: made safe, cut with "..." or padded. */
+static const char *step_name(char *buf, size_t cap, const char *name)
+{
+	size_t i, cut = 0;
+	int cols = 0;
+
+	mt_fmt_text(buf, cap - 24, name);
+	for (i = 0; buf[i]; i++) {
+		if (((unsigned char)buf[i] & 0xc0) == 0x80)
+			continue;	/* inside a character */
+		if (cols == 21)
+			cut = i;
+		if (++cols > 24) {
+			strcpy(buf + cut, "...");
+			return buf;
+		}
+	}
+	while (cols++ < 24)
+		buf[i++] = ' ';
+	buf[i] = '\0';
+	return buf;
 }
 
 int cmd_steps(int argc, char **argv)
@@ -44,7 +71,8 @@ int cmd_steps(int argc, char **argv)
 	struct mt_replay r;
 	struct mt_symbols *syms;
 	FILE *f;
-	int rc;
+	char line[4096];
+	int rc, width;
 
 	view_init(&a);
 	for (int i = 1; i < argc; i++) {
@@ -63,6 +91,7 @@ int cmd_steps(int argc, char **argv)
 	if ((rc = view_load("steps", &a, &r)))
 		return rc;
 	syms = mt_symbols_new(&r.c);
+	width = view_width(&a);
 	f = view_open("steps", &a);
 	if (!f) {
 		rc = 1;
@@ -72,18 +101,17 @@ int cmd_steps(int argc, char **argv)
 		fputc('[', f);
 	else if (!r.nsteps)
 		fprintf(f, "No steps in %s: mark them in the program with memtide.step(\"name\").\n",
-			a.file);
+			mt_fmt_text(line, sizeof(line), a.file));
 	else
-		fprintf(f, "%-24s %9s %11s %11s %11s %11s %10s %11s  %s\n", "step", "duration",
-			"heap at end", "peak", "above start", "RSS at end", "allocs", "allocated",
-			"top site");
+		mt_put_line(f, "step                      duration heap at end        peak above start"
+			       "  RSS at end     allocs   allocated  top site", width);
 	for (uint32_t i = 0; i < r.nsteps; i++) {
 		const struct mt_step *s = &r.steps[i];
-		char site[1024], b[6][32];
+		char site[2048], b[6][32], name[256];
 		uint64_t above = s->peak > s->heap_start ? s->peak - s->heap_start : 0;
 		double ms = (double)(s->end_ns - s->start_ns) / 1e6;
 
-		site_text(site, sizeof(site), &r, syms, s);
+		site_text(site, sizeof(site), &r, syms, s, a.json);
 		if (a.json) {
 			fputs(i ? ",\n {\"name\": " : "\n {\"name\": ", f);
 			mt_json_str(f, mt_capture_string(&r.c, s->name));
@@ -98,14 +126,15 @@ int cmd_steps(int argc, char **argv)
 			mt_json_str(f, site);
 			fprintf(f, ", \"top_site_bytes\": %llu}", (unsigned long long)s->top_bytes);
 		} else {
-			fprintf(f, "%-24.24s %7.3f s %11s %11s %11s %11s %10s %11s  %s\n",
-				mt_capture_string(&r.c, s->name), ms / 1e3,
-				mt_fmt_size(b[0], sizeof(b[0]), s->heap_end),
-				mt_fmt_size(b[1], sizeof(b[1]), s->peak),
-				mt_fmt_size(b[2], sizeof(b[2]), above),
-				mt_fmt_size(b[3], sizeof(b[3]), s->rss_end),
-				mt_fmt_count(b[4], sizeof(b[4]), s->allocations),
-				mt_fmt_size(b[5], sizeof(b[5]), s->allocated_bytes), site);
+			snprintf(line, sizeof(line), "%s %7.3f s %11s %11s %11s %11s %10s %11s  %s",
+				 step_name(name, sizeof(name), mt_capture_string(&r.c, s->name)), ms / 1e3,
+				 mt_fmt_size(b[0], sizeof(b[0]), s->heap_end),
+				 mt_fmt_size(b[1], sizeof(b[1]), s->peak),
+				 mt_fmt_size(b[2], sizeof(b[2]), above),
+				 mt_fmt_size(b[3], sizeof(b[3]), s->rss_end),
+				 mt_fmt_count(b[4], sizeof(b[4]), s->allocations),
+				 mt_fmt_size(b[5], sizeof(b[5]), s->allocated_bytes), site);
+			mt_put_line(f, line, width);
 		}
 	}
 	if (a.json)

@@ -27,6 +27,7 @@ static const char usage_text[] =
 	VIEW_OPTIONS_HELP
 	"      --show-all-frames\n"
 	"                       also count import machinery and memtide's frames\n"
+	VIEW_WIDTH_HELP
 	"      --json           the rows as JSON\n"
 	"  -h, --help           show this help\n";
 
@@ -35,24 +36,30 @@ static const char *const sort_names[] = {
 	[MT_SORT_TOTAL_COUNT] = "total_allocations", [MT_SORT_OWN_COUNT] = "own_allocations",
 };
 
-static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view)
+static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view,
+		       const char *cwd, int width)
 {
-	char a[32], b[32], c[32], d[32];
+	char a[32], b[32], c[32], d[32], where[2048], line[4096];
 
-	fprintf(f, "Per function, %s: %s in %s allocations\n\n", view,
-		mt_fmt_size(a, sizeof(a), s->bytes), mt_fmt_count(b, sizeof(b), s->count));
-	fprintf(f, "%12s %12s %12s %12s  %s\n", "own memory", "total memory", "own allocs",
-		"total allocs", "function at file");
+	fprintf(f, "Per function, %s: %s in %s %s\n\n", view,
+		mt_fmt_size(a, sizeof(a), s->bytes), mt_fmt_count(b, sizeof(b), s->count),
+		mt_plural(s->count, "allocation", "allocations"));
+	snprintf(line, sizeof(line), "%12s %12s %12s %12s  %s", "own memory", "total memory",
+		 "own allocs", "total allocs", "function at file");
+	mt_put_line(f, line, width);
 	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
 		const struct mt_func_row *r = &s->rows[i];
 
-		fprintf(f, "%12s %12s %12s %12s  %s at %s%s\n",
-			mt_fmt_size(a, sizeof(a), r->own_bytes), mt_fmt_size(b, sizeof(b), r->total_bytes),
-			mt_fmt_count(c, sizeof(c), r->own_count), mt_fmt_count(d, sizeof(d), r->total_count),
-			r->function, r->file, r->native ? " [native]" : "");
+		snprintf(line, sizeof(line), "%12s %12s %12s %12s  %s%s",
+			 mt_fmt_size(a, sizeof(a), r->own_bytes), mt_fmt_size(b, sizeof(b), r->total_bytes),
+			 mt_fmt_count(c, sizeof(c), r->own_count), mt_fmt_count(d, sizeof(d), r->total_count),
+			 mt_fmt_site(where, sizeof(where), r->function, r->file, 0, cwd),
+			 r->native ? " [native]" : "");
+		mt_put_line(f, line, width);
 	}
 	if (s->nrows > rows)
-		fprintf(f, "(%u more functions; -r 0 shows all)\n", s->nrows - rows);
+		fprintf(f, "(%u more %s; -r 0 shows all)\n", s->nrows - rows,
+			mt_plural(s->nrows - rows, "function", "functions"));
 }
 
 static void print_json(FILE *f, const struct mt_summary *s, uint32_t rows, const char *view)
@@ -133,7 +140,7 @@ int cmd_summary(int argc, char **argv)
 		if (a.json)
 			print_json(out, &s, rows, view_name(a.view));
 		else
-			print_text(out, &s, rows, view);
+			print_text(out, &s, rows, view, r.c.cwd, view_width(&a));
 		rc = view_close(&a, out);
 	} else {
 		rc = 1;

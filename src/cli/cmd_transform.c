@@ -21,6 +21,9 @@ static const char usage_text[] =
 	"               joined by '|'\n"
 	"  speedscope   a speedscope profile (https://www.speedscope.app)\n"
 	"\n"
+	"Without -o the export is memtide-FORMAT-<capture>.json (.csv for csv);\n"
+	"-o - writes it to standard output.\n"
+	"\n"
 	VIEW_OPTIONS_HELP
 	"      --show-all-frames\n"
 	"                       keep import machinery and memtide's frames\n"
@@ -34,6 +37,7 @@ int cmd_transform(int argc, char **argv)
 	struct mt_replay r;
 	struct mt_symbols *syms;
 	FILE *out;
+	char path[4096];
 
 	view_init(&a);
 	for (int i = 1; i < argc; i++) {
@@ -60,6 +64,10 @@ int cmd_transform(int argc, char **argv)
 	}
 	if (fmt < 0)
 		return mt_usage_error("transform", "no format given");
+	if (a.json)
+		return mt_usage_error("transform", "--json is not an option of transform");
+	view_default_output(&a, names[fmt], fmt == MT_EXPORT_CSV ? "csv" : "json", path,
+			    sizeof(path));
 	if ((rc = view_load("transform", &a, &r)))
 		return rc;
 	syms = mt_symbols_new(&r.c);
@@ -67,6 +75,8 @@ int cmd_transform(int argc, char **argv)
 	if (out) {
 		mt_export(out, (enum mt_export_format)fmt, &r, syms, a.view, a.show_all);
 		rc = view_close(&a, out);
+		if (!rc)
+			view_wrote(&a);
 	} else {
 		rc = 1;
 	}

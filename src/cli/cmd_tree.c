@@ -22,6 +22,7 @@ static const char usage_text[] =
 	VIEW_OPTIONS_HELP
 	"      --show-all-frames\n"
 	"                       also show import machinery and memtide's frames\n"
+	VIEW_WIDTH_HELP
 	"      --json           the tree as JSON\n"
 	"  -h, --help           show this help\n";
 
@@ -68,15 +69,16 @@ int cmd_tree(int argc, char **argv)
 		if (a.json) {
 			mt_tree_print_json(out, &t, view_name(a.view));
 		} else {
-			snprintf(title, sizeof(title), "%s: %s in %s allocations%s%s",
+			snprintf(title, sizeof(title), "%s: %s in %s %s%s%s",
 				 a.view == MT_VIEW_LEAKS ? "Leaked (live at the end)" :
 				 a.view == MT_VIEW_TEMPORARY ? "Temporary allocations" :
 				 "Live at the peak of the heap",
 				 mt_fmt_size(size, sizeof(size), t.total_bytes),
 				 mt_fmt_count(count, sizeof(count), t.total_count),
+				 mt_plural(t.total_count, "allocation", "allocations"),
 				 o.biggest ? ", biggest allocation sites only" : "",
 				 r.c.truncated ? " (truncated capture)" : "");
-			mt_tree_print_text(out, &t, title);
+			mt_tree_print_text(out, &t, title, r.c.cwd, view_width(&a));
 		}
 		rc = view_close(&a, out);
 	} else {

@@ -70,11 +70,16 @@ const char *mt_prefix(void)
 
 static void usage(FILE *f)
 {
+	int w = 0;
+
 	fprintf(f, "usage: memtide <command> [options] ...\n\n"
 		   "memtide records every allocation of a Python or native program and\n"
 		   "reports where the memory went.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		if ((int)strlen(commands[i].name) > w)
+			w = (int)strlen(commands[i].name);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-*s  %s\n", w, commands[i].name, commands[i].summary);
 	fprintf(f, "\n'memtide <command> --help' tells more about each.\n");
 }
 

@@ -10,11 +10,13 @@
 
 #include "cli.h"
 #include "view.h"
+#include "../report/output.h"
 
 void view_init(struct view_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->replay.temporary_threshold = 1;
+	a->width = -1;
 	a->replay.progress = isatty(STDERR_FILENO);
 }
 
@@ -60,6 +62,14 @@ int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args
 		a->output = argv[++*i];
 	} else if (!strcmp(s, "-f") || !strcmp(s, "--force")) {
 		a->force = 1;
+	} else if (!strcmp(s, "--include-file-mappings")) {
+		a->replay.include_file_mappings = 1;
+	} else if (!strcmp(s, "-w") || !strcmp(s, "--width")) {
+		long n;
+
+		if (view_number(cmd, argc, argv, i, 0, 100000, &n) < 0)
+			return -1;
+		a->width = (int)n;
 	} else if (!strcmp(s, "--show-all-frames")) {
 		a->show_all = 1;
 	} else if (!strcmp(s, "--json")) {
@@ -82,7 +92,7 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 
 	if (!a->file)
 		return mt_usage_error(cmd, "no capture file given");
-	if (a->output && !a->force && stat(a->output, &sb) == 0)
+	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
 	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {
 		mt_replay_release(r);
@@ -96,7 +106,7 @@ FILE *view_open(const char *cmd, struct view_args *a)
 	FILE *f;
 
 	(void)cmd;
-	if (!a->output)
+	if (!a->output || !strcmp(a->output, "-"))
 		return stdout;
 	f = fopen(a->output, "w");
 	if (!f)
@@ -110,5 +120,35 @@ int view_close(struct view_args *a, FILE *f)
 
 	if (bad)
 		return mt_error("cannot write '%s'", a->output ? a->output : "the report");
+	return 0;
+}
+
+int view_width(const struct view_args *a)
+{
+	if (a->width < 0 && a->output && strcmp(a->output, "-"))
+		return 0;	/* a file: whole lines */
+	return mt_term_width(a->width);
+}
+
+void view_default_output(struct view_args *a, const char *what, const char *ext,
+			 char *buf, size_t cap)
+{
+	const char *base, *dot;
+	int len;
+
+	if (a->output || !a->file)
+		return;
+	base = strrchr(a->file, '/');
+	base = base ? base + 1 : a->file;
+	dot = strrchr(base, '.');
+	len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+	snprintf(buf, cap, "memtide-%s-%.*s.%s", what, len, base, ext);
+	a->output = buf;
+}
+
+int view_wrote(struct view_args *a)
+{
+	if (strcmp(a->output, "-"))
+		fprintf(stderr, "memtide: wrote %s\n", a->output);
 	return 0;
 }

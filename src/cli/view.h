@@ -13,10 +13,11 @@
 struct view_args {
 	enum mt_view view;
 	struct mt_replay_opts replay;
-	const char *output;	/* -o, NULL for stdout */
+	const char *output;	/* -o, NULL or "-" for stdout */
 	int force;		/* -f */
 	int show_all;		/* --show-all-frames */
 	int json;		/* --json */
+	int width;		/* --width, -1 for the terminal's */
 	const char *file;	/* the capture */
 };
 
@@ -27,8 +28,14 @@ struct view_args {
 	"                       another one (see the threshold below)\n"		\
 	"      --temporary-allocation-threshold N\n"				\
 	"                       ... or before it made N others (default 1)\n"	\
-	"  -o, --output FILE    write the report to FILE\n"			\
+	"      --include-file-mappings\n"					\
+	"                       count file-backed mmaps as memory too\n"		\
+	"  -o, --output FILE    write the report to FILE (-: standard output)\n"	\
 	"  -f, --force          overwrite FILE if it exists\n"
+
+#define VIEW_WIDTH_HELP							\
+	"  -w, --width N        cut lines to N columns (default: the terminal's\n"	\
+	"                       width on a terminal, else no limit; 0: no limit)\n"
 
 void view_init(struct view_args *a);
 /*
@@ -43,6 +50,19 @@ FILE *view_open(const char *cmd, struct view_args *a);
 /* Closes it; 0, or 1 after an error message. */
 int view_close(struct view_args *a, FILE *f);
 const char *view_name(enum mt_view v);
+/*
+ * Without -o, names the output after the capture: memtide-WHAT-STEM.EXT
+ * in buf (which must outlive a).
+ */
+void view_default_output(struct view_args *a, const char *what, const char *ext,
+			 char *buf, size_t cap);
+/*
+ * Columns text lines may take: --width, else the terminal's when the
+ * report goes to one, else 0 (no limit).
+ */
+int view_width(const struct view_args *a);
+/* Says on stderr which file was written (not for stdout); returns 0. */
+int view_wrote(struct view_args *a);
 /*
  * Reads the number that follows option argv[*i] into *out, which must lie
  * in [min, max]; -1 after a usage error.

@@ -83,6 +83,7 @@ const char *mt_event_kind_name(unsigned kind)
 		"?", "malloc", "calloc", "realloc", "reallocarray",
 		"posix_memalign", "aligned_alloc", "memalign", "valloc",
 		"pvalloc", "mmap", "mremap", "pymalloc", "free", "munmap", "step",
+		"mmap_file",
 	};
 	return kind < MT_EV_KIND_COUNT ? names[kind] : "?";
 }
@@ -100,6 +101,8 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
 			return fail(c, "corrupt capture: unknown event kind %u", ev.kind);
+		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
+			ev.kind = MT_EV_MMAP_FILE;
 		if (head & MT_EVF_THREAD) {
 			if (mt_get_varint(&p, end, &v) || v >= UINT32_MAX)
 				goto bad;
@@ -195,6 +198,11 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 	if (!strcmp(key, "python")) {
 		free((char *)c->python);
 		c->python = value;
+		return;
+	}
+	if (!strcmp(key, "cwd")) {
+		free((char *)c->cwd);
+		c->cwd = value;
 		return;
 	}
 	if (!strcmp(key, "pid"))
@@ -522,6 +530,7 @@ void mt_capture_release(struct mt_capture *c)
 	free(c->threads);
 	free((char *)c->command);
 	free((char *)c->python);
+	free((char *)c->cwd);
 	if (st) {
 		if (st->f)
 			fclose(st->f);

@@ -51,6 +51,7 @@ struct mt_capture {
 	uint64_t file_size;
 	/* metadata */
 	const char *command, *python;
+	const char *cwd;	/* the program's working directory, or NULL */
 	uint64_t pid, start_unix_ns;
 	int native;
 	/* tables, index 0 unused */

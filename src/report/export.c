@@ -25,15 +25,22 @@ static struct stack_list view_keys(const struct mt_replay *r, enum mt_view view)
 	return l;
 }
 
-/* Frames of key k kept by the filter, outermost first, as frame indices. */
+/*
+ * Frames of key k kept by the filter, outermost first, as frame indices.
+ * A stack with none left (no stack recorded, or only hidden frames) gets
+ * one "<unknown>" frame: the tools reject a sample without frames.
+ */
 static int key_frames(struct mt_calltree *t, const struct mt_replay *r, struct mt_symbols *syms,
 		      uint32_t k, int show_hidden, uint32_t *idx, struct mt_dframe *f)
 {
+	static const struct mt_dframe unknown = { "<unknown>", "", 0, 0, 0 };
 	int n = mt_stack_frames(&r->c, syms, r->keys[k].stack, f, MT_MAX_FRAMES), m = 0;
 
 	for (int i = 0; i < n; i++)
 		if (show_hidden || !f[i].hidden)
 			idx[m++] = mt_calltree_frame(t, &f[i]);
+	if (!m)
+		idx[m++] = mt_calltree_frame(t, &unknown);
 	return m;
 }
 
@@ -61,30 +68,25 @@ static void export_csv(FILE *f, struct mt_calltree *t, const struct mt_replay *r
 		uint32_t k = l->keys[i], th = r->keys[k].thread;
 		int n = key_frames(t, r, syms, k, show_hidden, idx, fr);
 		const struct mt_thread_info *ti = th < r->c.nthreads ? &r->c.threads[th] : NULL;
-		char line[32];
+		char *trace = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&trace, &len);
 
 		fprintf(f, "%s,%llu,%llu,%llu,", mt_event_kind_name(r->keys[k].kind),
 			(unsigned long long)l->v[k].count, (unsigned long long)l->v[k].bytes,
 			(unsigned long long)(ti ? ti->tid : 0));
 		csv_field(f, ti && ti->name ? ti->name : "");
 		fputc(',', f);
-		if (n) {
-			char *trace = NULL;
-			size_t len = 0;
-			FILE *m = open_memstream(&trace, &len);
+		for (int j = n - 1; m && j >= 0; j--) {	/* innermost first */
+			const struct mt_dframe *d = &t->frames[idx[j]];
 
-			for (int j = n - 1; m && j >= 0; j--) {	/* innermost first */
-				const struct mt_dframe *d = &t->frames[idx[j]];
-
-				snprintf(line, sizeof(line), "%u", d->line);
-				fprintf(m, "%s%s;%s;%s", j == n - 1 ? "" : "|", d->function, d->file, line);
-			}
-			if (m) {
-				fclose(m);
-				csv_field(f, trace);
-			}
-			free(trace);
+			fprintf(m, "%s%s;%s;%u", j == n - 1 ? "" : "|", d->function, d->file, d->line);
 		}
+		if (m) {
+			fclose(m);
+			csv_field(f, trace);
+		}
+		free(trace);
 		fputc('\n', f);
 	}
 }

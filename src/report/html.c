@@ -102,10 +102,26 @@ static void write_meta(FILE *f, const struct mt_replay *r, const struct mt_html_
 	fputs("]}", f);
 }
 
-/* Heap and RSS over time, at most TIMELINE_POINTS points keeping maxima. */
+static uint64_t timeline_value(const struct mt_replay *r, int series, size_t i)
+{
+	return series == 0 ? r->tl_ns[i] : series == 1 ? r->tl_heap[i] : r->tl_rss[i];
+}
+
+static void put_value(FILE *f, int series, uint64_t v, int first)
+{
+	if (series == 0)
+		fprintf(f, "%s%.3f", first ? "" : ",", (double)v / 1e9);
+	else
+		fprintf(f, "%s%llu", first ? "" : ",", (unsigned long long)v);
+}
+
+/*
+ * Heap and RSS over time, at most TIMELINE_POINTS points keeping maxima;
+ * the last point (the heap at the end) is always kept as it is.
+ */
 static void write_timeline(FILE *f, const struct mt_replay *r)
 {
-	size_t n = r->ntl, step = (n + TIMELINE_POINTS - 1) / TIMELINE_POINTS;
+	size_t n = r->ntl ? r->ntl - 1 : 0, step = (n + TIMELINE_POINTS - 1) / TIMELINE_POINTS;
 	const char *keys[3] = { "t", "heap", "rss" };
 
 	if (!step)
@@ -117,16 +133,12 @@ static void write_timeline(FILE *f, const struct mt_replay *r)
 			size_t end = i + step < n ? i + step : n;
 			uint64_t v = 0;
 
-			for (size_t j = i; j < end; j++) {
-				uint64_t x = s == 0 ? r->tl_ns[j] : s == 1 ? r->tl_heap[j] : r->tl_rss[j];
-
-				v = x > v ? x : v;
-			}
-			if (s == 0)
-				fprintf(f, "%s%.3f", i ? "," : "", (double)v / 1e9);
-			else
-				fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)v);
+			for (size_t j = i; j < end; j++)
+				v = timeline_value(r, s, j) > v ? timeline_value(r, s, j) : v;
+			put_value(f, s, v, i == 0);
 		}
+		if (r->ntl)
+			put_value(f, s, timeline_value(r, s, n), n == 0);
 		fputc(']', f);
 	}
 	fputc('}', f);

@@ -1,13 +1,16 @@
 /*
  * output.c - formatting shared by the reports (see output.h).
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "output.h"
 
 const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes)
 {
-	static const char *units[] = { "KB", "MB", "GB", "TB", "PB" };
+	static const char *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	double v = (double)bytes;
 	int u = -1;
 
@@ -15,12 +18,17 @@ const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes)
 		snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
 		return buf;
 	}
-	while (v >= 1024 && u < 4) {
+	while (v >= 1024 && u < 5) {
 		v /= 1024;
 		u++;
 	}
 	snprintf(buf, cap, "%.2f %s", v, units[u]);
 	return buf;
+}
+
+const char *mt_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n)
@@ -87,4 +95,155 @@ void mt_json_str(FILE *f, const char *str)
 		s++;
 	}
 	fputc('"', f);
+}
+
+const char *mt_fmt_text(char *buf, size_t cap, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t o = 0;
+
+	if (!cap)
+		return buf;
+	while (*s) {
+		char esc[8];
+		int n = utf8_len(s);
+		size_t len;
+
+		/* C0, DEL, C1 (U+0080-U+009F) and bytes that are not UTF-8 */
+		if (n == 0 || (n == 1 && (*s < 0x20 || *s == 0x7f))) {
+			if (*s == '\n' || *s == '\r' || *s == '\t')
+				len = (size_t)snprintf(esc, sizeof(esc), "\\%c",
+						       *s == '\n' ? 'n' : *s == '\r' ? 'r' : 't');
+			else
+				len = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *s);
+			n = 1;
+		} else if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
+			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", s[1]);
+		} else {
+			memcpy(esc, s, (size_t)n);
+			len = (size_t)n;
+		}
+		if (o + len >= cap)
+			break;
+		memcpy(buf + o, esc, len);
+		o += len;
+		s += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Whether path starts with dir and a '/'; the rest, or NULL. */
+static const char *below(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (!n || strncmp(path, dir, n) || path[n] != '/')
+		return NULL;
+	return path + n + 1;
+}
+
+/* The part after the last ".../lib/pythonX.Y/" of path, or NULL. */
+static const char *in_stdlib(const char *path)
+{
+	const char *found = NULL;
+
+	for (const char *p = strstr(path, "/lib"); p; p = strstr(p + 1, "/lib")) {
+		const char *q = p + 4;
+
+		if (!strncmp(q, "64", 2))
+			q += 2;
+		if (strncmp(q, "/python", 7))
+			continue;
+		q += 7;
+		if (*q < '0' || *q > '9')
+			continue;
+		while ((*q >= '0' && *q <= '9') || *q == '.')
+			q++;
+		if (*q == '/')
+			found = q + 1;
+	}
+	return found;
+}
+
+const char *mt_short_path(char *buf, size_t cap, const char *path, const char *cwd)
+{
+	const char *rest, *pkg = NULL;
+
+	if (!path || path[0] != '/') {
+		snprintf(buf, cap, "%s", path ? path : "");
+		return buf;
+	}
+	for (const char *p = path; (p = strstr(p, "-packages/")); p++)
+		if (p - path >= 5 && (!strncmp(p - 5, "/site", 5) || !strncmp(p - 5, "/dist", 5)))
+			pkg = p - 4;
+	if (pkg) {
+		snprintf(buf, cap, "%s", pkg);
+	} else if ((rest = below(path, cwd))) {
+		snprintf(buf, cap, "%s", rest);
+	} else if ((rest = in_stdlib(path))) {
+		snprintf(buf, cap, "<stdlib>/%s", rest);
+	} else {
+		snprintf(buf, cap, "%s", path);
+	}
+	return buf;
+}
+
+int mt_term_width(int width)
+{
+	struct winsize ws;
+	const char *env;
+
+	if (width >= 0)
+		return width;
+	if (!isatty(STDOUT_FILENO))
+		return 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	env = getenv("COLUMNS");
+	width = env ? atoi(env) : 0;
+	return width > 0 ? width : 80;
+}
+
+void mt_put_line(FILE *f, const char *line, int width)
+{
+	const unsigned char *s = (const unsigned char *)line;
+	int cols = 0;
+	size_t i = 0, cut = 0;
+
+	if (width <= 0) {
+		fprintf(f, "%s\n", line);
+		return;
+	}
+	/* one column per character; the last three of a long line become "..." */
+	while (s[i]) {
+		int n = utf8_len(s + i);
+
+		n = n ? n : 1;
+		if (cols == width - 3)
+			cut = i;
+		cols++;
+		i += (size_t)n;
+		if (cols > width) {
+			fprintf(f, "%.*s...\n", (int)cut, line);
+			return;
+		}
+	}
+	fprintf(f, "%s\n", line);
+}
+
+const char *mt_fmt_site(char *buf, size_t cap, const char *function, const char *file,
+			unsigned line, const char *cwd)
+{
+	char fn[1024], path[1024], fpath[1024];
+
+	mt_fmt_text(fn, sizeof(fn), function);
+	mt_fmt_text(fpath, sizeof(fpath), mt_short_path(path, sizeof(path), file, cwd));
+	if (line)
+		snprintf(buf, cap, "%s at %s:%u", fn, fpath, line);
+	else
+		snprintf(buf, cap, "%s at %s", fn, fpath);
+	return buf;
 }

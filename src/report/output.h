@@ -9,11 +9,40 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* "512 B", "3.91 KB", "1.50 GB" (powers of 1024). */
+/* "512 B", "3.91 KiB", "1.50 GiB" (powers of 1024, named as such). */
 const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes);
+/* one when n is 1, else many: "1 allocation", "2 allocations". */
+const char *mt_plural(uint64_t n, const char *one, const char *many);
 /* "1,234,567". */
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n);
 /* Writes s as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 void mt_json_str(FILE *f, const char *s);
+
+/*
+ * Text from the profiled program (names, paths, the command line) made
+ * safe for a terminal: control characters (C0, DEL, C1) become \n, \r,
+ * \t, \xNN or \u00NN, bytes that are not UTF-8 \xNN.  Cut short to fit
+ * cap.  Returns buf.
+ */
+const char *mt_fmt_text(char *buf, size_t cap, const char *s);
+/*
+ * path as text reports show it: "site-packages/..." (or dist-packages)
+ * for installed packages, relative to cwd below it, "<stdlib>/..." for
+ * Python's standard library, else unchanged.  Returns buf.
+ */
+const char *mt_short_path(char *buf, size_t cap, const char *path, const char *cwd);
+/*
+ * "function at file:line" (":line" left out when line is 0) for a text
+ * report: the function and the shortened path made safe as above.
+ */
+const char *mt_fmt_site(char *buf, size_t cap, const char *function, const char *file,
+			unsigned line, const char *cwd);
+/*
+ * The width text lines should fit: width itself when >= 0 (an option),
+ * else the terminal's when stdout is one, else 0 (no limit).
+ */
+int mt_term_width(int width);
+/* Writes line and a newline, cut to width columns with "..." (0: whole). */
+void mt_put_line(FILE *f, const char *line, int width);
 
 #endif

@@ -10,17 +10,18 @@
 
 #define BAR_WIDTH 40
 
-static void print_site(FILE *f, const struct mt_site *s, int by_count)
+static void print_site(FILE *f, const struct mt_site *s, int by_count, const char *cwd)
 {
-	char a[32], b[32];
+	char a[32], b[32], where[2048];
 
-	fprintf(f, "  - %s at %s:%u -> ", s->function, s->file, s->line);
+	fprintf(f, "  - %s -> ", mt_fmt_site(where, sizeof(where), s->function, s->file, s->line, cwd));
 	if (by_count)
 		fprintf(f, "%s (%s)\n", mt_fmt_count(a, sizeof(a), s->count),
 			mt_fmt_size(b, sizeof(b), s->bytes));
 	else
-		fprintf(f, "%s (%s allocations)\n", mt_fmt_size(a, sizeof(a), s->bytes),
-			mt_fmt_count(b, sizeof(b), s->count));
+		fprintf(f, "%s (%s %s)\n", mt_fmt_size(a, sizeof(a), s->bytes),
+			mt_fmt_count(b, sizeof(b), s->count),
+			mt_plural(s->count, "allocation", "allocations"));
 }
 
 static void print_histogram(FILE *f, const struct mt_replay *s)
@@ -46,9 +47,9 @@ static void print_histogram(FILE *f, const struct mt_replay *s)
 		int w = most ? (int)((s->hist[i] * BAR_WIDTH + most - 1) / most) : 0;
 
 		if (i == 0)
-			fprintf(f, "  %-12s", "= 0 B");
+			fprintf(f, "  %-13s", "= 0 B");
 		else
-			fprintf(f, "  < %-10s", mt_fmt_size(a, sizeof(a), mt_hist_bin_max(i) + 1));
+			fprintf(f, "  < %-11s", mt_fmt_size(a, sizeof(a), mt_hist_bin_max(i) + 1));
 		fprintf(f, ": %12s ", mt_fmt_count(b, sizeof(b), s->hist[i]));
 		for (int k = 0; k < w; k++)
 			fputs("\u2587", f);
@@ -60,10 +61,10 @@ static void print_histogram(FILE *f, const struct mt_replay *s)
 /* Allocator kinds, most used first. */
 static void print_kinds(FILE *f, const struct mt_replay *s)
 {
-	int order[MT_EV_FREE], n = 0;
+	int order[MT_EV_KIND_COUNT], n = 0;
 	char a[32], up[32];
 
-	for (int i = 1; i < MT_EV_FREE; i++)
+	for (int i = 1; i < MT_EV_KIND_COUNT; i++)
 		if (s->kinds[i])
 			order[n++] = i;
 	for (int i = 1; i < n; i++)
@@ -81,19 +82,22 @@ static void print_kinds(FILE *f, const struct mt_replay *s)
 	}
 }
 
-void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s)
+void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s,
+			 int include_files)
 {
 	const struct mt_capture *c = &r->c;
 	char a[32], b[32];
 
-	fprintf(f, "Capture: %s\n", c->path);
-	fprintf(f, "Command: %s\n", c->command ? c->command : "?");
+	char text[4096];
+
+	fprintf(f, "Capture: %s\n", mt_fmt_text(text, sizeof(text), c->path));
+	fprintf(f, "Command: %s\n", mt_fmt_text(text, sizeof(text), c->command ? c->command : "?"));
 	if (c->python) {
 		char v[64];
 
 		snprintf(v, sizeof(v), "%s", c->python);
 		v[strcspn(v, " ")] = '\0';
-		fprintf(f, "Python:  %s\n", v);
+		fprintf(f, "Python:  %s\n", mt_fmt_text(text, sizeof(text), v));
 	}
 	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
 	if (c->truncated)
@@ -104,10 +108,18 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
 	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
 		(double)r->peak_ns / 1e9);
+	if (r->file_mappings)
+		fprintf(f, "Peak file-mapped:        %s in %s %s (%s)\n",
+			mt_fmt_size(a, sizeof(a), r->file_mapped_peak_bytes),
+			mt_fmt_count(b, sizeof(b), r->file_mappings),
+			mt_plural(r->file_mappings, "file mapping", "file mappings"),
+			include_files ? "counted above too" :
+			"not counted as heap; --include-file-mappings counts them");
 	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
-	fprintf(f, "Leaked (live at end):    %s in %s allocations\n",
+	fprintf(f, "Leaked (live at end):    %s in %s %s\n",
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
-		mt_fmt_count(b, sizeof(b), r->leaked_count));
+		mt_fmt_count(b, sizeof(b), r->leaked_count),
+		mt_plural(r->leaked_count, "allocation", "allocations"));
 	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
 		mt_fmt_count(a, sizeof(a), r->temporary_count),
 		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
@@ -117,12 +129,13 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "\nAllocator kinds:\n");
 	print_kinds(f, r);
 
-	fprintf(f, "\nTop %u locations by size:\n", s->nsites);
+	fprintf(f, "\nTop %u %s by size:\n", s->nsites, mt_plural(s->nsites, "location", "locations"));
 	for (uint32_t i = 0; i < s->nsites; i++)
-		print_site(f, &s->by_size[i], 0);
-	fprintf(f, "\nTop %u locations by number of allocations:\n", s->nsites);
+		print_site(f, &s->by_size[i], 0, c->cwd);
+	fprintf(f, "\nTop %u %s by number of allocations:\n", s->nsites,
+		mt_plural(s->nsites, "location", "locations"));
 	for (uint32_t i = 0; i < s->nsites; i++)
-		print_site(f, &s->by_count[i], 1);
+		print_site(f, &s->by_count[i], 1, c->cwd);
 }
 
 static void json_sites(FILE *f, const char *key, const struct mt_site *v, uint32_t n)
@@ -159,6 +172,8 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("total_bytes", r->total_bytes);
 	NUM("peak_bytes", r->peak_bytes);
 	NUM("peak_time_ms", r->peak_ns / 1000000);
+	NUM("file_mapped_peak_bytes", r->file_mapped_peak_bytes);
+	NUM("file_mappings", r->file_mappings);
 	NUM("peak_rss_bytes", c->peak_rss);
 	NUM("duration_ms", c->end_ns / 1000000);
 	NUM("leaked_bytes", r->leaked_bytes);
@@ -170,7 +185,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 #undef NUM
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	fputs(",\n  \"allocators\": {", f);
-	for (int i = 1; i < MT_EV_FREE; i++) {
+	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])
 			continue;
 		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", mt_event_kind_name((unsigned)i),

@@ -8,7 +8,9 @@
 
 #include "../analysis/stats.h"
 
-void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s);
+/* include_files: the replay counted file-backed mappings as memory. */
+void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s,
+			 int include_files);
 void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_stats *s);
 
 #endif

@@ -8,42 +8,51 @@
 #include "output.h"
 #include "tree_report.h"
 
+struct text_opts {
+	const char *cwd;
+	int width;
+};
+
 static void text_node(FILE *f, const struct mt_calltree *t, uint32_t n,
-		      char *prefix, size_t plen, int last)
+		      char *prefix, size_t plen, int last, const struct text_opts *o)
 {
 	const struct mt_tnode *node = &t->nodes[n];
 	const struct mt_dframe *fr = node->frame ? &t->frames[node->frame] : NULL;
 	size_t plen0 = plen;
-	char size[32], count[32];
+	char size[32], count[32], where[2048], line[8192];
 	double pct = t->total_bytes ? 100.0 * (double)node->bytes / (double)t->total_bytes : 0;
 
-	fprintf(f, "%10s %5.1f%% %10s  %s%s", mt_fmt_size(size, sizeof(size), node->bytes), pct,
-		mt_fmt_count(count, sizeof(count), node->count), prefix,
-		n == 1 ? "" : last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ");
-	if (fr)
-		fprintf(f, "%s at %s:%u%s\n", fr->function, fr->file, fr->line,
-			fr->native ? " [native]" : "");
-	else
-		fprintf(f, "<root>\n");
+	snprintf(line, sizeof(line), "%10s %5.1f%% %10s  %s%s%s%s",
+		 mt_fmt_size(size, sizeof(size), node->bytes), pct,
+		 mt_fmt_count(count, sizeof(count), node->count), prefix,
+		 n == 1 ? "" : last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ",
+		 fr ? mt_fmt_site(where, sizeof(where), fr->function, fr->file, fr->line, o->cwd) :
+		 "<root>", fr && fr->native ? " [native]" : "");
+	mt_put_line(f, line, o->width);
 	if (n != 1 && plen + 8 < 4096) {
 		strcpy(prefix + plen, last ? "    " : "\u2502   ");
 		plen += strlen(prefix + plen);
 	}
 	for (uint32_t c = node->child; c; c = t->nodes[c].next)
-		text_node(f, t, c, prefix, plen, t->nodes[c].next == 0);
+		text_node(f, t, c, prefix, plen, t->nodes[c].next == 0, o);
 	prefix[plen0] = '\0';
 }
 
-void mt_tree_print_text(FILE *f, const struct mt_calltree *t, const char *title)
+void mt_tree_print_text(FILE *f, const struct mt_calltree *t, const char *title,
+			const char *cwd, int width)
 {
-	char prefix[4096] = "";
+	char prefix[4096] = "", head[256];
+	struct text_opts o = { cwd, width };
 
-	fprintf(f, "%s\n\n%10s %6s %10s  %s\n", title, "memory", "share", "allocs", "function at file:line");
+	snprintf(head, sizeof(head), "%10s %6s %10s  %s", "memory", "share", "allocs",
+		 "function at file:line");
+	fprintf(f, "%s\n\n", title);
+	mt_put_line(f, head, width);
 	if (t->nnodes < 2 || !t->total_count) {
 		fprintf(f, "(nothing)\n");
 		return;
 	}
-	text_node(f, t, 1, prefix, 0, 1);
+	text_node(f, t, 1, prefix, 0, 1, &o);
 }
 
 static void json_node(FILE *f, const struct mt_calltree *t, uint32_t n, int depth)

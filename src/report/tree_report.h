@@ -8,7 +8,12 @@
 
 #include "../analysis/calltree.h"
 
-void mt_tree_print_text(FILE *f, const struct mt_calltree *t, const char *title);
+/*
+ * Paths are shortened (mt_short_path, against cwd) and each line cut to
+ * width columns (0: no limit).
+ */
+void mt_tree_print_text(FILE *f, const struct mt_calltree *t, const char *title,
+			const char *cwd, int width);
 void mt_tree_print_json(FILE *f, const struct mt_calltree *t, const char *view);
 
 #endif

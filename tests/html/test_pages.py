@@ -125,7 +125,7 @@ def test_flamegraph_shows_header_chart_and_names(page, templates, sample, tmp_pa
     # import machinery is hidden by default, its children glued to <module>
     assert "_find_and_load" not in labels
     meta = page.eval("document.getElementById('mt-meta').innerText")
-    for text in ("python3 pipeline.py --halos 64", "4242", "3.11.2", "100 MB at 3.40 s", "5.00 s", "1.74 GB"):
+    for text in ("python3 pipeline.py --halos 64", "4242", "3.11.2", "100 MiB at 3.40 s", "5.00 s", "1.74 GiB"):
         assert text in meta
     assert "truncated" in page.eval("document.getElementById('mt-truncated').textContent")
     notes = page.eval("document.getElementById('mt-notes').innerText")
@@ -166,7 +166,7 @@ def test_tooltip_shows_function_location_bytes_count(page, templates, sample, tm
     page.wait_for("!document.getElementById('tip').hidden")
     tip = page.eval("document.getElementById('tip').innerText")
     assert "compute_power" in tip and "/home/ana/pipeline.py:25" in tip
-    assert "87.7 MB" in tip and "16 allocations" in tip and "Python frame" in tip
+    assert "87.7 MiB" in tip and "16 allocations" in tip and "Python frame" in tip
     shot(page, tmp_path, "flamegraph-tooltip")
     assert_clean(page)
 
@@ -249,7 +249,7 @@ def test_temporal_drag_selects_the_peak_of_a_range(page, templates, sample, tmp_
     labels = " ".join(page.eval(LABELS))
     assert "load_halos" in labels and "compute_power" not in labels
     status = page.eval("document.getElementById('range-status').textContent")
-    assert "63.9 MB" in status and "1.00 s and 2.00 s" in status
+    assert "63.9 MiB" in status and "1.00 s and 2.00 s" in status
     assert "Flame graph at the peak of" in page.eval("document.getElementById('flame-title').textContent")
     time.sleep(0.5)
     shot(page, tmp_path, "flamegraph-range")
@@ -385,7 +385,7 @@ def test_table_sorts_filters_and_shows_stacks(page, templates, sample, tmp_path)
     # stacks grouped by (leaf, thread, allocator); the zero stack is left out
     assert [r[0] for r in rows] == ["nativenpy_alloc_cache", "nativeZSTD_decompressStream", "Pythonfft_plan",
                                     "Python" + XSS, "merged<other>"]
-    assert rows[0][1:] == ["numpy/core/src/multiarray/alloc.c:88", "89.6 MB", "126", "MainThread (tid 4242)", "malloc"]
+    assert rows[0][1:] == ["numpy/core/src/multiarray/alloc.c:88", "89.6 MiB", "126", "MainThread (tid 4242)", "malloc"]
     assert rows[1][4:] == ["loader (tid 4250)", "mmap"]
 
     page.eval("document.querySelector('#sites th[data-col=count] button').click()")
@@ -486,5 +486,5 @@ def test_table_site_by_innermost_python_frame(page, templates, sample, tmp_path)
     rows = table_rows(page)
     assert [r[0] for r in rows] == ["Pythoncompute_power", "Pythonread_block", "Python<module>",
                                     "Pythonfft_plan", "Python" + XSS, "merged<other>"]
-    assert rows[0][2:4] == ["85.8 MB", "6"] and rows[2][1].endswith("numpy/__init__.py:1")
+    assert rows[0][2:4] == ["85.8 MiB", "6"] and rows[2][1].endswith("numpy/__init__.py:1")
     assert_clean(page)

@@ -290,7 +290,7 @@ def test_memit_cell(session):
     assert float(found[0][1]) == 50.00, cell["out"]
 
 
-TOP_ROW_RE = re.compile(r"^\s*- (\S+) at (.+):(\d+) -> ([\d.]+ \w+) \((\d+) allocations\)$", re.M)
+TOP_ROW_RE = re.compile(r"^\s*- (\S+) at (.+):(\d+) -> ([\d.]+ \w+) \((\d+) allocations?\)$", re.M)
 
 
 def top_rows(text):

@@ -246,7 +246,7 @@ def test_tree_text(mt, peak):
         assert re.search(rf"\b{fn} at \S*report_peak\.c:{lines[fn]}\b", text), text
     assert re.search(rf"\bouter at \S*report_peak\.c:{lines['outer_f1']}\b", text), text
     assert re.search(rf"\bmain at \S*report_peak\.c:{lines['main_outer']}\b", text), text
-    assert "20.00 MB" in text, text
+    assert "20.00 MiB" in text, text
     # f1 and f2 are drawn below outer, outer below main.
     order = [re.search(rf"\b{fn} at ", text).start() for fn in ("main", "outer", "f1")]
     assert order == sorted(order), text
@@ -306,7 +306,7 @@ def test_summary_text(mt, peak):
     text = report(mt, "summary", peak["path"]).out
     assert re.search(r"\bf1 at \S*report_peak\.c", text), text
     assert re.search(r"\bouter at \S*report_peak\.c", text), text
-    assert "10.00 MB" in text and "20.00 MB" in text, text
+    assert "10.00 MiB" in text and "20.00 MiB" in text, text
 
 
 # --------------------------------------------------------------------------
@@ -946,7 +946,7 @@ def test_reports_on_a_missing_file(mt, cmd):
 
 
 @pytest.mark.parametrize("cmd", ["run", "stats", "tree", "summary", "flamegraph", "table",
-                                 "transform"])
+                                 "transform", "steps"])
 def test_help(mt, cmd):
     res = mt.run(cmd, "--help")
     assert res.returncode == 0, str(res)
