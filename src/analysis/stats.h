@@ -22,7 +22,8 @@ struct mt_stats {
 	uint32_t nall;				/* sites in all */
 };
 
-void mt_stats_sites(const struct mt_replay *r, int top, struct mt_stats *s);
+/* show_all: sites may be hidden frames too (--show-all-frames) */
+void mt_stats_sites(const struct mt_replay *r, int top, int show_all, struct mt_stats *s);
 void mt_stats_release(struct mt_stats *s);
 
 #endif

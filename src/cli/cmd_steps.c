@@ -26,7 +26,7 @@ static const char usage_text[] =
 	"  -h, --help           show this help\n";
 
 static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct mt_symbols *syms,
-		      const struct mt_step *s)
+		      const struct mt_step *s, int show_all)
 {
 	struct mt_location l;
 
@@ -34,7 +34,7 @@ static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct m
 		snprintf(buf, cap, "-");
 		return;
 	}
-	mt_locate(&r->c, syms, r->keys[s->top_key].stack, &l);
+	mt_locate(&r->c, syms, r->keys[s->top_key].stack, show_all, &l);
 	snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
 }
 
@@ -83,7 +83,7 @@ int cmd_steps(int argc, char **argv)
 		uint64_t above = s->peak > s->heap_start ? s->peak - s->heap_start : 0;
 		double ms = (double)(s->end_ns - s->start_ns) / 1e6;
 
-		site_text(site, sizeof(site), &r, syms, s);
+		site_text(site, sizeof(site), &r, syms, s, a.show_all);
 		if (a.json) {
 			fputs(i ? ",\n {\"name\": " : "\n {\"name\": ", f);
 			mt_json_str(f, mt_capture_string(&r.c, s->name));

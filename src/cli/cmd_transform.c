@@ -22,8 +22,6 @@ static const char usage_text[] =
 	"  speedscope   a speedscope profile (https://www.speedscope.app)\n"
 	"\n"
 	VIEW_OPTIONS_HELP
-	"      --show-all-frames\n"
-	"                       keep import machinery and memtide's frames\n"
 	"  -h, --help           show this help\n";
 
 int cmd_transform(int argc, char **argv)

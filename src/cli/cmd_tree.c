@@ -20,8 +20,6 @@ static const char usage_text[] =
 	"\n"
 	"  -b, --biggest N      keep the N biggest allocation sites (default 10; 0: all)\n"
 	VIEW_OPTIONS_HELP
-	"      --show-all-frames\n"
-	"                       also show import machinery and memtide's frames\n"
 	"      --json           the tree as JSON\n"
 	"  -h, --help           show this help\n";
 

@@ -28,7 +28,16 @@ struct view_args {
 	"      --temporary-allocation-threshold N\n"				\
 	"                       ... or before it made N others (default 1)\n"	\
 	"  -o, --output FILE    write the report to FILE\n"			\
-	"  -f, --force          overwrite FILE if it exists\n"
+	"  -f, --force          overwrite FILE if it exists\n"			\
+	SHOW_ALL_FRAMES_HELP("                       ")
+
+/* Every report takes it (stats too); indent aligns the explanation. */
+#define SHOW_ALL_FRAMES_HELP(indent)						\
+	"      --show-all-frames\n"						\
+	indent "also show what is hidden by default: the import\n"		\
+	indent "system, runpy, the C and interpreter start-up frames,\n"	\
+	indent "memtide's own frames, and (--leaks) the interpreter's\n"	\
+	indent "arenas that it frees at its own exit\n"
 
 void view_init(struct view_args *a);
 /*
