@@ -85,5 +85,5 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 	for (; p >= 0; p--)	/* Python frames no native frame placed */
 		PUSH_PY(p);
 #undef PUSH_PY
-	return mt_hide_finish(c, out, interp, n, npy, max);
+	return mt_hide_finish(c, out, interp, n, max);
 }

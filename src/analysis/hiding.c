@@ -56,7 +56,7 @@ int mt_interpreter_frame(const struct mt_frame_info *f)
 }
 
 int mt_hide_finish(const struct mt_capture *c, struct mt_dframe *f, const uint8_t *interp,
-		   int n, int npy, int max)
+		   int n, int max)
 {
 	int first = n, shown = 0;
 
@@ -65,20 +65,19 @@ int mt_hide_finish(const struct mt_capture *c, struct mt_dframe *f, const uint8_
 			first = i;
 			break;
 		}
-	/* the interpreter's frames outside the first Python frame shown:
-	 * all of them where Python code runs, its entry path by name where
-	 * none does */
+	/* the interpreter's frames outside the first Python frame shown: all
+	 * of them where one is shown, its entry path by name where none is */
 	for (int i = 0; i < first; i++)
-		if (f[i].native && (interp[i] & (npy ? 1 : 2)))
+		if (f[i].native && (interp[i] & (first < n ? 1 : 2)))
 			f[i].hidden = 1;
-	if (!npy && c->python && n < max) {
+	if (first == n && c->python && n < max) {
 		memmove(f + 1, f, (size_t)n * sizeof(*f));
 		f[0] = (struct mt_dframe){ MT_NO_PYTHON_FRAME, "", 0, 0, 0 };
-		n++;
+		return n + 1;
 	}
 	for (int i = 0; i < n; i++)
 		shown += !f[i].hidden;
-	if (!shown)
+	if (!shown)	/* hiding never empties a stack */
 		for (int i = 0; i < n; i++)
 			f[i].hidden = 0;
 	return n;

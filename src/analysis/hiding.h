@@ -30,12 +30,13 @@ int mt_interpreter_frame(const struct mt_frame_info *f);
 
 /*
  * Finishes the marks of a stack's display frames f[0..n) (outermost first;
- * interp[i] from mt_interpreter_frame for native frames, 0 for the others): hides the
- * interpreter's frames outside the first Python frame shown, puts a stack
- * of a Python program without Python frames under MT_NO_PYTHON_FRAME, and
- * shows every frame of a stack that hiding would empty.  Returns the new n.
+ * interp[i] from mt_interpreter_frame for native frames, 0 for the others):
+ * hides the interpreter's frames outside the first Python frame shown; puts
+ * a Python program's stack where no Python frame is shown under a first
+ * frame MT_NO_PYTHON_FRAME (its frames follow, hidden or not); shows every
+ * frame of another stack that hiding would empty.  Returns the new n.
  */
 int mt_hide_finish(const struct mt_capture *c, struct mt_dframe *f, const uint8_t *interp,
-		   int n, int npy, int max);
+		   int n, int max);
 
 #endif

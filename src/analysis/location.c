@@ -31,8 +31,8 @@ void mt_locate(const struct mt_capture *c, struct mt_symbols *syms,
 	out->function = c->python ? MT_NO_PYTHON_FRAME : "<unknown>";
 	out->file = c->python ? "" : "<unknown>";
 	out->line = 0;
-	/* the innermost Python frame shown; the innermost one when all are
-	 * hidden (hiding never empties a stack) */
+	/* the innermost Python frame shown (stacks where none is are
+	 * MT_NO_PYTHON_FRAME, as in the call trees) */
 	for (n = stack; n && n < c->nnodes; n = c->nodes[n].parent) {
 		const struct mt_node *node = &c->nodes[n];
 
@@ -41,15 +41,13 @@ void mt_locate(const struct mt_capture *c, struct mt_symbols *syms,
 				const struct mt_pyframe *f = &c->pyframes[node->value];
 				const char *file = mt_capture_string(c, f->file);
 
-				int shown = show_all || !mt_hidden_python(file);
-
-				if (!python++ || shown) {
+				python = 1;
+				if (show_all || !mt_hidden_python(file)) {
 					out->function = mt_capture_string(c, f->name);
 					out->file = file;
 					out->line = f->line;
-				}
-				if (shown)
 					return;
+				}
 			}
 			continue;
 		}

@@ -44,7 +44,7 @@ static void print_text(FILE *f, const struct mt_summary *s, uint32_t rows, const
 	for (uint32_t i = 0; i < s->nrows && i < rows; i++) {
 		const struct mt_func_row *r = &s->rows[i];
 
-		fprintf(f, "%12s %12s %12s %12s  %s at %s%s\n",
+		fprintf(f, r->file[0] ? "%12s %12s %12s %12s  %s at %s%s\n" : "%12s %12s %12s %12s  %s%s%s\n",
 			mt_fmt_size(a, sizeof(a), r->own_bytes), mt_fmt_size(b, sizeof(b), r->total_bytes),
 			mt_fmt_count(c, sizeof(c), r->own_count), mt_fmt_count(d, sizeof(d), r->total_count),
 			r->function, r->file, r->native ? " [native]" : "");

@@ -14,7 +14,10 @@ static void print_site(FILE *f, const struct mt_site *s, int by_count)
 {
 	char a[32], b[32];
 
-	fprintf(f, "  - %s at %s:%u -> ", s->function, s->file, s->line);
+	if (!s->file[0])	/* [no Python frame] */
+		fprintf(f, "  - %s -> ", s->function);
+	else
+		fprintf(f, "  - %s at %s:%u -> ", s->function, s->file, s->line);
 	if (by_count)
 		fprintf(f, "%s (%s)\n", mt_fmt_count(a, sizeof(a), s->count),
 			mt_fmt_size(b, sizeof(b), s->bytes));

@@ -20,7 +20,9 @@ static void text_node(FILE *f, const struct mt_calltree *t, uint32_t n,
 	fprintf(f, "%10s %5.1f%% %10s  %s%s", mt_fmt_size(size, sizeof(size), node->bytes), pct,
 		mt_fmt_count(count, sizeof(count), node->count), prefix,
 		n == 1 ? "" : last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ");
-	if (fr)
+	if (fr && !fr->file[0])		/* [no Python frame] */
+		fprintf(f, "%s\n", fr->function);
+	else if (fr)
 		fprintf(f, "%s at %s:%u%s\n", fr->function, fr->file, fr->line,
 			fr->native ? " [native]" : "");
 	else
