@@ -5,11 +5,15 @@
  * interpreter's native frames on its way to the first Python frame shown.
  * Every report (stats, tree, summary, flamegraph, table, transform) takes
  * these marks, so they all show the same frames.
+ *
+ * Leaks hide the interpreter's own pymalloc arenas the same way: CPython
+ * keeps them mapped until the process ends, whatever the program does.
  */
 #ifndef MT_HIDING_H
 #define MT_HIDING_H
 
 #include "frames.h"
+#include "replay.h"
 #include "symbols.h"
 
 /* The node that stands for a Python program's memory allocated while no
@@ -38,5 +42,15 @@ int mt_interpreter_frame(const struct mt_frame_info *f);
  */
 int mt_hide_finish(const struct mt_capture *c, struct mt_dframe *f, const uint8_t *interp,
 		   int n, int max);
+
+/*
+ * Takes a Python program's pymalloc arenas that were still mapped at the
+ * end out of the replay's leaks (r->leaked and its totals) and returns
+ * them in hidden.  An arena is an mmap of exactly pymalloc's arena size
+ * (1 MiB from Python 3.10 on, 256 KiB before) whose innermost native frame
+ * outside libc and memtide, where the capture has native frames, is the
+ * interpreter's own (its executable or libpython).
+ */
+void mt_hide_interpreter_arenas(struct mt_replay *r, struct mt_usage *hidden);
 
 #endif

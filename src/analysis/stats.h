@@ -20,6 +20,7 @@ struct mt_stats {
 	struct mt_site *by_size, *by_count;	/* biggest first */
 	uint32_t nsites;			/* entries shown in each list */
 	uint32_t nall;				/* sites in all */
+	struct mt_usage arenas;			/* interpreter arenas not in the leaks */
 };
 
 /* show_all: sites may be hidden frames too (--show-all-frames) */

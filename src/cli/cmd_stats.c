@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "view.h"
+#include "../analysis/hiding.h"
 #include "../analysis/stats.h"
 #include "../report/stats_report.h"
 
@@ -68,6 +69,8 @@ int cmd_stats(int argc, char **argv)
 		return mt_error("%s", err);
 	}
 	mt_stats_sites(&r, top, show_all, &s);
+	if (!show_all)
+		mt_hide_interpreter_arenas(&r, &s.arenas);
 	if (json)
 		mt_stats_print_json(stdout, &r, &s);
 	else

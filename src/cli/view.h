@@ -16,6 +16,7 @@ struct view_args {
 	const char *output;	/* -o, NULL for stdout */
 	int force;		/* -f */
 	int show_all;		/* --show-all-frames */
+	struct mt_usage arenas;	/* interpreter arenas taken out of the leaks */
 	int json;		/* --json */
 	const char *file;	/* the capture */
 };

@@ -111,6 +111,10 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, "Leaked (live at end):    %s in %s allocations\n",
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
 		mt_fmt_count(b, sizeof(b), r->leaked_count));
+	if (s->arenas.count)
+		fprintf(f, "                         not counting %s pymalloc arenas (%s) that "
+			"Python keeps until it exits\n", mt_fmt_count(a, sizeof(a), s->arenas.count),
+			mt_fmt_size(b, sizeof(b), s->arenas.bytes));
 	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
 		mt_fmt_count(a, sizeof(a), r->temporary_count),
 		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
@@ -166,6 +170,8 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("duration_ms", c->end_ns / 1000000);
 	NUM("leaked_bytes", r->leaked_bytes);
 	NUM("leaked_allocations", r->leaked_count);
+	NUM("interpreter_arena_bytes", s->arenas.bytes);
+	NUM("interpreter_arenas", s->arenas.count);
 	NUM("temporary_allocations", r->temporary_count);
 	NUM("temporary_bytes", r->temporary_bytes);
 	NUM("min_size", r->min_size);

@@ -174,3 +174,51 @@ def test_memory_without_python_frame_has_a_node(mt, system_python, mod_run, nati
     assert [r for r in rows if r["function"] == NO_PYTHON] or native, \
         [r["function"] for r in rows]
     assert "<unknown>" not in [r["function"] for r in rows]
+
+
+LEAKER = """\
+import ctypes, json, decimal
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+lost = libc.malloc(ctypes.c_size_t(777_777))  # @site:lost
+held = [bytearray(500_000)]  # @site:held
+"""
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["python", "native"])
+def test_leaks_hide_the_interpreters_arenas(mt, system_python, native):
+    """--leaks of a Python program: the pymalloc arenas Python keeps until
+    it exits are not leaks by default; what the program held at exit was
+    freed by the shutdown; malloc'ed memory nobody frees is a leak."""
+    script = mt.cwd / "leaker.py"
+    script.write_text(LEAKER)
+    lines = site_lines(LEAKER)
+    opts = ["--python", system_python] + (["--native"] if native else [])
+    _, path = mt.capture(script, options=opts)
+
+    def leak_nodes(doc):
+        return {(n["function"], n["line"]): (n["bytes"], n["count"])
+                for n, _ in walk(doc["root"]) if n["file"].endswith("leaker.py")
+                and not n["native"]}
+
+    doc = tree(mt, path, "--leaks")
+    every = tree(mt, path, "--leaks", "--show-all-frames")
+    assert leak_nodes(doc).get(("<module>", lines["lost"])) == (777_777, 1), leak_nodes(doc)
+    assert ("<module>", lines["held"]) not in leak_nodes(doc)
+
+    stats = json.loads(ok(mt, "stats", "--json", path).stdout)
+    stats_all = json.loads(ok(mt, "stats", "--json", "--show-all-frames", path).stdout)
+    arenas, n = stats["interpreter_arena_bytes"], stats["interpreter_arenas"]
+    assert n >= 1 and arenas == n * (1 << 20), stats  # Python 3.11: 1 MiB arenas
+    assert stats_all["interpreter_arenas"] == 0, stats_all
+    assert stats["leaked_bytes"] + arenas == stats_all["leaked_bytes"]
+    assert stats["leaked_allocations"] + n == stats_all["leaked_allocations"]
+    # the tree and stats agree on what is hidden
+    assert (every["root"]["bytes"] - doc["root"]["bytes"],
+            every["root"]["count"] - doc["root"]["count"]) == (arenas, n)
+
+    text = ok(mt, "tree", "--leaks", path).out
+    assert "still allocated after the interpreter shut down" in text, text
+    assert f"{n} pymalloc arenas" in text, text
+    text = ok(mt, "stats", path).out
+    assert f"not counting {n} pymalloc arenas" in text, text
