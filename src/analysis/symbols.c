@@ -64,12 +64,11 @@ struct mt_symbols {
 	size_t nbuckets, used;
 };
 
-static const struct mt_capture *sort_c;
-
-static int lo_cmp(const void *a, const void *b)
+static int lo_cmp(const void *a, const void *b, void *arg)
 {
-	uint64_t x = sort_c->modules[*(const uint32_t *)a].lo;
-	uint64_t y = sort_c->modules[*(const uint32_t *)b].lo;
+	const struct mt_capture *c = arg;
+	uint64_t x = c->modules[*(const uint32_t *)a].lo;
+	uint64_t y = c->modules[*(const uint32_t *)b].lo;
 
 	return (x > y) - (x < y);
 }
@@ -89,8 +88,7 @@ struct mt_symbols *mt_symbols_new(const struct mt_capture *c)
 	s->max_hi = mt_xcalloc(n ? n : 1, sizeof(*s->max_hi));
 	for (uint32_t i = 0; i < n; i++)
 		s->by_lo[i] = i;
-	sort_c = c;
-	qsort(s->by_lo, n, sizeof(*s->by_lo), lo_cmp);
+	qsort_r(s->by_lo, n, sizeof(*s->by_lo), lo_cmp, (void *)c);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t hi = c->modules[s->by_lo[i]].hi;
 

@@ -118,3 +118,28 @@ def test_stripped_program_sites_stay_apart(mt, build):
         assert len(name) == 1, f"offset {off:#x} is in no function of {prog}: {r}"
         got.append((name[0], r["count"], r["bytes"]))
     assert sorted(got) == expected, describe(bare, 30)
+
+
+def test_separate_debug_info_is_used(mt, build):
+    """A stripped program with its debug info in a separate file (as
+    Debian's -dbgsym packages ship it, found by .gnu_debuglink or build-id)
+    reads exactly as the unstripped one."""
+    prog = build.program("alloc_known")
+    split = mt.cwd / "alloc_split"
+    shutil.copy(prog, split)
+    debug = mt.cwd / "alloc_split.debug"
+    for cmd in (["objcopy", "--only-keep-debug", split, debug], ["strip", split],
+                ["objcopy", f"--add-gnu-debuglink={debug}", split]):
+        subprocess.run([str(c) for c in cmd], check=True, cwd=mt.cwd)
+    assert not _functions(split)
+    _, full_path = mt.capture(prog, out="full.tide")
+    _, split_path = mt.capture(split, out="split.tide")
+    src = str(build.source("alloc_known"))
+
+    def sites(path):
+        return sorted((r["function"], r["line"], r["count"], r["bytes"])
+                      for r in mt.stats_json(path, n=100)["top_by_size"] if r["file"] == src)
+
+    expected = sites(full_path)
+    assert len(expected) >= 10, expected
+    assert sites(split_path) == expected
