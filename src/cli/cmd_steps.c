@@ -35,7 +35,10 @@ static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct m
 		return;
 	}
 	mt_locate(&r->c, syms, r->keys[s->top_key].stack, show_all, &l);
-	snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
+	if (l.file[0])
+		snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
+	else	/* [no Python frame] */
+		snprintf(buf, cap, "%s", l.function);
 }
 
 int cmd_steps(int argc, char **argv)
