@@ -12,6 +12,7 @@
 
 #include "memtide/format.h"
 #include "frames.h"
+#include "hiding.h"
 
 static int is_eval_frame(const char *f)
 {
@@ -19,24 +20,11 @@ static int is_eval_frame(const char *f)
 	       !strcmp(f, "PyEval_EvalFrameEx") || !strcmp(f, "_PyEval_Vector");
 }
 
-static int hidden_python(const char *file)
-{
-	return !strncmp(file, "<frozen importlib", 17) || strstr(file, "importlib/_bootstrap") ||
-	       strstr(file, "/memtide/__init__.py") || strstr(file, "/memtide/_");
-}
-
-static int hidden_native(const struct mt_frame_info *f)
-{
-	const char *base = strrchr(f->module, '/');
-
-	base = base ? base + 1 : f->module;
-	return !strncmp(base, "libmemtide", 10);
-}
-
 int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 		    uint32_t stack, struct mt_dframe *out, int max)
 {
 	uint32_t py[MT_MAX_FRAMES], nat[MT_MAX_FRAMES];
+	uint8_t interp[MT_MAX_FRAMES];
 	int npy = 0, nnat = 0, n = 0, p = 0;
 
 	/* innermost first along parent links; reversed below */
@@ -59,7 +47,8 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 			out[n].file = mt_capture_string(c, f_->file);		\
 			out[n].line = f_->line;					\
 			out[n].native = 0;					\
-			out[n].hidden = (uint8_t)hidden_python(out[n].file);	\
+			out[n].hidden = (uint8_t)mt_hidden_python(out[n].file); \
+			interp[n] = 0;						\
 			n++;							\
 		}								\
 	} while (0)
@@ -88,12 +77,13 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 			out[n].file = f[j].file;
 			out[n].line = f[j].line;
 			out[n].native = 1;
-			out[n].hidden = (uint8_t)hidden_native(&f[j]);
+			out[n].hidden = (uint8_t)mt_hidden_native(&f[j]);
+			interp[n] = (uint8_t)mt_interpreter_frame(&f[j]);
 			n++;
 		}
 	}
 	for (; p >= 0; p--)	/* Python frames no native frame placed */
 		PUSH_PY(p);
 #undef PUSH_PY
-	return n;
+	return mt_hide_finish(c, out, interp, n, max);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "memtide/format.h"
+#include "hiding.h"
 #include "location.h"
 
 static int allocator_frame(const struct mt_frame_info *f)
@@ -22,29 +23,39 @@ static int allocator_frame(const struct mt_frame_info *f)
 }
 
 void mt_locate(const struct mt_capture *c, struct mt_symbols *syms,
-	       uint32_t stack, struct mt_location *out)
+	       uint32_t stack, int show_all, struct mt_location *out)
 {
 	uint32_t n, first_native = 0;
+	int python = 0;
 
-	out->function = "<unknown>";
-	out->file = "<unknown>";
+	out->function = c->python ? MT_NO_PYTHON_FRAME : "<unknown>";
+	out->file = c->python ? "" : "<unknown>";
 	out->line = 0;
+	/* the innermost Python frame shown (stacks where none is are
+	 * MT_NO_PYTHON_FRAME, as in the call trees) */
 	for (n = stack; n && n < c->nnodes; n = c->nodes[n].parent) {
 		const struct mt_node *node = &c->nodes[n];
 
 		if (node->kind == MT_NODE_PYTHON) {
 			if (node->value && node->value < c->npyframes) {
 				const struct mt_pyframe *f = &c->pyframes[node->value];
+				const char *file = mt_capture_string(c, f->file);
 
-				out->function = mt_capture_string(c, f->name);
-				out->file = mt_capture_string(c, f->file);
-				out->line = f->line;
+				python = 1;
+				if (show_all || !mt_hidden_python(file)) {
+					out->function = mt_capture_string(c, f->name);
+					out->file = file;
+					out->line = f->line;
+					return;
+				}
 			}
-			return;
+			continue;
 		}
 		if (!first_native)
 			first_native = n;
 	}
+	if (python)
+		return;
 	for (n = first_native; n && syms; n = c->nodes[n].parent) {
 		struct mt_frame_info f[16];
 		int k = mt_symbols_lookup(syms, c->nodes[n].value, c->nodes[n].gen, f, 16);

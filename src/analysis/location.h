@@ -1,8 +1,9 @@
 /*
  * location.h - where an allocation was made, as the reports name it: the
- * innermost Python frame of its stack, or for a stack without Python
- * frames the innermost native frame that is not the allocator's (libc,
- * the loader, operator new) or memtide's own.
+ * innermost Python frame of its stack that reports show (see hiding.h),
+ * or for a stack without Python frames the innermost native frame that is
+ * not the allocator's (libc, the loader, operator new) or memtide's own;
+ * a Python program's stack with neither is MT_NO_PYTHON_FRAME.
  */
 #ifndef MT_LOCATION_H
 #define MT_LOCATION_H
@@ -18,8 +19,9 @@ struct mt_location {
 	unsigned line;
 };
 
-/* Fills out for the stack whose innermost node is stack (0: no stack). */
+/* Fills out for the stack whose innermost node is stack (0: no stack);
+ * show_all: hidden Python frames count too (--show-all-frames). */
 void mt_locate(const struct mt_capture *c, struct mt_symbols *syms,
-	       uint32_t stack, struct mt_location *out);
+	       uint32_t stack, int show_all, struct mt_location *out);
 
 #endif

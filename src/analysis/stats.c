@@ -83,7 +83,7 @@ static int by_count(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp(x->function, y->function);
 }
 
-void mt_stats_sites(const struct mt_replay *r, int top_n, struct mt_stats *s)
+void mt_stats_sites(const struct mt_replay *r, int top_n, int show_all, struct mt_stats *s)
 {
 	struct site_table t = { 0 };
 	struct mt_symbols *syms = mt_symbols_new(&r->c);
@@ -95,7 +95,7 @@ void mt_stats_sites(const struct mt_replay *r, int top_n, struct mt_stats *s)
 
 		if (!r->total[k].count)
 			continue;
-		mt_locate(&r->c, syms, r->keys[k].stack, &l);
+		mt_locate(&r->c, syms, r->keys[k].stack, show_all, &l);
 		site_add(&t, &l, r->total[k].bytes, r->total[k].count);
 	}
 	mt_symbols_free(syms);

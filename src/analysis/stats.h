@@ -20,9 +20,11 @@ struct mt_stats {
 	struct mt_site *by_size, *by_count;	/* biggest first */
 	uint32_t nsites;			/* entries shown in each list */
 	uint32_t nall;				/* sites in all */
+	struct mt_usage arenas;			/* interpreter arenas not in the leaks */
 };
 
-void mt_stats_sites(const struct mt_replay *r, int top, struct mt_stats *s);
+/* show_all: sites may be hidden frames too (--show-all-frames) */
+void mt_stats_sites(const struct mt_replay *r, int top, int show_all, struct mt_stats *s);
 void mt_stats_release(struct mt_stats *s);
 
 #endif

@@ -1,85 +1,196 @@
 /*
  * symbols.c - offline symbolization of native frames with libdwfl: one
- * Dwfl session per module generation (a dlclose starts a new one), built
- * from the load addresses in the capture; debug info is found by the
- * usual paths and build-ids.  Each address is resolved once.
+ * Dwfl session per distinct module file (path and build-id), however often
+ * it was loaded, at its link-time addresses; an address is found in the
+ * module the capture had mapped there in its generation and looked up at
+ * its offset from the load bias.  Debug info is found by libdwfl's
+ * standard paths: the file itself, .gnu_debuglink, /usr/lib/debug and its
+ * .build-id tree (Debian's -dbgsym packages), and debuginfod when
+ * DEBUGINFOD_URLS is set.  Each address is resolved once.
  */
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "symbols.h"
 #include "../format/xalloc.h"
 
 #define MAX_INLINE 16
 
+/* What an address of one module file resolves to (cached per offset). */
 struct entry {
-	uint64_t ip;
-	uint32_t gen;
+	uint64_t off;		/* the looked-up pc minus the load bias */
 	int n;
 	struct mt_frame_info f[MAX_INLINE];
 	struct entry *next;
 };
 
-struct session {
+/*
+ * One module file, however many times it was loaded: a dlopen/dlclose
+ * loop maps the same library once per round, and its debug info is read
+ * once.  Files are told apart by path and build-id.
+ */
+struct image {
+	const char *path, *build_id;	/* the capture's strings */
+	Dwfl *dwfl;		/* NULL when the file cannot be read */
+	int tried;
+	struct entry **buckets;
+	size_t nbuckets, used;
+	struct image *next;
+};
+
+/* The resolved frames of one (ip, generation): the lookups' own cache. */
+struct hit {
+	uint64_t ip;
 	uint32_t gen;
-	Dwfl *dwfl;
-	struct session *next;
+	const struct entry *e;
+	struct hit *next;
 };
 
 struct mt_symbols {
 	const struct mt_capture *c;
-	struct session *sessions;
-	struct entry **buckets;
+	struct image *images;
+	struct image **of_module;	/* per capture module */
+	uint32_t *by_lo;		/* module indices sorted by lowest address */
+	uint64_t *max_hi;		/* highest end among by_lo[0..i] */
+	struct entry unknown;		/* an address in no module */
+	struct hit **buckets;
 	size_t nbuckets, used;
-	char *debuginfo_path;
 };
+
+static int lo_cmp(const void *a, const void *b, void *arg)
+{
+	const struct mt_capture *c = arg;
+	uint64_t x = c->modules[*(const uint32_t *)a].lo;
+	uint64_t y = c->modules[*(const uint32_t *)b].lo;
+
+	return (x > y) - (x < y);
+}
 
 struct mt_symbols *mt_symbols_new(const struct mt_capture *c)
 {
 	struct mt_symbols *s = calloc(1, sizeof(*s));
+	uint32_t n = c->nmodules;
 
 	if (!s)
 		return NULL;
 	s->c = c;
 	s->nbuckets = 1024;
-	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+	s->buckets = mt_xcalloc(s->nbuckets, sizeof(*s->buckets));
+	s->of_module = mt_xcalloc(n ? n : 1, sizeof(*s->of_module));
+	s->by_lo = mt_xcalloc(n ? n : 1, sizeof(*s->by_lo));
+	s->max_hi = mt_xcalloc(n ? n : 1, sizeof(*s->max_hi));
+	for (uint32_t i = 0; i < n; i++)
+		s->by_lo[i] = i;
+	qsort_r(s->by_lo, n, sizeof(*s->by_lo), lo_cmp, (void *)c);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t hi = c->modules[s->by_lo[i]].hi;
+
+		s->max_hi[i] = i && s->max_hi[i - 1] > hi ? s->max_hi[i - 1] : hi;
+	}
+	s->unknown.n = 1;
+	s->unknown.f[0] = (struct mt_frame_info){ "?", "?", 0, "?" };
+	/* debuginfod (used when DEBUGINFOD_URLS is set) waits 90 s for a
+	 * server by default; a report should not hang on a dead network */
+	setenv("DEBUGINFOD_TIMEOUT", "5", 0);
 	return s;
 }
 
-static Dwfl *session(struct mt_symbols *s, uint32_t gen)
+/* The capture's module that held ip in generation gen, or -1. */
+static long module_of(const struct mt_symbols *s, uint64_t ip, uint32_t gen)
+{
+	const struct mt_capture *c = s->c;
+	size_t lo = 0, hi = c->nmodules;
+
+	while (lo < hi) {	/* the first module starting above ip */
+		size_t mid = (lo + hi) / 2;
+
+		if (c->modules[s->by_lo[mid]].lo <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo-- > 0 && s->max_hi[lo] > ip) {
+		const struct mt_module *m = &c->modules[s->by_lo[lo]];
+
+		if (ip < m->hi && m->gen_load <= gen && gen < m->gen_unload)
+			return s->by_lo[lo];
+	}
+	return -1;
+}
+
+/*
+ * Opens a module file for reading without ever blocking: a capture may
+ * name a FIFO, a device or a directory, and only regular files are ELF.
+ */
+static int open_regular(const char *path)
+{
+	struct stat sb;
+	int fd;
+
+	if (path[0] != '/' || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return -1;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct image *image_of(struct mt_symbols *s, uint32_t mi)
 {
 	static const Dwfl_Callbacks cb = {
 		.find_elf = dwfl_build_id_find_elf,
 		.find_debuginfo = dwfl_standard_find_debuginfo,
 		.section_address = dwfl_offline_section_address,
 	};
-	struct session *ss;
+	const struct mt_module *m = &s->c->modules[mi];
+	struct image *im;
+	int fd;
 
-	for (ss = s->sessions; ss; ss = ss->next)
-		if (ss->gen == gen)
-			return ss->dwfl;
-	ss = calloc(1, sizeof(*ss));
-	if (!ss)
-		return NULL;
-	ss->gen = gen;
-	ss->dwfl = dwfl_begin(&cb);
-	if (ss->dwfl) {
-		dwfl_report_begin(ss->dwfl);
-		for (uint32_t i = 0; i < s->c->nmodules; i++) {
-			const struct mt_module *m = &s->c->modules[i];
-
-			if (m->gen_load > gen || gen >= m->gen_unload || m->path[0] != '/')
-				continue;
-			dwfl_report_elf(ss->dwfl, m->path, m->path, -1, m->bias, false);
-		}
-		dwfl_report_end(ss->dwfl, NULL, NULL);
+	if (s->of_module[mi])
+		return s->of_module[mi];
+	for (im = s->images; im; im = im->next)
+		if (!strcmp(im->path, m->path) && !strcmp(im->build_id, m->build_id))
+			break;
+	if (!im) {
+		im = mt_xcalloc(1, sizeof(*im));
+		im->path = m->path;
+		im->build_id = m->build_id;
+		im->nbuckets = 64;
+		im->buckets = mt_xcalloc(im->nbuckets, sizeof(*im->buckets));
+		im->next = s->images;
+		s->images = im;
 	}
-	ss->next = s->sessions;
-	s->sessions = ss;
-	return ss->dwfl;
+	if (!im->tried) {
+		im->tried = 1;
+		fd = open_regular(m->path);
+		im->dwfl = fd >= 0 ? dwfl_begin(&cb) : NULL;
+		if (im->dwfl) {
+			/* at its link-time addresses: lookups subtract the bias */
+			dwfl_report_begin(im->dwfl);
+			if (!dwfl_report_elf(im->dwfl, m->path, m->path, fd, 0, false)) {
+				close(fd);
+				dwfl_end(im->dwfl);
+				im->dwfl = NULL;
+			} else {
+				dwfl_report_end(im->dwfl, NULL, NULL);
+			}
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	s->of_module[mi] = im;
+	return im;
 }
 
 /* libstdc++'s demangler (C++ ABI); the command links libstdc++ for it. */
@@ -131,13 +242,51 @@ static unsigned call_line(Dwarf_Die *die)
 	return (unsigned)line;
 }
 
-/* Fills e from libdwfl: inlined frames first, then the real function. */
-static void resolve(struct mt_symbols *s, struct entry *e)
+/*
+ * A name for an address without a symbol of its own (a stripped file):
+ * the nearest exported function before it in the same section, as
+ * "symbol+0xN", else the module's name and the offset from its load base,
+ * "module+0xOFFSET", as addr2line and gdb take it.
+ */
+static char *nameless(Dwfl_Module *mod, const char *path, Dwarf_Addr pc)
 {
-	Dwfl *dwfl = session(s, e->gen);
-	Dwarf_Addr pc = e->ip ? e->ip - 1 : 0, bias = 0;
-	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
-	const char *modname = mod ? dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL) : NULL;
+	const char *base = strrchr(path, '/'), *best = NULL;
+	GElf_Addr best_addr = 0, a = pc, bias;
+	Elf_Scn *scn = mod ? dwfl_module_address_section(mod, &a, &bias) : NULL;
+	size_t want = scn ? elf_ndxscn(scn) : 0;
+	int n = scn ? dwfl_module_getsymtab(mod) : 0;
+	char buf[64], *name, *out;
+	size_t len;
+
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *sname = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+
+		if (sname && sname[0] && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
+		    shndx == want && addr <= pc && (!best || addr > best_addr)) {
+			best = sname;
+			best_addr = addr;
+		}
+	}
+	name = best ? readable(best) : mt_xstrdup(base ? base + 1 : path);
+	snprintf(buf, sizeof(buf), "+0x%" PRIx64, (uint64_t)(pc - (best ? best_addr : 0)));
+	len = strlen(name);
+	out = mt_xrealloc(name, len + strlen(buf) + 1);
+	strcpy(out + len, buf);
+	return out;
+}
+
+/*
+ * Fills e for offset e->off of a module file (im NULL: in no module):
+ * inlined frames first, then the real function.
+ */
+static void resolve(struct image *im, const char *path, struct entry *e)
+{
+	Dwarf_Addr pc = e->off, bias = 0;
+	Dwfl_Module *mod = im && im->dwfl ? dwfl_addrmodule(im->dwfl, pc) : NULL;
+	const char *modname = path;
 	const char *sym = mod ? dwfl_module_addrname(mod, pc) : NULL;
 	const char *file = NULL;
 	int line = 0;
@@ -173,30 +322,85 @@ static void resolve(struct mt_symbols *s, struct entry *e)
 		line = (int)call_line(&scopes[i]);
 	}
 	free(scopes);
-	e->f[e->n].function = readable(sym);
-	e->f[e->n].file = mt_xstrdup(file ? file : modname ? modname : "?");
+	e->f[e->n].function = sym ? readable(sym) : nameless(mod, modname, pc);
+	e->f[e->n].file = mt_xstrdup(file ? file : modname);
 	e->f[e->n].line = file ? (unsigned)line : 0;
-	e->f[e->n].module = mt_xstrdup(modname ? modname : "?");
+	e->f[e->n].module = mt_xstrdup(modname);
 	e->n++;
+}
+
+#define HASH(x) ((size_t)((x) * 0x9E3779B97F4A7C15ull >> 20))
+
+/* Doubles a chained table when it holds twice as many items as buckets. */
+#define GROW(tab, nb, used, type, keyexpr)					\
+	do {									\
+		if ((used) < 2 * (nb))						\
+			break;							\
+		size_t nn_ = (nb) * 2;						\
+		type **t_ = mt_xcalloc(nn_, sizeof(*t_));			\
+		for (size_t b_ = 0; b_ < (nb); b_++)				\
+			for (type *x_ = (tab)[b_], *nx_; x_; x_ = nx_) {	\
+				size_t h_ = HASH(keyexpr(x_)) % nn_;		\
+				nx_ = x_->next;					\
+				x_->next = t_[h_];				\
+				t_[h_] = x_;					\
+			}							\
+		free(tab);							\
+		(tab) = t_;							\
+		(nb) = nn_;							\
+	} while (0)
+
+#define ENTRY_KEY(x) ((x)->off)
+#define HIT_KEY(x) ((x)->ip ^ (uint64_t)(x)->gen << 48)
+
+/* The frames of offset off in module file im (one per file and offset). */
+static const struct entry *image_entry(struct image *im, const char *path, uint64_t off)
+{
+	size_t b = HASH(off) % im->nbuckets;
+	struct entry *e;
+
+	for (e = im->buckets[b]; e; e = e->next)
+		if (e->off == off)
+			return e;
+	e = mt_xcalloc(1, sizeof(*e));
+	e->off = off;
+	resolve(im, path, e);
+	e->next = im->buckets[b];
+	im->buckets[b] = e;
+	im->used++;
+	GROW(im->buckets, im->nbuckets, im->used, struct entry, ENTRY_KEY);
+	return e;
 }
 
 int mt_symbols_lookup(struct mt_symbols *s, uint64_t ip, uint32_t gen,
 		      struct mt_frame_info *out, int max)
 {
-	size_t b = (size_t)((ip * 0x9E3779B97F4A7C15ull) ^ gen) % s->nbuckets;
-	struct entry *e;
+	struct hit key = { .ip = ip, .gen = gen }, *h;
+	size_t b = HASH(HIT_KEY(&key)) % s->nbuckets;
+	const struct entry *e;
 
-	for (e = s->buckets[b]; e; e = e->next)
-		if (e->ip == ip && e->gen == gen)
+	for (h = s->buckets[b]; h; h = h->next)
+		if (h->ip == ip && h->gen == gen)
 			break;
-	if (!e) {
-		e = mt_xcalloc(1, sizeof(*e));
-		e->ip = ip;
-		e->gen = gen;
-		resolve(s, e);
-		e->next = s->buckets[b];
-		s->buckets[b] = e;
+	if (!h) {
+		long mi = module_of(s, ip, gen);
+		/* a return address: the call is the byte before it */
+		uint64_t pc = ip ? ip - 1 : 0;
+
+		h = mt_xcalloc(1, sizeof(*h));
+		*h = key;
+		h->e = &s->unknown;
+		if (mi >= 0) {
+			const struct mt_module *m = &s->c->modules[mi];
+
+			h->e = image_entry(image_of(s, (uint32_t)mi), m->path, pc - m->bias);
+		}
+		h->next = s->buckets[b];
+		s->buckets[b] = h;
+		s->used++;
+		GROW(s->buckets, s->nbuckets, s->used, struct hit, HIT_KEY);
 	}
+	e = h->e;
 	if (max > e->n)
 		max = e->n;
 	memcpy(out, e->f, (size_t)max * sizeof(*out));
@@ -207,27 +411,33 @@ void mt_symbols_free(struct mt_symbols *s)
 {
 	if (!s)
 		return;
-	for (size_t b = 0; b < s->nbuckets; b++) {
-		struct entry *e, *next;
-
-		for (e = s->buckets[b]; e; e = next) {
-			next = e->next;
-			for (int i = 0; i < e->n; i++) {
-				free((char *)e->f[i].function);
-				free((char *)e->f[i].file);
-				free((char *)e->f[i].module);
-			}
-			free(e);
+	for (size_t b = 0; b < s->nbuckets; b++)
+		for (struct hit *h = s->buckets[b], *next; h; h = next) {
+			next = h->next;
+			free(h);
 		}
+	while (s->images) {
+		struct image *im = s->images;
+
+		for (size_t b = 0; b < im->nbuckets; b++)
+			for (struct entry *e = im->buckets[b], *next; e; e = next) {
+				next = e->next;
+				for (int i = 0; i < e->n; i++) {
+					free((char *)e->f[i].function);
+					free((char *)e->f[i].file);
+					free((char *)e->f[i].module);
+				}
+				free(e);
+			}
+		free(im->buckets);
+		if (im->dwfl)
+			dwfl_end(im->dwfl);
+		s->images = im->next;
+		free(im);
 	}
 	free(s->buckets);
-	while (s->sessions) {
-		struct session *ss = s->sessions;
-
-		s->sessions = ss->next;
-		if (ss->dwfl)
-			dwfl_end(ss->dwfl);
-		free(ss);
-	}
+	free(s->of_module);
+	free(s->by_lo);
+	free(s->max_hi);
 	free(s);
 }

@@ -93,6 +93,7 @@ static int html_report(const char *cmd, int argc, char **argv)
 	if ((rc = view_load(cmd, &a, &r)))
 		return rc;
 	o.view = a.view;
+	o.show_all = a.show_all;
 	snprintf(title, sizeof(title), "memtide %s: %s", cmd, r.c.command ? r.c.command : a.file);
 	o.title = title;
 	syms = mt_symbols_new(&r.c);

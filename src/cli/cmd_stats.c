@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "view.h"
+#include "../analysis/hiding.h"
 #include "../analysis/stats.h"
 #include "../report/stats_report.h"
 
 static const char usage_text[] =
-	"usage: memtide stats [-n N] [--json] FILE\n"
+	"usage: memtide stats [-n N] [--json] [--include-file-mappings]\n"
+	"                     [--show-all-frames] FILE\n"
 	"\n"
 	"Totals of a capture: allocations and bytes, a histogram of sizes, the\n"
 	"allocator kinds, the peak heap size and when it happened, the peak RSS,\n"
@@ -28,6 +31,7 @@ static const char usage_text[] =
 	"      --include-file-mappings\n"
 	"                           count file-backed mappings as memory too\n"
 	"      --json               one JSON object instead of text\n"
+	SHOW_ALL_FRAMES_HELP("                           ")
 	"  -h, --help               show this help\n";
 
 int cmd_stats(int argc, char **argv)
@@ -37,7 +41,7 @@ int cmd_stats(int argc, char **argv)
 	struct mt_replay r;
 	struct mt_stats s;
 	char err[512];
-	int json = 0, top = 10;
+	int json = 0, top = 10, show_all = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -49,6 +53,8 @@ int cmd_stats(int argc, char **argv)
 			json = 1;
 		} else if (!strcmp(a, "--include-file-mappings")) {
 			o.include_file_mappings = 1;
+		} else if (!strcmp(a, "--show-all-frames")) {
+			show_all = 1;
 		} else if (!strcmp(a, "-n") || !strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
 			const char *v = a[2] == 't' && a[5] == '=' ? a + 6 : i + 1 < argc ? argv[++i] : NULL;
 			char *end;
@@ -71,7 +77,9 @@ int cmd_stats(int argc, char **argv)
 		mt_replay_release(&r);
 		return mt_error("%s", err);
 	}
-	mt_stats_sites(&r, top, &s);
+	mt_stats_sites(&r, top, show_all, &s);
+	if (!show_all)
+		mt_hide_interpreter_arenas(&r, &s.arenas);
 	if (json)
 		mt_stats_print_json(stdout, &r, &s);
 	else

@@ -27,7 +27,7 @@ static const char usage_text[] =
 	"  -h, --help           show this help\n";
 
 static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct mt_symbols *syms,
-		      const struct mt_step *s, int json)
+		      const struct mt_step *s, int json, int show_all)
 {
 	struct mt_location l;
 
@@ -35,8 +35,10 @@ static void site_text(char *buf, size_t cap, const struct mt_replay *r, struct m
 		snprintf(buf, cap, "-");
 		return;
 	}
-	mt_locate(&r->c, syms, r->keys[s->top_key].stack, &l);
-	if (json)
+	mt_locate(&r->c, syms, r->keys[s->top_key].stack, show_all, &l);
+	if (!l.file[0])		/* [no Python frame] */
+		snprintf(buf, cap, "%s", l.function);
+	else if (json)
 		snprintf(buf, cap, "%s at %s:%u", l.function, l.file, l.line);
 	else
 		mt_fmt_site(buf, cap, l.function, l.file, l.line, r->c.cwd);
@@ -111,7 +113,7 @@ int cmd_steps(int argc, char **argv)
 		uint64_t above = s->peak > s->heap_start ? s->peak - s->heap_start : 0;
 		double ms = (double)(s->end_ns - s->start_ns) / 1e6;
 
-		site_text(site, sizeof(site), &r, syms, s, a.json);
+		site_text(site, sizeof(site), &r, syms, s, a.json, a.show_all);
 		if (a.json) {
 			fputs(i ? ",\n {\"name\": " : "\n {\"name\": ", f);
 			mt_json_str(f, mt_capture_string(&r.c, s->name));

@@ -25,9 +25,7 @@ static const char usage_text[] =
 	"                       total_allocations or own_allocations\n"
 	"  -r, --rows N         show N rows (default 20; 0: all)\n"
 	VIEW_OPTIONS_HELP
-	"      --show-all-frames\n"
-	"                       also count import machinery and memtide's frames\n"
-	VIEW_WIDTH_HELP
+VIEW_WIDTH_HELP
 	"      --json           the rows as JSON\n"
 	"  -h, --help           show this help\n";
 

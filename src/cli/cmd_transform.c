@@ -25,8 +25,6 @@ static const char usage_text[] =
 	"-o - writes it to standard output.\n"
 	"\n"
 	VIEW_OPTIONS_HELP
-	"      --show-all-frames\n"
-	"                       keep import machinery and memtide's frames\n"
 	"  -h, --help           show this help\n";
 
 int cmd_transform(int argc, char **argv)

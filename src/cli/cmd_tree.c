@@ -20,11 +20,25 @@ static const char usage_text[] =
 	"\n"
 	"  -b, --biggest N      keep the N biggest allocation sites (default 10; 0: all)\n"
 	VIEW_OPTIONS_HELP
-	"      --show-all-frames\n"
-	"                       also show import machinery and memtide's frames\n"
 	VIEW_WIDTH_HELP
 	"      --json           the tree as JSON\n"
 	"  -h, --help           show this help\n";
+
+/* What "leaked" means for a Python program, after the title. */
+static void leaks_note(char *title, size_t cap, const struct mt_usage *arenas)
+{
+	size_t len = strlen(title);
+	char size[32], count[32];
+
+	len += (size_t)snprintf(title + len, cap - len,
+		"\nFor Python, leaked means still allocated after the interpreter shut down:"
+		"\nwhat the program still held at exit was freed then and is not shown.");
+	if (arenas->count && len < cap)
+		snprintf(title + len, cap - len, "\nNot shown either: %s pymalloc arenas (%s) that "
+			 "Python keeps until it exits\n(--show-all-frames shows them).",
+			 mt_fmt_count(count, sizeof(count), arenas->count),
+			 mt_fmt_size(size, sizeof(size), arenas->bytes));
+}
 
 int cmd_tree(int argc, char **argv)
 {
@@ -33,7 +47,7 @@ int cmd_tree(int argc, char **argv)
 	struct mt_replay r;
 	struct mt_calltree t;
 	struct mt_symbols *syms;
-	char title[256], size[32], count[32];
+	char title[768], size[32], count[32];
 	FILE *out;
 	int rc;
 
@@ -78,6 +92,8 @@ int cmd_tree(int argc, char **argv)
 				 mt_plural(t.total_count, "allocation", "allocations"),
 				 o.biggest ? ", biggest allocation sites only" : "",
 				 r.c.truncated ? " (truncated capture)" : "");
+			if (a.view == MT_VIEW_LEAKS && r.c.python)
+				leaks_note(title, sizeof(title), &a.arenas);
 			mt_tree_print_text(out, &t, title, r.c.cwd, view_width(&a));
 		}
 		rc = view_close(&a, out);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../analysis/hiding.h"
 #include "view.h"
 #include "../report/output.h"
 
@@ -98,6 +99,8 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 		mt_replay_release(r);
 		return mt_error("%s", err);
 	}
+	if (!a->show_all)
+		mt_hide_interpreter_arenas(r, &a->arenas);
 	return 0;
 }
 

@@ -16,6 +16,7 @@ struct view_args {
 	const char *output;	/* -o, NULL or "-" for stdout */
 	int force;		/* -f */
 	int show_all;		/* --show-all-frames */
+	struct mt_usage arenas;	/* interpreter arenas taken out of the leaks */
 	int json;		/* --json */
 	int width;		/* --width, -1 for the terminal's */
 	const char *file;	/* the capture */
@@ -31,7 +32,16 @@ struct view_args {
 	"      --include-file-mappings\n"					\
 	"                       count file-backed mmaps as memory too\n"		\
 	"  -o, --output FILE    write the report to FILE (-: standard output)\n"	\
-	"  -f, --force          overwrite FILE if it exists\n"
+	"  -f, --force          overwrite FILE if it exists\n"			\
+	SHOW_ALL_FRAMES_HELP("                       ")
+
+/* Every report takes it (stats too); indent aligns the explanation. */
+#define SHOW_ALL_FRAMES_HELP(indent)						\
+	"      --show-all-frames\n"						\
+	indent "also show what is hidden by default: the import\n"		\
+	indent "system, runpy, the C and interpreter start-up frames,\n"	\
+	indent "memtide's own frames, and (--leaks) the interpreter's\n"	\
+	indent "arenas that it frees at its own exit\n"
 
 #define VIEW_WIDTH_HELP							\
 	"  -w, --width N        cut lines to N columns (default: the terminal's\n"	\

@@ -109,20 +109,16 @@ static void export_gprof2dot(FILE *f, struct mt_calltree *t, const struct mt_rep
 	fputs("\n], \"functions\": [", f);
 	for (uint32_t i = 1; i < t->nframes; i++) {
 		const struct mt_dframe *d = &t->frames[i];
-		char name[64];
+		size_t len = strlen(d->function) + strlen(d->file) + 32;
+		char *name = mt_xrealloc(NULL, len);
 
+		if (d->file[0])
+			snprintf(name, len, "%s at %s:%u", d->function, d->file, d->line);
+		else	/* [no Python frame] */
+			snprintf(name, len, "%s", d->function);
 		fprintf(f, "%s\n  {\"name\": ", i > 1 ? "," : "");
-		snprintf(name, sizeof(name), ":%u", d->line);
-		{
-			size_t len = strlen(d->function) + strlen(d->file) + strlen(name) + 8;
-			char *full = malloc(len);
-
-			if (full) {
-				snprintf(full, len, "%s at %s%s", d->function, d->file, name);
-				mt_json_str(f, full);
-				free(full);
-			}
-		}
+		mt_json_str(f, name);
+		free(name);
 		fputs(", \"module\": ", f);
 		mt_json_str(f, d->file);
 		fputc('}', f);

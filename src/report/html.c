@@ -54,7 +54,7 @@ static const char *thread_entry(const struct mt_dframe *f, int n)
 	for (int i = 0; i < n; i++) {
 		size_t len = strlen(f[i].file);
 
-		if (f[i].native || f[i].hidden ||
+		if (f[i].native || f[i].hidden || !f[i].file[0] ||
 		    (len >= 12 && !strcmp(f[i].file + len - 12, "threading.py")))
 			continue;
 		return f[i].function;
@@ -258,7 +258,7 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 		mt_json_str(f, d->function);
 		fputc(',', f);
 		mt_json_str(f, d->file);
-		fprintf(f, ",%u,%u,%u]", d->line, d->native, d->hidden);
+		fprintf(f, ",%u,%u,%u]", d->line, d->native, d->hidden && !o->show_all);
 	}
 	fputs("],\n\"threads\": [", f);
 	for (uint32_t i = 0; i < r->c.nthreads; i++) {

@@ -15,6 +15,7 @@ struct mt_html_opts {
 	int inverted, split_threads;	/* the page's initial settings */
 	int temporal;			/* the replay has temporal buckets */
 	uint32_t max_stacks;		/* smaller stacks merge into one; 0: 20000 */
+	int show_all;			/* --show-all-frames: nothing marked hidden */
 };
 
 /* Returns 0, or -1 when the template lacks its placeholders. */

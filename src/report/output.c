@@ -241,7 +241,9 @@ const char *mt_fmt_site(char *buf, size_t cap, const char *function, const char 
 
 	mt_fmt_text(fn, sizeof(fn), function);
 	mt_fmt_text(fpath, sizeof(fpath), mt_short_path(path, sizeof(path), file, cwd));
-	if (line)
+	if (!file || !file[0])	/* [no Python frame] */
+		snprintf(buf, cap, "%s", fn);
+	else if (line)
 		snprintf(buf, cap, "%s at %s:%u", fn, fpath, line);
 	else
 		snprintf(buf, cap, "%s at %s", fn, fpath);

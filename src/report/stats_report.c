@@ -120,6 +120,11 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
 		mt_fmt_count(b, sizeof(b), r->leaked_count),
 		mt_plural(r->leaked_count, "allocation", "allocations"));
+	if (s->arenas.count)
+		fprintf(f, "                         not counting %s pymalloc %s (%s) that "
+			"Python keeps until it exits\n", mt_fmt_count(a, sizeof(a), s->arenas.count),
+			mt_plural(s->arenas.count, "arena", "arenas"),
+			mt_fmt_size(b, sizeof(b), s->arenas.bytes));
 	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
 		mt_fmt_count(a, sizeof(a), r->temporary_count),
 		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
@@ -178,6 +183,8 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("duration_ms", c->end_ns / 1000000);
 	NUM("leaked_bytes", r->leaked_bytes);
 	NUM("leaked_allocations", r->leaked_count);
+	NUM("interpreter_arena_bytes", s->arenas.bytes);
+	NUM("interpreter_arenas", s->arenas.count);
 	NUM("temporary_allocations", r->temporary_count);
 	NUM("temporary_bytes", r->temporary_bytes);
 	NUM("min_size", r->min_size);
