@@ -48,6 +48,30 @@ static const char table_usage[] =
 	"Without -o the page is memtide-table-<capture>.html; -o - writes it to\n"
 	"standard output.\n";
 
+/* --temporal, --inverted, --split-threads, --max-stacks, in that order. */
+static int html_option(void *ctx, int c, const char *arg)
+{
+	struct mt_html_opts *o = ctx;
+	long n;
+
+	switch (c - VOPT_OWN) {
+	case 0:
+		o->temporal = 1;
+		break;
+	case 1:
+		o->inverted = 1;
+		break;
+	case 2:
+		o->split_threads = 1;
+		break;
+	default:
+		if (view_number("flamegraph", "--max-stacks", arg, 2, 10000000, &n) < 0)
+			return 2;
+		o->max_stacks = (uint32_t)n;
+	}
+	return 0;
+}
+
 static int html_report(const char *cmd, int argc, char **argv)
 {
 	int table = !strcmp(cmd, "table"), rc;
@@ -59,31 +83,24 @@ static int html_report(const char *cmd, int argc, char **argv)
 	FILE *f;
 
 	view_init(&a);
-	for (int i = 1; i < argc; i++) {
-		int k = view_option(cmd, argc, argv, &i, &a);
+	{
+		enum { TEMPORAL = VOPT_OWN, INVERTED, SPLIT_THREADS, MAX_STACKS };
+		static const struct option flamegraph_opts[] = {
+			VIEW_LONG_OPTIONS, { "temporal", no_argument, NULL, TEMPORAL },
+			{ "inverted", no_argument, NULL, INVERTED },
+			{ "split-threads", no_argument, NULL, SPLIT_THREADS },
+			{ "max-stacks", required_argument, NULL, MAX_STACKS }, { 0 }
+		}, table_opts[] = {
+			VIEW_LONG_OPTIONS, { "max-stacks", required_argument, NULL, MAX_STACKS },
+			{ 0 }
+		};
+		const char **files[] = { &a.file };
 
-		if (k < 0)
-			return 2;
-		if (k)
-			continue;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(table ? table_usage : flamegraph_usage, stdout);
-			return 0;
-		} else if (!table && !strcmp(argv[i], "--temporal")) {
-			o.temporal = 1;
-		} else if (!table && !strcmp(argv[i], "--inverted")) {
-			o.inverted = 1;
-		} else if (!table && !strcmp(argv[i], "--split-threads")) {
-			o.split_threads = 1;
-		} else if (!strcmp(argv[i], "--max-stacks")) {
-			long n;
-
-			if (view_number(cmd, argc, argv, &i, 2, 10000000, &n) < 0)
-				return 2;
-			o.max_stacks = (uint32_t)n;
-		} else {
-			return mt_usage_error(cmd, "unknown option '%s'", argv[i]);
-		}
+		if ((rc = view_parse(cmd, table ? table_usage : flamegraph_usage, argc, argv,
+				     VIEW_SHORT_OPTIONS, table ? table_opts : flamegraph_opts, &a,
+				     html_option, &o)) ||
+		    (rc = view_files(cmd, argc, argv, files, 1)))
+			return rc < 0 ? 0 : rc;
 	}
 	if (a.json)
 		return mt_usage_error(cmd, "--json is not an option of %s", cmd);

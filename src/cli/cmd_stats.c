@@ -34,56 +34,46 @@ static const char usage_text[] =
 	SHOW_ALL_FRAMES_HELP("                           ")
 	"  -h, --help               show this help\n";
 
+static int stats_option(void *ctx, int c, const char *arg)
+{
+	long n;
+
+	(void)c;	/* -n, the only one */
+	if (view_number("stats", "--top", arg, 1, 1000000, &n) < 0)
+		return 2;
+	*(int *)ctx = (int)n;
+	return 0;
+}
+
 int cmd_stats(int argc, char **argv)
 {
-	struct mt_replay_opts o = { .temporary_threshold = 1, .progress = isatty(STDERR_FILENO) };
-	const char *file = NULL;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, VOPT_JSON },
+		{ "include-file-mappings", no_argument, NULL, VOPT_FILE_MAPPINGS },
+		{ "show-all-frames", no_argument, NULL, VOPT_SHOW_ALL },
+		{ "top", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	const char **files[] = { NULL };
+	struct view_args a;
 	struct mt_replay r;
 	struct mt_stats s;
-	char err[512];
-	int json = 0, top = 10, show_all = 0;
+	int top = 10, rc;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage_text, stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--include-file-mappings")) {
-			o.include_file_mappings = 1;
-		} else if (!strcmp(a, "--show-all-frames")) {
-			show_all = 1;
-		} else if (!strcmp(a, "-n") || !strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
-			const char *v = a[2] == 't' && a[5] == '=' ? a + 6 : i + 1 < argc ? argv[++i] : NULL;
-			char *end;
-			long n = v ? strtol(v, &end, 10) : 0;
-
-			if (!v || *end || n < 1 || n > 1000000)
-				return mt_usage_error("stats", "-n needs a number from 1 to 1000000");
-			top = (int)n;
-		} else if (a[0] == '-' && a[1]) {
-			return mt_usage_error("stats", "unknown option '%s'", a);
-		} else if (file) {
-			return mt_usage_error("stats", "one capture file at a time");
-		} else {
-			file = a;
-		}
-	}
-	if (!file)
-		return mt_usage_error("stats", "no capture file given");
-	if (mt_replay_run(file, &o, &r, err, sizeof(err)) < 0) {
-		mt_replay_release(&r);
-		return mt_error("%s", err);
-	}
-	mt_stats_sites(&r, top, show_all, &s);
-	if (!show_all)
-		mt_hide_interpreter_arenas(&r, &s.arenas);
-	if (json)
+	view_init(&a);
+	files[0] = &a.file;
+	if ((rc = view_parse("stats", usage_text, argc, argv, ":n:h", opts, &a, stats_option,
+			     &top)) ||
+	    (rc = view_files("stats", argc, argv, files, 1)))
+		return rc < 0 ? 0 : rc;
+	if ((rc = view_load("stats", &a, &r)))
+		return rc;
+	mt_stats_sites(&r, top, a.show_all, &s);
+	s.arenas = a.arenas;
+	if (a.json)
 		mt_stats_print_json(stdout, &r, &s);
 	else
-		mt_stats_print_text(stdout, &r, &s, o.include_file_mappings);
+		mt_stats_print_text(stdout, &r, &s, a.replay.include_file_mappings);
 	mt_stats_release(&s);
 	mt_replay_release(&r);
 	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");

@@ -77,18 +77,14 @@ int cmd_steps(int argc, char **argv)
 	int rc, width;
 
 	view_init(&a);
-	for (int i = 1; i < argc; i++) {
-		int k;
+	{
+		static const struct option opts[] = { VIEW_LONG_OPTIONS, { 0 } };
+		const char **files[] = { &a.file };
 
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_text, stdout);
-			return 0;
-		}
-		k = view_option("steps", argc, argv, &i, &a);
-		if (k < 0)
-			return 2;
-		if (!k)
-			return mt_usage_error("steps", "unknown option '%s'", argv[i]);
+		if ((rc = view_parse("steps", usage_text, argc, argv, VIEW_SHORT_OPTIONS, opts, &a,
+				     NULL, NULL)) ||
+		    (rc = view_files("steps", argc, argv, files, 1)))
+			return rc < 0 ? 0 : rc;
 	}
 	if ((rc = view_load("steps", &a, &r)))
 		return rc;

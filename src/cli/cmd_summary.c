@@ -83,10 +83,36 @@ static void print_json(FILE *f, const struct mt_summary *s, uint32_t rows, const
 	fputs("\n]}\n", f);
 }
 
+struct summary_args {
+	enum mt_summary_sort sort;
+	uint32_t rows;
+};
+
+static int summary_option(void *ctx, int c, const char *arg)
+{
+	struct summary_args *sa = ctx;
+	long n;
+
+	if (c == 'r') {
+		if (view_number("summary", "--rows", arg, 0, UINT32_MAX, &n) < 0)
+			return 2;
+		sa->rows = n ? (uint32_t)n : UINT32_MAX;
+		return 0;
+	}
+	for (int j = 0; j < 4; j++) {
+		if (!strcmp(arg, sort_names[j])) {
+			sa->sort = (enum mt_summary_sort)j;
+			return 0;
+		}
+	}
+	return mt_usage_error("summary", "-s needs one of total_memory, own_memory, "
+			      "total_allocations, own_allocations");
+}
+
 int cmd_summary(int argc, char **argv)
 {
-	enum mt_summary_sort sort = MT_SORT_TOTAL_MEMORY;
-	uint32_t rows = 20;
+	enum mt_summary_sort sort;
+	uint32_t rows;
 	struct view_args a;
 	struct mt_replay r;
 	struct mt_summary s;
@@ -95,36 +121,20 @@ int cmd_summary(int argc, char **argv)
 	int rc;
 
 	view_init(&a);
-	for (int i = 1; i < argc; i++) {
-		int k = view_option("summary", argc, argv, &i, &a);
+	{
+		static const struct option opts[] = {
+			VIEW_LONG_OPTIONS, { "sort", required_argument, NULL, 's' },
+			{ "rows", required_argument, NULL, 'r' }, { 0 }
+		};
+		struct summary_args sa = { MT_SORT_TOTAL_MEMORY, 20 };
+		const char **files[] = { &a.file };
 
-		if (k < 0)
-			return 2;
-		if (k)
-			continue;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_text, stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--sort")) {
-			int found = -1;
-
-			for (int j = 0; i + 1 < argc && j < 4; j++)
-				if (!strcmp(argv[i + 1], sort_names[j]))
-					found = j;
-			if (found < 0)
-				return mt_usage_error("summary", "-s needs one of total_memory, own_memory, "
-						      "total_allocations, own_allocations");
-			sort = (enum mt_summary_sort)found;
-			i++;
-		} else if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--rows")) {
-			long n;
-
-			if (view_number("summary", argc, argv, &i, 0, UINT32_MAX, &n) < 0)
-				return 2;
-			rows = n ? (uint32_t)n : UINT32_MAX;
-		} else {
-			return mt_usage_error("summary", "unknown option '%s'", argv[i]);
-		}
+		if ((rc = view_parse("summary", usage_text, argc, argv, VIEW_SHORT_OPTIONS "s:r:",
+				     opts, &a, summary_option, &sa)) ||
+		    (rc = view_files("summary", argc, argv, files, 1)))
+			return rc < 0 ? 0 : rc;
+		sort = sa.sort;
+		rows = sa.rows;
 	}
 	if ((rc = view_load("summary", &a, &r)))
 		return rc;

@@ -38,27 +38,20 @@ int cmd_transform(int argc, char **argv)
 	char path[4096];
 
 	view_init(&a);
-	for (int i = 1; i < argc; i++) {
-		int k;
+	{
+		static const struct option opts[] = { VIEW_LONG_OPTIONS, { 0 } };
+		const char *format = NULL, **files[] = { &format, &a.file };
 
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_text, stdout);
-			return 0;
-		}
-		if (fmt < 0 && argv[i][0] != '-') {
-			for (int j = 0; j < 3; j++)
-				if (!strcmp(argv[i], names[j]))
-					fmt = j;
-			if (fmt < 0)
-				return mt_usage_error("transform", "unknown format '%s' "
-						      "(gprof2dot, csv or speedscope)", argv[i]);
-			continue;
-		}
-		k = view_option("transform", argc, argv, &i, &a);
-		if (k < 0)
-			return 2;
-		if (!k)
-			return mt_usage_error("transform", "unknown option '%s'", argv[i]);
+		if ((rc = view_parse("transform", usage_text, argc, argv, VIEW_SHORT_OPTIONS, opts,
+				     &a, NULL, NULL)) ||
+		    (rc = view_files("transform", argc, argv, files, 2)))
+			return rc < 0 ? 0 : rc;
+		for (int j = 0; format && j < 3; j++)
+			if (!strcmp(format, names[j]))
+				fmt = j;
+		if (format && fmt < 0)
+			return mt_usage_error("transform", "unknown format '%s' "
+					      "(gprof2dot, csv or speedscope)", format);
 	}
 	if (fmt < 0)
 		return mt_usage_error("transform", "no format given");

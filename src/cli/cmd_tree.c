@@ -40,6 +40,18 @@ static void leaks_note(char *title, size_t cap, const struct mt_usage *arenas)
 			 mt_fmt_size(size, sizeof(size), arenas->bytes));
 }
 
+static int tree_option(void *ctx, int c, const char *arg)
+{
+	struct mt_calltree_opts *o = ctx;
+	long n;
+
+	(void)c;	/* -b, the only one */
+	if (view_number("tree", "--biggest", arg, 0, UINT32_MAX, &n) < 0)
+		return 2;
+	o->biggest = (uint32_t)n;
+	return 0;
+}
+
 int cmd_tree(int argc, char **argv)
 {
 	struct mt_calltree_opts o = { .biggest = 10 };
@@ -52,25 +64,16 @@ int cmd_tree(int argc, char **argv)
 	int rc;
 
 	view_init(&a);
-	for (int i = 1; i < argc; i++) {
-		int k = view_option("tree", argc, argv, &i, &a);
+	{
+		static const struct option opts[] = {
+			VIEW_LONG_OPTIONS, { "biggest", required_argument, NULL, 'b' }, { 0 }
+		};
+		const char **files[] = { &a.file };
 
-		if (k < 0)
-			return 2;
-		if (k)
-			continue;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_text, stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "-b") || !strcmp(argv[i], "--biggest")) {
-			long n;
-
-			if (view_number("tree", argc, argv, &i, 0, UINT32_MAX, &n) < 0)
-				return 2;
-			o.biggest = (uint32_t)n;
-		} else {
-			return mt_usage_error("tree", "unknown option '%s'", argv[i]);
-		}
+		if ((rc = view_parse("tree", usage_text, argc, argv, VIEW_SHORT_OPTIONS "b:", opts,
+				     &a, tree_option, &o)) ||
+		    (rc = view_files("tree", argc, argv, files, 1)))
+			return rc < 0 ? 0 : rc;
 	}
 	if ((rc = view_load("tree", &a, &r)))
 		return rc;

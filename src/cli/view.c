@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,13 +27,13 @@ const char *view_name(enum mt_view v)
 	return v == MT_VIEW_LEAKS ? "leaks" : v == MT_VIEW_TEMPORARY ? "temporary" : "peak";
 }
 
-int view_number(const char *cmd, int argc, char **argv, int *i, long min, long max, long *out)
+int view_number(const char *cmd, const char *opt, const char *arg, long min, long max,
+		long *out)
 {
-	const char *opt = argv[*i];
 	char *end = NULL;
-	long n = *i + 1 < argc ? strtol(argv[++*i], &end, 10) : min - 1;
+	long n = arg ? strtol(arg, &end, 10) : min - 1;
 
-	if (!end || *end || n < min || n > max) {
+	if (!arg || !*arg || *end || n < min || n > max) {
 		mt_usage_error(cmd, "%s needs a number from %ld to %ld", opt, min, max);
 		return -1;
 	}
@@ -40,50 +41,78 @@ int view_number(const char *cmd, int argc, char **argv, int *i, long min, long m
 	return 0;
 }
 
-int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args *a)
+int view_parse(const char *cmd, const char *usage, int argc, char **argv,
+	       const char *shortopts, const struct option *longopts, struct view_args *a,
+	       int (*own)(void *ctx, int c, const char *arg), void *ctx)
 {
-	const char *s = argv[*i];
+	int c;
 
-	if (!strcmp(s, "--leaks")) {
-		a->view = MT_VIEW_LEAKS;
-	} else if (!strcmp(s, "--temporary-allocations")) {
-		a->view = MT_VIEW_TEMPORARY;
-	} else if (!strcmp(s, "--temporary-allocation-threshold")) {
+	optind = 0;	/* glibc: a full reset */
+	opterr = 0;	/* errors are ours, one line each */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		long n;
+		int k;
 
-		if (view_number(cmd, argc, argv, i, 1, 1000000000L, &n) < 0)
+		switch (c) {
+		case VOPT_LEAKS:
+			a->view = MT_VIEW_LEAKS;
+			break;
+		case VOPT_TEMPORARY:
+			a->view = MT_VIEW_TEMPORARY;
+			break;
+		case VOPT_THRESHOLD:
+			if (view_number(cmd, "--temporary-allocation-threshold", optarg, 1,
+					1000000000L, &n) < 0)
+				return 2;
+			a->replay.temporary_threshold = (uint64_t)n;
+			a->view = MT_VIEW_TEMPORARY;
+			break;
+		case VOPT_FILE_MAPPINGS:
+			a->replay.include_file_mappings = 1;
+			break;
+		case VOPT_SHOW_ALL:
+			a->show_all = 1;
+			break;
+		case VOPT_JSON:
+			a->json = 1;
+			break;
+		case 'o':
+			a->output = optarg;
+			break;
+		case 'f':
+			a->force = 1;
+			break;
+		case 'w':
+			if (view_number(cmd, "--width", optarg, 0, 100000, &n) < 0)
+				return 2;
+			a->width = (int)n;
+			break;
+		case 'h':
+			fputs(usage, stdout);
 			return -1;
-		a->replay.temporary_threshold = (uint64_t)n;
-		a->view = MT_VIEW_TEMPORARY;
-	} else if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
-		if (*i + 1 >= argc) {
-			mt_usage_error(cmd, "%s needs a file name", s);
-			return -1;
+		case ':':
+			return mt_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+		case '?':
+			return mt_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		default:
+			k = own ? own(ctx, c, optarg) : 0;
+			if (k)
+				return k;
 		}
-		a->output = argv[++*i];
-	} else if (!strcmp(s, "-f") || !strcmp(s, "--force")) {
-		a->force = 1;
-	} else if (!strcmp(s, "--include-file-mappings")) {
-		a->replay.include_file_mappings = 1;
-	} else if (!strcmp(s, "-w") || !strcmp(s, "--width")) {
-		long n;
-
-		if (view_number(cmd, argc, argv, i, 0, 100000, &n) < 0)
-			return -1;
-		a->width = (int)n;
-	} else if (!strcmp(s, "--show-all-frames")) {
-		a->show_all = 1;
-	} else if (!strcmp(s, "--json")) {
-		a->json = 1;
-	} else if (s[0] == '-' && s[1]) {
-		return 0;
-	} else if (a->file) {
-		mt_usage_error(cmd, "one capture file at a time");
-		return -1;
-	} else {
-		a->file = s;
 	}
-	return 1;
+	return 0;
+}
+
+int view_files(const char *cmd, int argc, char **argv, const char **names[], int n)
+{
+	int i;
+
+	for (i = 0; optind + i < argc; i++) {
+		if (i == n)
+			return mt_usage_error(cmd, "one capture file at a time");
+		*names[i] = argv[optind + i];
+	}
+	return 0;
 }
 
 int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)

@@ -5,6 +5,7 @@
 #ifndef MT_VIEW_H
 #define MT_VIEW_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "../analysis/calltree.h"
@@ -48,11 +49,39 @@ struct view_args {
 	"                       width on a terminal, else no limit; 0: no limit)\n"
 
 void view_init(struct view_args *a);
+
 /*
- * Takes argv[*i] (and its value) if it is a shared option or the capture
- * file: returns 1 when taken, 0 when not, -1 after a usage error.
+ * Options are parsed with getopt_long: a command's table starts with
+ * VIEW_LONG_OPTIONS, adds its own (values from VOPT_OWN up, or short
+ * letters), and its short options string starts with VIEW_SHORT_OPTIONS.
  */
-int view_option(const char *cmd, int argc, char **argv, int *i, struct view_args *a);
+enum {
+	VOPT_LEAKS = 0x100, VOPT_TEMPORARY, VOPT_THRESHOLD, VOPT_FILE_MAPPINGS,
+	VOPT_SHOW_ALL, VOPT_JSON, VOPT_OWN = 0x200
+};
+#define VIEW_SHORT_OPTIONS ":o:fw:h"
+#define VIEW_LONG_OPTIONS							\
+	{ "leaks", no_argument, NULL, VOPT_LEAKS },				\
+	{ "temporary-allocations", no_argument, NULL, VOPT_TEMPORARY },		\
+	{ "temporary-allocation-threshold", required_argument, NULL, VOPT_THRESHOLD }, \
+	{ "include-file-mappings", no_argument, NULL, VOPT_FILE_MAPPINGS },	\
+	{ "show-all-frames", no_argument, NULL, VOPT_SHOW_ALL },		\
+	{ "json", no_argument, NULL, VOPT_JSON },				\
+	{ "output", required_argument, NULL, 'o' },				\
+	{ "force", no_argument, NULL, 'f' },					\
+	{ "width", required_argument, NULL, 'w' },				\
+	{ "help", no_argument, NULL, 'h' }
+/*
+ * Parses argv into a, handing the command's own options to
+ * own(ctx, c, optarg), which returns 0 to go on or an exit status.
+ * Returns 0 to go on (the operands start at optind), -1 after printing
+ * usage for -h (exit 0), or the status to exit with.
+ */
+int view_parse(const char *cmd, const char *usage, int argc, char **argv,
+	       const char *shortopts, const struct option *longopts, struct view_args *a,
+	       int (*own)(void *ctx, int c, const char *arg), void *ctx);
+/* Assigns the operands left after view_parse to *names[0..n-1]. */
+int view_files(const char *cmd, int argc, char **argv, const char **names[], int n);
 /* Checks the arguments and replays the capture; 0, or an exit status. */
 int view_load(const char *cmd, struct view_args *a, struct mt_replay *r);
 /* Opens the output (stdout without -o); NULL after an error message. */
@@ -73,10 +102,8 @@ void view_default_output(struct view_args *a, const char *what, const char *ext,
 int view_width(const struct view_args *a);
 /* Says on stderr which file was written (not for stdout); returns 0. */
 int view_wrote(struct view_args *a);
-/*
- * Reads the number that follows option argv[*i] into *out, which must lie
- * in [min, max]; -1 after a usage error.
- */
-int view_number(const char *cmd, int argc, char **argv, int *i, long min, long max, long *out);
+/* Reads arg, the value of option opt, into *out within [min, max]; -1 after a usage error. */
+int view_number(const char *cmd, const char *opt, const char *arg, long min, long max,
+		long *out);
 
 #endif
