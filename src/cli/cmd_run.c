@@ -131,16 +131,18 @@ static const char *machine_name(unsigned machine, char *buf, size_t cap)
  */
 static int check_elf(const char *file)
 {
-	unsigned char self[EI_NIDENT + 4];
-	Elf64_Ehdr eh;
+	Elf64_Ehdr eh, self;
 	Elf64_Phdr ph[64];
 	int fd = open(file, O_RDONLY | O_CLOEXEC), interp = 0;
 	ssize_t n = fd >= 0 ? pread(fd, &eh, sizeof(eh), 0) : -1;
+	int fds = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	char buf[32];
 	struct utsname un;
 
-	if (read_head("/proc/self/exe", (char *)self, sizeof(self)) < (ssize_t)sizeof(self) - 1)
-		memset(self, 0, sizeof(self));
+	if (fds < 0 || pread(fds, &self, sizeof(self), 0) != (ssize_t)sizeof(self))
+		memset(&self, 0, sizeof(self));
+	if (fds >= 0)
+		close(fds);
 	if (uname(&un))
 		snprintf(un.machine, sizeof(un.machine), "%s", "this machine's architecture");
 	if (n < EI_NIDENT + 4) {
@@ -148,12 +150,13 @@ static int check_elf(const char *file)
 			close(fd);
 		return mt_error("%s: truncated ELF file", file) + 125;
 	}
-	if (eh.e_machine != (self[EI_NIDENT + 2] | self[EI_NIDENT + 3] << 8)) {
+	if (eh.e_machine != self.e_machine &&
+	    !(eh.e_machine == EM_386 && self.e_machine == EM_X86_64)) {
 		close(fd);
 		return mt_error("%s: ELF for %s, this machine runs %s", file,
 				machine_name(eh.e_machine, buf, sizeof(buf)), un.machine) + 125;
 	}
-	if (eh.e_ident[EI_CLASS] != self[EI_CLASS] || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+	if (eh.e_ident[EI_CLASS] != self.e_ident[EI_CLASS] || eh.e_ident[EI_CLASS] != ELFCLASS64) {
 		close(fd);
 		return mt_error("%s: 32-bit ELF: memtide tracks 64-bit %s programs only",
 				file, un.machine) + 125;

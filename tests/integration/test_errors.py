@@ -182,6 +182,18 @@ def test_run_foreign_architecture(mt):
     assert line == f"memtide: {prog}: ELF for aarch64, this machine runs x86_64", line
 
 
+def test_run_32_bit(mt):
+    # the loader would refuse the 64-bit tracker ("wrong ELF class") and run
+    # the program untracked
+    prog = copy_of("/bin/echo", mt.cwd / "echo-32")
+    data = bytearray(prog.read_bytes())
+    data[4] = 1                            # ELFCLASS32
+    struct.pack_into("<H", data, 18, 3)    # EM_386
+    prog.write_bytes(bytes(data))
+    line = run_refused(mt, prog, "ran")
+    assert line == f"memtide: {prog}: 32-bit ELF: memtide tracks 64-bit x86_64 programs only"
+
+
 def test_run_not_executable(mt):
     prog = copy_of("/bin/echo", mt.cwd / "echo", mode=0o644)
     assert run_refused(mt, prog, "ran") == f"memtide: {prog}: not executable"
