@@ -2,10 +2,10 @@
 
 The package is what `make` leaves in build/python/memtide: the Python
 modules, memtide._memtide for every CPython make finds and for this one,
-libmemtide.so and the
-memtide command, plus memtide/_import (see python/_import).  The pytest
-plugin and the `memtide` console script (memtide.__main__, which execs the
-command) are registered by entry point; `python -m memtide` runs it too.
+libmemtide.so and the memtide command, plus memtide/_import (see
+python/_import).  The pytest plugin and the `memtide` console script
+(memtide.__main__, which execs the command) are registered by entry point;
+`python -m memtide` runs it too.
 """
 import os
 import shutil
