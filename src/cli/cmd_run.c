@@ -49,7 +49,7 @@ static const char usage_text[] =
 	"  -h, --help          show this help\n";
 
 struct run_opts {
-	const char *output, *python, *pyarg, *module, *code;
+	const char *output, *python, *pyarg, *interp, *module, *code;
 	int force, quiet, native, follow_fork, trace_python;
 };
 
@@ -275,12 +275,26 @@ static int check_program(const char *exe, struct run_opts *o, int *python)
 		}
 		return 0;
 	}
-	/* another interpreter: the kernel runs it, so it must take the tracker */
+	/* another interpreter: the kernel runs it, so it must take the tracker;
+	 * `#!/usr/bin/env NAME` would take it instead of NAME, so memtide runs
+	 * NAME found on PATH itself */
 	rc = check_executable(exe, head, n, &sb);
 	if (rc > 0)
 		return rc;
-	snprintf(interp, sizeof(interp), "%.*s", (int)strcspn(head + 2 + strspn(head + 2, " \t"), " \t"),
-		 head + 2 + strspn(head + 2, " \t"));
+	{
+		char *p = head + 2 + strspn(head + 2, " \t"), *end = p + strcspn(p, " \t");
+		char *arg = end + strspn(end, " \t");
+
+		*end = '\0';
+		arg[strcspn(arg, " \t")] = '\0';
+		if (strlen(p) >= 4 && !strcmp(p + strlen(p) - 4, "/env") && *arg && *arg != '-') {
+			if (find_program(arg, interp, sizeof(interp)) < 0)
+				return mt_error("%s: its interpreter '%s' is not on PATH", exe, arg) + 126;
+			o->interp = strdup(interp);
+		} else {
+			snprintf(interp, sizeof(interp), "%s", p);
+		}
+	}
 	if (stat(interp, &isb) || !S_ISREG(isb.st_mode))
 		return mt_error("%s: its interpreter '%s' is missing", exe, interp) + 126;
 	n = read_head(interp, ihead, sizeof(ihead));
@@ -513,6 +527,11 @@ int cmd_run(int argc, char **argv)
 			cargv[k++] = (char *)o.code;
 		}
 	}
+	if (o.interp) {
+		cargv[k++] = (char *)o.interp;
+		cargv[k++] = exe;
+		first++;
+	}
 	for (int i = first; i < argc; i++)
 		cargv[k++] = argv[i];
 
@@ -556,7 +575,7 @@ int cmd_run(int argc, char **argv)
 			add_python_path(importdir);
 		/* exactly the file checked above: execvp would hand a file the
 		 * kernel cannot run to /bin/sh */
-		execv(python ? pybin : exe, cargv);
+		execv(python ? pybin : o.interp ? o.interp : exe, cargv);
 		mt_error("cannot run '%s': %s", cargv[0], strerror(errno));
 		_exit(127);
 	}

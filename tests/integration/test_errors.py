@@ -217,6 +217,18 @@ def test_run_script_with_shebang_runs(mt):
     assert res.returncode == 0 and res.out == "ran\n", res
 
 
+def test_run_env_shebang_tracks_the_interpreter(mt):
+    # `#!/usr/bin/env sh` run as is: env would take the tracker and start sh
+    # without it
+    prog = mt.cwd / "hello.sh"
+    prog.write_text("#!/usr/bin/env sh\necho \"ran $1\"\n")
+    prog.chmod(0o755)
+    res, path = mt.capture(prog, "one")
+    assert res.out == "ran one\n", res
+    sh = subprocess.run(["sh", "-c", "command -v sh"], capture_output=True, text=True).stdout
+    assert mt.stats_json(path)["command"] == f"{sh.strip()} {prog} one"
+
+
 def test_run_python_script_without_shebang_runs_python(mt):
     prog = mt.cwd / "x.py"
     prog.write_text("print('ran')\n")  # no #!, not executable
