@@ -3,9 +3,7 @@
 The package carries both (memtide/bin/memtide, memtide/libmemtide.so);
 in the build tree they are also found in build/bin and build/lib.
 """
-import json
 import os
-import subprocess
 
 _here = os.path.dirname(os.path.abspath(__file__))
 
@@ -30,6 +28,8 @@ def binary():
 
 def run(*args):
     """Runs `memtide ARGS...` and returns its stdout; raises RuntimeError."""
+    import subprocess  # here: the console script imports this module too
+
     res = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(res.stderr.strip() or f"memtide {args[0]} failed")
@@ -38,4 +38,6 @@ def run(*args):
 
 def report(*args):
     """The JSON output of `memtide ARGS... --json`."""
+    import json
+
     return json.loads(run(*args, "--json"))

@@ -5,6 +5,7 @@
  * variables are removed again inside it) and exit status; when it is
  * killed by a signal, memtide dies of the same signal.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +15,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,12 +43,13 @@ static const char usage_text[] =
 	"                      object, not only the arenas it lives in\n"
 	"      --follow-fork   also track forked children, each into a capture of\n"
 	"                      its own named <output stem>.<pid>.tide\n"
-	"      --python PATH   interpreter for scripts, -m and -c (default:\n"
-	"                      /usr/bin/python3 where present, else python3)\n"
+	"      --python PATH   interpreter for scripts, -m and -c (default: the one\n"
+	"                      running `python -m memtide` or the memtide script,\n"
+	"                      else python3 on PATH); `import memtide` works in it\n"
 	"  -h, --help          show this help\n";
 
 struct run_opts {
-	const char *output, *python, *module, *code;
+	const char *output, *python, *pyarg, *interp, *module, *code;
 	int force, quiet, native, follow_fork, trace_python;
 };
 
@@ -88,30 +93,266 @@ static int find_program(const char *prog, char *out, size_t cap)
 	return -1;
 }
 
-/* A Python script: named *.py, or a file whose #! line names python. */
-static int is_python_script(const char *file)
+/* Reads the first bytes of file into head (NUL-terminated); their count. */
+static ssize_t read_head(const char *file, char *head, size_t cap)
 {
-	char head[256];
-	int fd;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	ssize_t n;
 
-	if (is_python_name(file))
-		return 1;
-	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	n = read(fd, head, sizeof(head) - 1);
+		return -1;
+	n = read(fd, head, cap - 1);
 	close(fd);
-	if (n < 2 || head[0] != '#' || head[1] != '!')
-		return 0;
-	head[n] = '\0';
-	head[strcspn(head, "\n")] = '\0';
-	return strstr(head, "python") != NULL;
+	head[n > 0 ? n : 0] = '\0';
+	return n;
 }
 
-static const char *default_python(void)
+static const char *machine_name(unsigned machine, char *buf, size_t cap)
 {
-	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+	static const struct { unsigned em; const char *name; } names[] = {
+		{ EM_X86_64, "x86_64" }, { EM_386, "i386" }, { EM_AARCH64, "aarch64" },
+		{ EM_ARM, "arm" }, { EM_RISCV, "riscv" }, { EM_PPC64, "ppc64" },
+		{ EM_PPC, "ppc" }, { EM_S390, "s390x" }, { EM_MIPS, "mips" },
+		{ EM_SPARCV9, "sparc64" }, { 258, "loongarch64" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].em == machine)
+			return names[i].name;
+	snprintf(buf, cap, "machine %u", machine);
+	return buf;
+}
+
+/*
+ * An ELF executable can take the tracker when it is for this machine
+ * (memtide's own class and e_machine) and has a dynamic loader (PT_INTERP)
+ * to preload it: a static binary would run untracked, with memtide's
+ * variables left in its environment.  0, or the error's exit status.
+ */
+static int check_elf(const char *file)
+{
+	Elf64_Ehdr eh, self;
+	Elf64_Phdr ph[64];
+	int fd = open(file, O_RDONLY | O_CLOEXEC), interp = 0;
+	ssize_t n = fd >= 0 ? pread(fd, &eh, sizeof(eh), 0) : -1;
+	int fds = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	char buf[32];
+	struct utsname un;
+
+	if (fds < 0 || pread(fds, &self, sizeof(self), 0) != (ssize_t)sizeof(self))
+		memset(&self, 0, sizeof(self));
+	if (fds >= 0)
+		close(fds);
+	if (uname(&un))
+		snprintf(un.machine, sizeof(un.machine), "%s", "this machine's architecture");
+	if (n < EI_NIDENT + 4) {
+		if (fd >= 0)
+			close(fd);
+		return mt_error("%s: truncated ELF file", file) + 125;
+	}
+	if (eh.e_machine != self.e_machine &&
+	    !(eh.e_machine == EM_386 && self.e_machine == EM_X86_64)) {
+		close(fd);
+		return mt_error("%s: ELF for %s, this machine runs %s", file,
+				machine_name(eh.e_machine, buf, sizeof(buf)), un.machine) + 125;
+	}
+	if (eh.e_ident[EI_CLASS] != self.e_ident[EI_CLASS] || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		close(fd);
+		return mt_error("%s: 32-bit ELF: memtide tracks 64-bit %s programs only",
+				file, un.machine) + 125;
+	}
+	if (n < (ssize_t)sizeof(eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)) {
+		close(fd);
+		return mt_error("%s: not an executable ELF file", file) + 125;
+	}
+	for (unsigned i = 0; i < eh.e_phnum && eh.e_phentsize == sizeof(Elf64_Phdr);) {
+		unsigned k = eh.e_phnum - i < 64 ? eh.e_phnum - i : 64;
+
+		n = pread(fd, ph, k * sizeof(Elf64_Phdr), (off_t)(eh.e_phoff + i * sizeof(Elf64_Phdr)));
+		if (n < (ssize_t)(k * sizeof(Elf64_Phdr)))
+			break;
+		for (unsigned j = 0; j < k; j++)
+			interp |= ph[j].p_type == PT_INTERP;
+		i += k;
+	}
+	close(fd);
+	if (!interp)
+		return mt_error("%s: statically linked: there is no dynamic loader to preload "
+				"memtide's tracker into, so no capture could be written", file);
+	return 0;
+}
+
+/*
+ * The loader ignores LD_PRELOAD in a program that gains privileges when it
+ * starts (AT_SECURE): set-user-ID to another user, set-group-ID to another
+ * group, or file capabilities for a user other than root.  Root running a
+ * set-user-ID root program gains nothing, and a nosuid mount drops the bits.
+ * 0, or the error's exit status.
+ */
+static int check_privileges(const char *file, const struct stat *sb)
+{
+	struct statvfs fs;
+	const char *why = NULL;
+
+	if (!statvfs(file, &fs) && (fs.f_flag & ST_NOSUID))
+		return 0;
+	if ((sb->st_mode & S_ISUID) && sb->st_uid != getuid())
+		why = "set-user-ID";
+	else if ((sb->st_mode & S_ISGID) && (sb->st_mode & S_IXGRP) && sb->st_gid != getgid())
+		why = "set-group-ID";
+	else if (getuid() != 0 && getxattr(file, "security.capability", NULL, 0) > 0)
+		why = "given file capabilities";
+	if (!why)
+		return 0;
+	return mt_error("%s: %s: the loader ignores LD_PRELOAD for it, so memtide's tracker "
+			"cannot run in it and no capture could be written", file, why);
+}
+
+/* An executable that memtide can run and track: 0, or the error's exit status. */
+static int check_executable(const char *file, const char *head, ssize_t n, const struct stat *sb)
+{
+	if (access(file, X_OK) || !(sb->st_mode & 0111))
+		return mt_error("%s: not executable", file) + 125;
+	if (n >= SELFMAG && !memcmp(head, ELFMAG, SELFMAG)) {
+		int rc = check_elf(file);
+
+		return rc ? rc : check_privileges(file, sb);
+	}
+	return -1;
+}
+
+/*
+ * Decides how to run file (found on PATH as exe): a Python script (named
+ * *.py, or with a python #! line, whose interpreter is used unless it is
+ * `env python3`), an ELF executable that can take the tracker, or a
+ * script whose #! interpreter can.  Anything else gets a one-line error
+ * and is not run: execvp would hand it to /bin/sh.  Returns 0 or the exit
+ * status.
+ */
+static int check_program(const char *exe, struct run_opts *o, int *python)
+{
+	char head[512], interp[PATH_MAX], ihead[64];
+	struct stat sb, isb;
+	ssize_t n;
+	int rc;
+
+	if (stat(exe, &sb))
+		return mt_error("%s: %s", exe, strerror(errno)) + 126;
+	if (S_ISDIR(sb.st_mode))
+		return mt_error("%s: is a directory", exe) + 125;
+	if (!S_ISREG(sb.st_mode))
+		return mt_error("%s: not a regular file", exe) + 125;
+	n = read_head(exe, head, sizeof(head));
+	if (n < 0)
+		return mt_error("%s: %s", exe, strerror(errno)) + 125;
+	if (is_python_name(exe)) {
+		*python = 1;
+		return 0;
+	}
+	if (n < 2 || head[0] != '#' || head[1] != '!') {
+		rc = check_executable(exe, head, n, &sb);
+		if (rc >= 0)
+			return rc;
+		return mt_error("%s: neither an ELF executable nor a script with a #! line "
+				"(name its interpreter: memtide run sh %s)", exe, exe) + 125;
+	}
+	head[strcspn(head, "\n")] = '\0';
+	if (strstr(head, "python")) {
+		/* #!/path/python3 [arg] or #!/usr/bin/env python3.12 */
+		char *p = head + 2 + strspn(head + 2, " \t"), *end = p + strcspn(p, " \t");
+		char *arg = end + strspn(end, " \t");
+
+		*end = '\0';
+		*python = 1;
+		if (o->python)
+			return 0;
+		if (strcmp(p + strlen(p) - (strlen(p) < 4 ? 0 : 4), "/env")) {
+			o->python = strdup(p);
+			if (*arg)
+				o->pyarg = strdup(arg);
+		} else if (*arg && strcmp(arg, "python3") && strcmp(arg, "python")) {
+			o->python = strdup(arg);
+		}
+		return 0;
+	}
+	/* another interpreter: the kernel runs it, so it must take the tracker;
+	 * `#!/usr/bin/env NAME` would take it instead of NAME, so memtide runs
+	 * NAME found on PATH itself */
+	rc = check_executable(exe, head, n, &sb);
+	if (rc > 0)
+		return rc;
+	{
+		char *p = head + 2 + strspn(head + 2, " \t"), *end = p + strcspn(p, " \t");
+		char *arg = end + strspn(end, " \t");
+
+		*end = '\0';
+		arg[strcspn(arg, " \t")] = '\0';
+		if (strlen(p) >= 4 && !strcmp(p + strlen(p) - 4, "/env") && *arg && *arg != '-') {
+			if (find_program(arg, interp, sizeof(interp)) < 0)
+				return mt_error("%s: its interpreter '%s' is not on PATH", exe, arg) + 126;
+			o->interp = strdup(interp);
+		} else {
+			snprintf(interp, sizeof(interp), "%s", p);
+		}
+	}
+	if (stat(interp, &isb) || !S_ISREG(isb.st_mode))
+		return mt_error("%s: its interpreter '%s' is missing", exe, interp) + 126;
+	n = read_head(interp, ihead, sizeof(ihead));
+	rc = check_executable(interp, ihead, n, &isb);
+	return rc < 0 ? mt_error("%s: its interpreter '%s' is not an ELF executable", exe, interp) + 125
+		      : rc;
+}
+
+/*
+ * Where the interpreter's path goes: a wrapper script on PATH (pyenv's
+ * shims) would take the tracker itself and start the real interpreter
+ * without it, so it is asked for sys.executable.
+ */
+static void ask_interpreter(const char *py, char *out, size_t cap)
+{
+	char buf[PATH_MAX];
+	int fds[2], st = 1;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		execl(py, py, "-c", "import sys; sys.stdout.write(sys.executable)", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (len < (ssize_t)sizeof(buf) - 1 && (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fds[0]);
+	buf[len] = '\0';
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid > 0 && WIFEXITED(st) && !WEXITSTATUS(st) && buf[0] == '/' && !access(buf, X_OK))
+		snprintf(out, cap, "%s", buf);
+}
+
+/*
+ * The interpreter for Python programs: --python or the script's #! line,
+ * else the one that runs `python -m memtide` or the memtide script (it
+ * says so in MEMTIDE_PYTHON), else python3 on PATH.  0, or the exit status.
+ */
+static int resolve_python(const char *want, char *out, size_t cap)
+{
+	char head[8];
+
+	if (!want || !*want)
+		want = getenv("MEMTIDE_PYTHON");
+	if (!want || !*want)
+		want = "python3";
+	if (find_program(want, out, cap) < 0)
+		return mt_error("cannot find the Python interpreter '%s' (use --python PATH)", want) + 126;
+	if (read_head(out, head, sizeof(head)) >= 2 && head[0] == '#' && head[1] == '!')
+		ask_interpreter(out, out, cap);
+	return 0;
 }
 
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
@@ -185,6 +426,27 @@ static void set_env(const char *k, const char *v)
 	}
 }
 
+/*
+ * `import memtide` works in the program without installing memtide into
+ * its interpreter: the directory holding just the package goes at the end
+ * of PYTHONPATH, so the program's own packages come first.
+ */
+static void add_python_path(const char *dir)
+{
+	const char *old = getenv("PYTHONPATH");
+	char path[3 * PATH_MAX], init[PATH_MAX + 32];
+	struct stat sb;
+
+	snprintf(init, sizeof(init), "%s/memtide/__init__.py", dir);
+	if (stat(init, &sb))
+		return;
+	if (old && *old)
+		snprintf(path, sizeof(path), "%s:%s", old, dir);
+	else
+		snprintf(path, sizeof(path), "%s", dir);
+	set_env("PYTHONPATH", path);
+}
+
 /* Re-raises the signal that killed the program, on memtide itself. */
 static int die_like(int sig)
 {
@@ -203,30 +465,44 @@ static int die_like(int sig)
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
-	char lib[PATH_MAX], pydir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX], stem[256];
+	char lib[PATH_MAX], pydir[PATH_MAX], importdir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX];
+	char pybin[PATH_MAX], stem[256];
 	char **cargv;
-	int first, python, status, k = 0;
+	int first, python, status, rc, k = 0;
 	const char *name, *orig_preload;
 	struct stat sb;
 
 	if (parse(argc, argv, &o, &first) < 0)
 		return 2;
+	if (o.output && stat(o.output, &sb) == 0) {
+		if (S_ISDIR(sb.st_mode))
+			return mt_error("'%s' is a directory: -o names the capture file", o.output);
+		if (!S_ISREG(sb.st_mode))
+			return mt_error("'%s' is not a regular file (a FIFO, device or socket): "
+					"a capture goes to a file of its own", o.output);
+		if (!o.force)
+			return mt_error("'%s' already exists (use -f to overwrite it)", o.output);
+	}
 	python = o.module || o.code;
 	if (!python) {
 		if (find_program(argv[first], exe, sizeof(exe)) < 0)
 			return mt_error("cannot run '%s': no such file or program", argv[first]) + 126;
-		python = is_python_script(exe);
+		if ((rc = check_program(exe, &o, &python)))
+			return rc;
 	}
-	if (!o.python)
-		o.python = default_python();
+	if (python && (rc = resolve_python(o.python, pybin, sizeof(pybin))))
+		return rc;
 
-	/* the build tree (bin/, lib/, python/) or the Python package
-	 * (memtide/bin/memtide beside memtide/libmemtide.so) */
+	/* the build tree (bin/, lib/, python/memtide) or the Python package
+	 * (memtide/bin/memtide beside memtide/libmemtide.so, and
+	 * memtide/_import/memtide, which imports the package it is in) */
 	snprintf(lib, sizeof(lib), "%s/lib/libmemtide.so", mt_prefix());
 	snprintf(pydir, sizeof(pydir), "%s/python", mt_prefix());
+	snprintf(importdir, sizeof(importdir), "%s", pydir);
 	if (access(lib, R_OK)) {
 		snprintf(lib, sizeof(lib), "%s/bin/../libmemtide.so", mt_prefix());
 		snprintf(pydir, sizeof(pydir), "%s/..", mt_prefix());
+		snprintf(importdir, sizeof(importdir), "%s/_import", mt_prefix());
 	}
 	if (access(lib, R_OK))
 		return mt_error("cannot find the tracker library '%s': %s", lib, strerror(errno));
@@ -234,15 +510,15 @@ int cmd_run(int argc, char **argv)
 	name = o.module ? o.module : o.code ? "python-c" : strrchr(argv[first], '/') ?
 		strrchr(argv[first], '/') + 1 : argv[first];
 	snprintf(stem, sizeof(stem), "%s", name);
-	if (o.output && !o.force && stat(o.output, &sb) == 0)
-		return mt_error("'%s' already exists (use -f to overwrite it)", o.output);
 
 	/* argv for the child */
-	cargv = calloc((size_t)argc + 4, sizeof(char *));
+	cargv = calloc((size_t)argc + 5, sizeof(char *));
 	if (!cargv)
 		return mt_error("out of memory");
 	if (python) {
-		cargv[k++] = (char *)o.python;
+		cargv[k++] = pybin;
+		if (o.pyarg)
+			cargv[k++] = (char *)o.pyarg;
 		if (o.module) {
 			cargv[k++] = "-m";
 			cargv[k++] = (char *)o.module;
@@ -250,6 +526,11 @@ int cmd_run(int argc, char **argv)
 			cargv[k++] = "-c";
 			cargv[k++] = (char *)o.code;
 		}
+	}
+	if (o.interp) {
+		cargv[k++] = (char *)o.interp;
+		cargv[k++] = exe;
+		first++;
 	}
 	for (int i = first; i < argc; i++)
 		cargv[k++] = argv[i];
@@ -288,7 +569,13 @@ int cmd_run(int argc, char **argv)
 		set_env("MEMTIDE_NATIVE", o.native || !python ? "1" : "0");
 		set_env("MEMTIDE_FOLLOW_FORK", o.follow_fork ? "1" : "0");
 		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
-		execvp(cargv[0], cargv);
+		/* the entry point's own variable is not the program's */
+		unsetenv("MEMTIDE_PYTHON");
+		if (python)
+			add_python_path(importdir);
+		/* exactly the file checked above: execvp would hand a file the
+		 * kernel cannot run to /bin/sh */
+		execv(python ? pybin : o.interp ? o.interp : exe, cargv);
 		mt_error("cannot run '%s': %s", cargv[0], strerror(errno));
 		_exit(127);
 	}

@@ -1,11 +1,14 @@
 """Bad capture files and bad command lines give a one-line error and a
 non-zero exit; a capture cut at a chunk boundary reads as truncated."""
 
+import os
 import random
 import struct
+import subprocess
 
 import pytest
 
+from conftest import base_env
 from mtlib import FORMAT_VERSION, MAGIC, assert_one_line_error, chunk_spans
 
 HEADER = len(MAGIC) + 2  # magic, then the little-endian u16 format version
@@ -149,3 +152,188 @@ def test_run_missing_program(mt):
     res = mt.run("run", "-q", "-o", mt.cwd / "out.tide", mt.cwd / "does-not-exist")
     assert res.returncode != 0
     assert "does-not-exist" in res.err, res.err
+
+
+# --------------------------------------------------------------------------
+# memtide run: programs it cannot track, and -o targets it cannot write,
+# get a one-line reason and a non-zero exit, and are never run
+
+def run_refused(mt, *args):
+    out = mt.cwd / "out.tide"
+    res = mt.run("run", "-q", "-o", out, *map(str, args))
+    line = assert_one_line_error(res)
+    assert res.stdout == b"", f"the program ran: {res.out!r}"
+    assert not out.exists()
+    return line
+
+
+def copy_of(src, dst, mode=0o755):
+    dst.write_bytes(open(src, "rb").read())
+    dst.chmod(mode)
+    return dst
+
+
+def test_run_foreign_architecture(mt):
+    prog = copy_of("/bin/echo", mt.cwd / "echo-arm")
+    data = bytearray(prog.read_bytes())
+    struct.pack_into("<H", data, 18, 183)  # e_machine = EM_AARCH64
+    prog.write_bytes(bytes(data))
+    line = run_refused(mt, prog, "ran")
+    assert line == f"memtide: {prog}: ELF for aarch64, this machine runs x86_64", line
+
+
+def test_run_32_bit(mt):
+    # the loader would refuse the 64-bit tracker ("wrong ELF class") and run
+    # the program untracked
+    prog = copy_of("/bin/echo", mt.cwd / "echo-32")
+    data = bytearray(prog.read_bytes())
+    data[4] = 1                            # ELFCLASS32
+    struct.pack_into("<H", data, 18, 3)    # EM_386
+    prog.write_bytes(bytes(data))
+    line = run_refused(mt, prog, "ran")
+    assert line == f"memtide: {prog}: 32-bit ELF: memtide tracks 64-bit x86_64 programs only"
+
+
+def test_run_not_executable(mt):
+    prog = copy_of("/bin/echo", mt.cwd / "echo", mode=0o644)
+    assert run_refused(mt, prog, "ran") == f"memtide: {prog}: not executable"
+
+
+def test_run_script_without_shebang_not_handed_to_sh(mt):
+    # execvp would run it with /bin/sh (ENOEXEC): the shell, not the script,
+    # would be what memtide tracks
+    prog = mt.cwd / "noshebang"
+    prog.write_text("echo ran\n")
+    prog.chmod(0o755)
+    line = run_refused(mt, prog)
+    assert "neither an ELF executable nor a script with a #! line" in line, line
+
+
+def test_run_script_with_shebang_runs(mt):
+    prog = mt.cwd / "hello.sh"
+    prog.write_text("#!/bin/sh\necho ran\n")
+    prog.chmod(0o755)
+    res = mt.run("run", "-q", "-o", mt.cwd / "out.tide", prog)
+    assert res.returncode == 0 and res.out == "ran\n", res
+
+
+def test_run_env_shebang_tracks_the_interpreter(mt):
+    # `#!/usr/bin/env sh` run as is: env would take the tracker and start sh
+    # without it
+    prog = mt.cwd / "hello.sh"
+    prog.write_text("#!/usr/bin/env sh\necho \"ran $1\"\n")
+    prog.chmod(0o755)
+    res, path = mt.capture(prog, "one")
+    assert res.out == "ran one\n", res
+    sh = subprocess.run(["sh", "-c", "command -v sh"], capture_output=True, text=True).stdout
+    assert mt.stats_json(path)["command"] == f"{sh.strip()} {prog} one"
+
+
+def test_run_python_script_without_shebang_runs_python(mt):
+    prog = mt.cwd / "x.py"
+    prog.write_text("print('ran')\n")  # no #!, not executable
+    res = mt.run("run", "-q", "-o", mt.cwd / "out.tide", "--python", "/usr/bin/python3", prog)
+    assert res.returncode == 0 and res.out == "ran\n", res
+
+
+def test_run_static_binary(mt, tmp_path):
+    src = tmp_path / "st.c"
+    src.write_text('#include <stdio.h>\nint main(void) { puts("ran"); return 3; }\n')
+    prog = tmp_path / "st"
+    cc = subprocess.run(["cc", "-static", "-o", str(prog), str(src)], capture_output=True)
+    if cc.returncode:
+        pytest.skip("no static libc to link with")
+    line = run_refused(mt, prog)
+    assert line == (f"memtide: {prog}: statically linked: there is no dynamic loader to "
+                    "preload memtide's tracker into, so no capture could be written"), line
+
+
+def test_run_script_with_static_interpreter(mt, tmp_path):
+    src = tmp_path / "st.c"
+    src.write_text('int main(void) { return 0; }\n')
+    interp = tmp_path / "static-sh"
+    if subprocess.run(["cc", "-static", "-o", str(interp), str(src)]).returncode:
+        pytest.skip("no static libc to link with")
+    prog = tmp_path / "script"
+    prog.write_text(f"#!{interp}\n")
+    prog.chmod(0o755)
+    assert "statically linked" in run_refused(mt, prog)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a program another owner")
+def test_run_setuid_other_user(mt):
+    prog = copy_of("/bin/echo", mt.cwd / "echo-suid")
+    os.chown(prog, 65534, -1)  # nobody
+    prog.chmod(0o4755)
+    line = run_refused(mt, prog, "ran")
+    assert line == (f"memtide: {prog}: set-user-ID: the loader ignores LD_PRELOAD for it, "
+                    "so memtide's tracker cannot run in it and no capture could be written"), line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a program another group")
+def test_run_setgid_other_group(mt):
+    prog = copy_of("/bin/echo", mt.cwd / "echo-sgid")
+    os.chown(prog, -1, 65534)
+    prog.chmod(0o2755)
+    assert "set-group-ID" in run_refused(mt, prog, "ran")
+
+
+def test_run_setuid_own_program_is_tracked(mt):
+    # set-user-ID to the caller itself changes nothing: the loader preloads
+    prog = copy_of("/bin/echo", mt.cwd / "echo-suid-self")
+    prog.chmod(0o4755)
+    res, path = mt.capture(prog, "ran")
+    assert res.out == "ran\n"
+    assert mt.stats_json(path)["total_allocations"] > 0
+
+
+def test_run_output_directory_refused_even_with_force(mt):
+    d = mt.cwd / "adir"
+    d.mkdir()
+    res = mt.run("run", "-q", "-f", "-o", d, "/bin/echo", "ran")
+    line = assert_one_line_error(res)
+    assert line == f"memtide: '{d}' is a directory: -o names the capture file"
+    assert res.stdout == b""
+
+
+@pytest.mark.parametrize("force", [[], ["-f"]])
+def test_run_output_fifo_refused(mt, force):
+    fifo = mt.cwd / "fifo"
+    os.mkfifo(fifo)
+    res = mt.run("run", "-q", *force, "-o", fifo, "/bin/echo", "ran")  # must not block
+    line = assert_one_line_error(res)
+    assert "is not a regular file" in line and str(fifo) in line, line
+    assert res.stdout == b""
+
+
+# --------------------------------------------------------------------------
+# The program's environment is its own: no MEMTIDE_* variable, no
+# LD_PRELOAD entry of memtide's, whatever the mode
+
+def env_of_console_script():
+    """The environment `memtide` gets from its console script (MEMTIDE_BIN,
+    the test harness's own variable, left out)."""
+    env = base_env({"MEMTIDE_PYTHON": "/usr/bin/python3"})
+    env.pop("MEMTIDE_BIN", None)
+    return env
+
+
+def leaked(text):
+    return [line for line in text.splitlines()
+            if "MEMTIDE" in line or "libmemtide" in line or line.startswith("LD_PRELOAD")]
+
+
+@pytest.mark.parametrize("mode", [[], ["--native"], ["--follow-fork"], ["--trace-python-allocators"]])
+def test_run_env_shows_nothing_of_memtide(mt, mode):
+    env = env_of_console_script()
+    res, _ = mt.capture(*mode, "/usr/bin/env", env=env)
+    assert not leaked(res.out), leaked(res.out)
+    assert "PATH=" in res.out
+
+
+@pytest.mark.parametrize("mode", [[], ["--native"], ["--follow-fork"]])
+def test_run_python_environ_shows_nothing_of_memtide(mt, mode):
+    env = env_of_console_script()
+    res, _ = mt.capture(*mode, "-c", "import os\nfor k, v in os.environ.items(): print(f'{k}={v}')",
+                        env=env)
+    assert not leaked(res.out), leaked(res.out)

@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from conftest import base_env
+
 from mtlib import (MiB, assert_no_function, assert_site, describe, locations,
                    site_lines)
 
@@ -65,14 +67,26 @@ def test_script_sites(mt, python, tmp_path):
     assert stats["total_allocations"] >= 51
 
 
-def test_default_interpreter_is_debians(mt, system_python, tmp_path):
+@pytest.mark.parametrize("how", ["path", "entry_point"])
+def test_default_interpreter_is_the_users(mt, system_python, tmp_path, how):
+    # python3 first on PATH (an active venv, pyenv), or the interpreter that
+    # runs `python -m memtide` / the memtide script (it sets MEMTIDE_PYTHON)
     script = write(tmp_path, "which.py", """
         import sys
         print(sys.executable)
         x = bytearray(1_000_000)  # @site:x
     """)
-    res, path = mt.capture(script)
-    assert os.path.realpath(res.out.strip()) == os.path.realpath(system_python), str(res)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(system_python)
+    env = base_env()
+    env.pop("MEMTIDE_PYTHON", None)
+    if how == "path":
+        env["PATH"] = f"{bindir}:{env['PATH']}"
+    else:
+        env["MEMTIDE_PYTHON"] = str(bindir / "python3")
+    res, path = mt.capture(script, env=env)
+    assert res.out.strip() == str(bindir / "python3"), str(res)
     stats = mt.stats_json(path)
     assert_site(stats, "<module>", script, site_lines(script)["x"], 1, 1_000_001)
 
