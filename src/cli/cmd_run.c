@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -355,66 +356,72 @@ static int resolve_python(const char *want, char *out, size_t cap)
 	return 0;
 }
 
+/*
+ * The options before the program ("+": getopt stops at the first operand,
+ * so the program's own options stay its own); -m and -c end them too.
+ */
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
-	int i;
+	enum { NATIVE = 0x100, FOLLOW_FORK, TRACE_PYTHON, PYTHON };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "native", no_argument, NULL, NATIVE },
+		{ "follow-fork", no_argument, NULL, FOLLOW_FORK },
+		{ "trace-python-allocators", no_argument, NULL, TRACE_PYTHON },
+		{ "python", required_argument, NULL, PYTHON },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-#define VALUE(name) (i + 1 < argc ? argv[++i] : (mt_usage_error("run", "%s needs a value", name), (char *)NULL))
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:o:fqm:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (!(o->output = VALUE(a)))
-				return -1;
-		} else if (!strncmp(a, "--output=", 9)) {
-			o->output = a + 9;
-		} else if (!strncmp(a, "-o", 2) && a[2]) {
-			o->output = a + 2;
-		} else if (!strcmp(a, "-f") || !strcmp(a, "--force")) {
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'f':
 			o->force = 1;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			break;
+		case 'q':
 			o->quiet = 1;
-		} else if (!strcmp(a, "--native")) {
+			break;
+		case NATIVE:
 			o->native = 1;
-		} else if (!strcmp(a, "--follow-fork")) {
+			break;
+		case FOLLOW_FORK:
 			o->follow_fork = 1;
-		} else if (!strcmp(a, "--trace-python-allocators")) {
+			break;
+		case TRACE_PYTHON:
 			o->trace_python = 1;
-		} else if (!strcmp(a, "--python")) {
-			if (!(o->python = VALUE(a)))
-				return -1;
-		} else if (!strncmp(a, "--python=", 9)) {
-			o->python = a + 9;
-		} else if (!strcmp(a, "-m") || !strcmp(a, "-c")) {
-			const char *v = VALUE(a);
-
-			if (!v)
-				return -1;
-			if (a[1] == 'm')
-				o->module = v;
-			else
-				o->code = v;
-			*first = i + 1;
+			break;
+		case PYTHON:
+			o->python = optarg;
+			break;
+		case 'm':
+		case 'c':
+			*(c == 'm' ? &o->module : &o->code) = optarg;
+			*first = optind;
 			return 0;
-		} else if (!strcmp(a, "--")) {
-			i++;
-			break;
-		} else if (a[0] == '-' && a[1]) {
-			mt_usage_error("run", "unknown option '%s'", a);
+		case ':':
+			mt_usage_error("run", "%s needs a value", argv[optind - 1]);
 			return -1;
-		} else {
-			break;
+		default:
+			mt_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+			return -1;
 		}
-#undef VALUE
 	}
-	if (i >= argc) {
+	if (optind >= argc) {
 		mt_usage_error("run", "no program to run");
 		return -1;
 	}
-	*first = i;
+	*first = optind;
 	return 0;
 }
 
