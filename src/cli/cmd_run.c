@@ -185,6 +185,30 @@ static void set_env(const char *k, const char *v)
 	}
 }
 
+/*
+ * The tracker's lines on the status pipe: "writing FILE failed: ...", one
+ * per process whose capture could not be written (a full disk).  They are
+ * printed even with -q; returns whether there was one.
+ */
+static int report_failures(int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+	ssize_t n;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);	/* a child of the program may hold it */
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (char *line = buf, *nl; *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			break;
+		fprintf(stderr, "memtide: %.*s\n", (int)(nl - line), line);
+	}
+	return len > 0;
+}
+
 /* Re-raises the signal that killed the program, on memtide itself. */
 static int die_like(int sig)
 {
@@ -205,7 +229,7 @@ int cmd_run(int argc, char **argv)
 	struct run_opts o = { 0 };
 	char lib[PATH_MAX], pydir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX], stem[256];
 	char **cargv;
-	int first, python, status, k = 0;
+	int first, python, status, k = 0, failed, status_pipe[2];
 	const char *name, *orig_preload;
 	struct stat sb;
 
@@ -254,6 +278,9 @@ int cmd_run(int argc, char **argv)
 	for (int i = first; i < argc; i++)
 		cargv[k++] = argv[i];
 
+	/* the tracker says here when writing the capture failed */
+	if (pipe2(status_pipe, O_CLOEXEC) < 0)
+		status_pipe[0] = status_pipe[1] = -1;
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
@@ -288,11 +315,21 @@ int cmd_run(int argc, char **argv)
 		set_env("MEMTIDE_NATIVE", o.native || !python ? "1" : "0");
 		set_env("MEMTIDE_FOLLOW_FORK", o.follow_fork ? "1" : "0");
 		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
+		if (status_pipe[1] >= 0) {
+			int fd = fcntl(status_pipe[1], F_DUPFD, 1000);	/* inherited, out of the way */
+			char num[16];
+
+			snprintf(num, sizeof(num), "%d", fd);
+			if (fd >= 0)
+				set_env("MEMTIDE_STATUS_FD", num);
+		}
 		execvp(cargv[0], cargv);
 		mt_error("cannot run '%s': %s", cargv[0], strerror(errno));
 		_exit(127);
 	}
 
+	if (status_pipe[1] >= 0)
+		close(status_pipe[1]);
 	signal(SIGINT, SIG_IGN);	/* the terminal sends these to the program too */
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
@@ -308,7 +345,8 @@ int cmd_run(int argc, char **argv)
 		snprintf(out, sizeof(out), "%s", o.output);
 	else
 		snprintf(out, sizeof(out), "memtide-%s.%d.tide", stem, (int)child);
-	if (!o.quiet) {
+	failed = status_pipe[0] >= 0 && report_failures(status_pipe[0]);
+	if (!o.quiet && !failed) {
 		char size[32];
 
 		if (stat(out, &sb) == 0 && sb.st_size > 16)
