@@ -179,23 +179,33 @@ def test_python_sigterm_handler_still_runs(mt, system_python, tmp_path):
 
 
 POOL_SCRIPT = f"""
+import glob
 import multiprocessing as mp
 import os
+import time
 
 KEEP = []
 
 def work(i):
     for j in range({N}):
-        KEEP.append(bytearray({SIZE}))  # @site:work
-    return os.getpid()
+        b = bytearray({SIZE})  # @site:work
+        KEEP.append(b)
+
+def block():
+    open(f"{{os.getpid()}}.busy", "w").close()
+    time.sleep(60)
 
 if __name__ == "__main__":
     mp.set_start_method("fork")
     pool = mp.Pool(2)
-    pids = pool.map(work, range(4), chunksize=1)
+    pool.map(work, range(4), chunksize=1)
+    for i in range(2):
+        pool.apply_async(block)
+    while len(glob.glob("*.busy")) < 2:  # both workers asleep: none can exit
+        time.sleep(0.01)
     pool.terminate()
     pool.join()
-    print("workers", " ".join(str(p) for p in sorted(set(pids))))
+    print("workers", " ".join(sorted(p[:-5] for p in glob.glob("*.busy"))))
 """
 
 
