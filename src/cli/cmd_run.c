@@ -3,7 +3,9 @@
  * preloaded, waits for it, and then says where the capture went.  The
  * program keeps its own stdin/stdout/stderr, environment (memtide's
  * variables are removed again inside it) and exit status; when it is
- * killed by a signal, memtide dies of the same signal.
+ * killed by a signal, memtide dies of the same signal.  The tracker tells
+ * it through a pipe (MEMTIDE_STATUS_FD) when writing the capture failed,
+ * so that it says so instead of "capture written".
  */
 #include <errno.h>
 #include <fcntl.h>
