@@ -530,18 +530,24 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
  * the last round) it never waits for good: the holder may be the thread
  * the signal interrupted.  1: locked.
  */
-#define DYING_WAIT 500		/* tries, 20 us apart */
+#define DYING_WAIT 500		/* tries, 20 us apart, for a lock of the tracker */
+#define ROUND_WAIT 100000	/* for the writer's round in progress: seconds */
 
-static int wlock(pthread_mutex_t *m)
+static int wlock_tries(pthread_mutex_t *m, int most)
 {
 	struct timespec pause = { 0, 20000 };
 
 	for (int tries = 0; pthread_mutex_trylock(m); tries++) {
-		if (atomic_load(&w.dying) && tries > DYING_WAIT)
+		if (atomic_load(&w.dying) && tries > most)
 			return 0;
 		nanosleep(&pause, NULL);
 	}
 	return 1;
+}
+
+static int wlock(pthread_mutex_t *m)
+{
+	return wlock_tries(m, DYING_WAIT);
 }
 
 /* A thread's own lock: the writer backs off instead of spinning, so that
@@ -918,7 +924,7 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 
 	if (dying) {
 		atomic_store(&w.dying, 1);
-		if (!wlock(&w.lock))
+		if (!wlock_tries(&w.lock, ROUND_WAIT))
 			return -1;
 	} else {
 		stop_thread();
@@ -939,9 +945,13 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
 	compress(ZSTD_e_end);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_mutex_unlock(&w.lock);
-	if (dying)
+	if (dying) {
+		/* the lock stays held: the writer thread writes nothing after
+		 * END in the moment before the signal kills the process */
 		report_failure();
+		return mark;
+	}
+	pthread_mutex_unlock(&w.lock);
 	return mark;
 }
 
