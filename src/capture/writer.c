@@ -202,8 +202,12 @@ static void write_at(uint64_t at, const void *a, size_t na, const void *b, size_
 		}
 	}
 	if (err) {
-		if (pos > at && w.file.fd >= 0 && ftruncate(w.file.fd, (off_t)at) < 0)
-			err = err ? err : errno;
+		/* an append cut short is taken back (a header is patched in place) */
+		if (pos > at && at >= w.off && w.file.fd >= 0) {
+			int rc = ftruncate(w.file.fd, (off_t)at);
+
+			(void)rc;
+		}
 		if (!had_xfsz) {
 			struct timespec zero = { 0, 0 };
 
@@ -617,6 +621,7 @@ static void run_round(int final)
 {
 	uint64_t fence = atomic_load(&mt_seq);
 	int dying = atomic_load(&w.dying), registry;
+	uint64_t now;
 	struct mt_thread *t, **link;
 	uint8_t *meta;
 	size_t n, nheads = 0;
@@ -686,7 +691,8 @@ static void run_round(int final)
 	/* Stacks and threads first: the events refer to them. */
 	n = mt_meta_drain(&meta, &w.meta_off, wlock);
 	out(meta, n);
-	out_record(MT_REC_TIME, 1, mt_now_ns(), 0);
+	now = mt_now_ns();
+	out_record(MT_REC_TIME, 1, now, 0);
 	n = w.enc_total;
 	merge(nheads, fence, final);
 	flush_events();
@@ -707,15 +713,15 @@ static void run_round(int final)
 	}
 	/* A round with events is on disk, decodable, before the next one;
 	 * quiet rounds (a TIME and a SAMPLE) at least every SYNC_NS. */
-	if (mono_ns() - w.last_flush >= FLUSH_NS) {
+	if (mono_ns() - w.last_flush >= FLUSH_NS)
 		compress(ZSTD_e_end);
-		w.last_sync = mono_ns();
-	} else if (w.sync_rounds && (w.enc_total != n || mono_ns() - w.last_sync >= SYNC_NS)) {
+	else if (w.sync_rounds && (w.enc_total != n || mono_ns() - w.last_sync >= SYNC_NS))
 		compress(ZSTD_e_flush);
-		w.last_sync = mono_ns();
-	}
+	else
+		return;
+	w.last_sync = mono_ns();
 	if (!w.failed)
-		w.round_ns = mt_now_ns();
+		w.round_ns = now;	/* on disk up to this round */
 }
 
 static void *writer_main(void *arg)
