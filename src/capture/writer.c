@@ -269,7 +269,6 @@ static void compress(ZSTD_EndDirective mode)
 			return;
 		w.chunk_off = (int64_t)w.off;
 		w.header_due = 1;
-		w.chunk_z = w.chunk_r = 0;
 	}
 	do {
 		ZSTD_outBuffer o = { w.z, w.zcap, 0 };
@@ -291,6 +290,7 @@ static void compress(ZSTD_EndDirective mode)
 		put_u32(sizes + 4, (uint32_t)w.chunk_r);
 		write_at((uint64_t)w.chunk_off + 4, sizes, sizeof(sizes), NULL, 0);
 		w.chunk_off = -1;
+		w.chunk_z = w.chunk_r = 0;
 		w.header_due = 0;
 		w.last_flush = mono_ns();
 	}

@@ -393,3 +393,22 @@ def test_file_size_limit(mt, build, system_python, tmp_path):
     res = mt.run("run", "-q", "-o", path, "--python", system_python, script,
                  preexec_fn=limit)
     check_failed_capture(mt, build, res, plain, path, "File too large", True)
+
+
+def test_chunk_filled_within_a_round(mt, build):
+    """A round that fills a chunk to 4 MiB ends it and opens the next one
+    (report_churn writes more than 4 MiB of stream in its first second)."""
+    import struct
+
+    res, path = mt.capture(build.program("report_churn"))
+    data = path.read_bytes()
+    raw_sizes, off = [], 16
+    while off < len(data):
+        _, z, r = struct.unpack_from("<III", data, off)
+        assert z != 0xFFFFFFFF, "a finished capture has no open chunk"
+        raw_sizes.append(r)
+        off += 16 + z
+    assert off == len(data)
+    assert 4 << 20 in raw_sizes, raw_sizes
+    decode(build, path)
+    assert mt.stats_json(path)["truncated"] is False
