@@ -824,6 +824,7 @@ int mt_writer_start(const char *path)
 	w.fail_errno = 0;
 	w.off = 0;
 	w.chunk_off = -1;
+	w.chunk_z = w.chunk_r = 0;
 	w.header_due = 0;
 	write_at(0, hdr, sizeof(hdr), NULL, 0);
 	w.off = sizeof(hdr);
