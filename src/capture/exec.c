@@ -20,8 +20,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-extern char **environ;
-
 #define REAL(name) ({ static __typeof__(&name) fn_; if (!fn_) *(void **)&fn_ = dlsym(RTLD_NEXT, #name); fn_; })
 
 /* The capture's end before an exec of what; 0 when nothing was ended. */
