@@ -235,11 +235,16 @@ def target_cmd(workload):
     return [PYTHON, script]
 
 
+# memtide_nosync: the writer without its per-round flush (chunks only every
+# second or 4 MiB, as before issue 7), to measure what that flush costs.
+TOOL_ENV = {"memtide_nosync": {"MEMTIDE_SYNC_ROUNDS": "0"}}
+
+
 def tool_cmd(tool, workload, base):
     """(command, capture path prefix or None) for tool on workload, or (None, reason)."""
     # memtide picks /usr/bin/python3 itself for a script; a native program is run directly.
     prog = base if workload == "native_churn" else base[1:]
-    if tool in ("memtide", "memtide_native", "memtide_tpa"):
+    if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync"):
         if not os.access(MEMTIDE, os.X_OK):
             return None, "n/a"
         if tool == "memtide_tpa" and workload == "native_churn":
@@ -363,7 +368,7 @@ def bench_tool(workload, tool, base, ref_out, notes):
     failed = None
     for i in range(REPS):
         clear_capture(cap)
-        a = run_cmd(cmd, "%s.%s.%d" % (workload, tool, i))
+        a = run_cmd(cmd, "%s.%s.%d" % (workload, tool, i), TOOL_ENV.get(tool))
         b = run_cmd(base, "%s.%s.%d.base" % (workload, tool, i))
         check_busy(b, "%s.%s.%d.base" % (workload, tool, i))
         if not a.ok:

@@ -141,12 +141,12 @@ class Builder:
     def source(self, name):
         return PROGRAMS / (name if name.endswith(".c") else name + ".c")
 
-    def program(self, name):
-        """Executable built from tests/programs/<name>.c."""
+    def program(self, name, libs=()):
+        """Executable built from tests/programs/<name>.c (libs: more -l...)."""
         out = self.outdir / name
         return self._compile(("prog", name), out,
                              CFLAGS + ["-o", str(out), str(self.source(name)),
-                                       "-lpthread", "-ldl"])
+                                       "-lpthread", "-ldl", *libs])
 
     def shared(self, name, libname, debug=True, defines=()):
         """Shared library libname built from tests/programs/<name>.c."""

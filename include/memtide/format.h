@@ -17,6 +17,7 @@
 #define MT_CHUNK_MAGIC 0x4b484354u	/* "TCHK" little-endian */
 #define MT_CHUNK_HEADER_SIZE 16		/* magic u32, zsize u32, rawsize u32, 0 */
 #define MT_CHUNK_RAW_MAX (8u << 20)	/* a reader refuses bigger chunks */
+#define MT_CHUNK_OPEN 0xFFFFFFFFu	/* zsize and rawsize of a chunk still being written */
 
 /* Record tags inside a decompressed chunk. */
 enum mt_record {

@@ -178,16 +178,21 @@ static void meta_record(int tag, int nint, const uint64_t *ints,
 	meta.len += (size_t)(p - start);
 }
 
-/* Hands out what was appended since *off; the bytes stay valid. */
-size_t mt_meta_drain(uint8_t **out, size_t *off)
+/*
+ * Hands out what was appended since *off; the bytes stay valid.  lock
+ * returns 0 when it gave up (a dying process whose interrupted thread
+ * holds it): meta.len then still counts whole records only.
+ */
+size_t mt_meta_drain(uint8_t **out, size_t *off, int (*lock)(pthread_mutex_t *))
 {
+	int locked = lock(&intern_lock);
 	size_t n;
 
-	pthread_mutex_lock(&intern_lock);
 	n = meta.len - *off;
 	*out = meta.buf + *off;
 	*off = meta.len;
-	pthread_mutex_unlock(&intern_lock);
+	if (locked)
+		pthread_mutex_unlock(&intern_lock);
 	return n;
 }
 
@@ -828,6 +833,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_FOLLOW_FORK");
 	unsetenv("MEMTIDE_TRACE_PYTHON");
 	unsetenv("MEMTIDE_PYDIR");
+	unsetenv("MEMTIDE_STATUS_FD");
 }
 
 static void fork_prepare(void)
@@ -955,8 +961,12 @@ int mt_tracker_init(void)
 	}
 	g.tpa_pending = g.py && getenv("MEMTIDE_TRACE_PYTHON") &&
 			!strcmp(getenv("MEMTIDE_TRACE_PYTHON"), "1");
+	mt_writer_status_fd(getenv("MEMTIDE_STATUS_FD"));
 	restore_environment();
-	return session_start(out, native, follow);
+	if (session_start(out, native, follow) < 0)
+		return -1;
+	mt_signals_install();
+	return 0;
 }
 
 /*
@@ -1068,6 +1078,30 @@ void memtide_record_pyfree(void *p)
 {
 	if (p)
 		mt_record_free(MT_EV_FREE, p, 0);
+}
+
+/* This process's capture is live: not a child that stopped tracking. */
+int mt_tracker_owner(void)
+{
+	return atomic_load(&mt_active) && getpid() == g.pid && !atomic_load(&g.shut);
+}
+
+/* The last flush of a process that will not reach exit (signals.c,
+ * exec.c); dying: from a signal handler.  -1, or the mark for
+ * mt_tracker_unend() (a failed exec). */
+int64_t mt_tracker_end(const char *ended_by, int dying)
+{
+	if (!mt_tracker_owner() || atomic_exchange(&g.shut, 1))
+		return -1;
+	if (dying)
+		atomic_store(&mt_active, 0);
+	return mt_writer_finish(ended_by, dying);
+}
+
+void mt_tracker_unend(int64_t mark)
+{
+	mt_writer_unfinish(mark);
+	atomic_store(&g.shut, 0);
 }
 
 void mt_tracker_shutdown(void)

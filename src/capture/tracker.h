@@ -8,6 +8,7 @@
 #define MT_TRACKER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,9 @@ void mt_thread_set_name(const char *name);
 void mt_modules_changed(void);
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
+int mt_tracker_owner(void);
+int64_t mt_tracker_end(const char *ended_by, int dying);
+void mt_tracker_unend(int64_t mark);
 
 /* Registry and meta log, for the writer (tracker.c). */
 extern pthread_mutex_t mt_registry_lock;
@@ -114,12 +118,15 @@ void mt_block_put(struct mt_block *b);
 void mt_thread_lock_writer(struct mt_thread *t);
 void mt_thread_unlock(struct mt_thread *t);
 void mt_thread_free(struct mt_thread *t);
-size_t mt_meta_drain(uint8_t **out, size_t *off);
+size_t mt_meta_drain(uint8_t **out, size_t *off, int (*lock)(pthread_mutex_t *));
 
 /* writer.c */
 int mt_writer_start(const char *path);
 void mt_writer_stop(void);
 void mt_writer_after_fork_child(const char *path);
+int64_t mt_writer_finish(const char *ended_by, int dying);
+void mt_writer_unfinish(int64_t mark);
+void mt_writer_status_fd(const char *fd);
 void mt_writer_pause(void);
 void mt_writer_resume(uint64_t delay_ns);
 void mt_writer_resume_due(void);
@@ -129,6 +136,10 @@ extern atomic_int mt_writer_paused;
 uint64_t mt_now_ns(void);
 uint64_t mt_rss_bytes(void);
 void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* signals.c */
+void mt_signals_install(void);
+void mt_signals_set(sigset_t *set);	/* the signals memtide catches */
 
 /* unwind.c */
 void mt_unwind_init(void);

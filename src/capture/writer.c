@@ -10,8 +10,17 @@
  * number in global order (later ones wait for the next round).  Heap
  * addresses become slot numbers here (docs/FORMAT.md), off the hot path,
  * which keeps the file small and the reader free of address tables.  The
- * stream is cut into independently compressed zstd chunks at least every
- * second, so a killed process loses at most the last second.
+ * stream is cut into independently compressed zstd chunks every second
+ * (or 4 MiB); a chunk is written as it grows, its header first with the
+ * sizes unknown ("open"), then each round's bytes flushed so that all of
+ * them decode, and its sizes are filled in when it ends.  A process
+ * killed by SIGKILL loses at most its last round; one that dies of a
+ * signal memtide catches, or execs, loses nothing (mt_writer_finish).
+ *
+ * The writer never calls malloc (its memory is mmap()ed, zstd works in a
+ * static workspace), so the last round can run in a signal handler.  The
+ * first write error ends the capture: the file keeps every whole round
+ * before it, the program goes on, and the error is reported once.
  */
 
 #include <errno.h>
@@ -22,16 +31,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_initStaticCCtx */
 #include <zstd.h>
 
 #include "memtide/format.h"
+#include "fdguard.h"
 #include "tracker.h"
 #include "../format/varint.h"
 
 #define ROUND_NS 10000000ull		/* 10 ms: RSS sample and fence */
 #define FLUSH_NS 1000000000ull		/* a chunk at least every second */
+#define SYNC_NS 100000000ull		/* the stream flushed at least every 100 ms */
 #define CHUNK_RAW (4u << 20)		/* raw bytes per chunk, at most */
 #define ZSTD_LEVEL 3
 #define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
@@ -49,14 +62,20 @@ struct slotmap {
 };
 
 static struct {
-	int fd, statm_fd;
-	char path[4096];
+	struct mt_fdguard file, statm, status;
 	pthread_t thread;
 	int running;
 	pthread_mutex_t lock;		/* one round at a time; guards stop */
 	pthread_cond_t wake;
 	int stop;
-	int failed;
+	int failed, fail_errno;
+	uint64_t failed_ns;		/* when the capture ends, for the message */
+	atomic_int dying;		/* the last round runs in a signal handler */
+	uint64_t off;			/* end of what is written */
+	int64_t chunk_off;		/* header of the open chunk; -1: none */
+	int header_due;			/* its header goes out with its first bytes */
+	uint64_t chunk_z, chunk_r;	/* its sizes so far */
+	uint64_t round_ns;		/* time of the last whole round written */
 	uint64_t t0, last_flush;
 	size_t meta_off;
 	uint8_t raw[CHUNK_RAW];
@@ -71,7 +90,11 @@ static struct {
 	uint32_t last_thread, last_stack;
 	uint8_t enc[EVENTS_RECORD + 64];
 	size_t enc_len;
-} w = { .fd = -1, .statm_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+	uint64_t enc_total;		/* event bytes encoded so far */
+	int sync_rounds;		/* flush the stream every round with events */
+	uint64_t last_sync;
+} w = { .file.fd = -1, .statm.fd = -1, .status.fd = -1, .chunk_off = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER };
 
 void mt_warn(const char *fmt, ...)
 {
@@ -102,33 +125,75 @@ uint64_t mt_now_ns(void)
 	return mono_ns() - w.t0;
 }
 
-static void fail(int err)
+/* Our own signals stay blocked while this thread writes: a program
+ * killed meanwhile is flushed once the write is done. */
+static void block_signals(sigset_t *old)
 {
-	if (!w.failed)
-		mt_warn("cannot write capture '%s': %s; the program goes on untracked",
-			w.path, strerror(err));
-	w.failed = 1;
-	atomic_store(&mt_active, 0);
+	sigset_t set;
+
+	mt_signals_set(&set);
+	sigaddset(&set, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 /*
- * Writes both buffers, in one system call when it can: a program killed
- * meanwhile then leaves whole chunks only.
+ * The first write error ends the capture (the program goes on untracked):
+ * memtide run hears of it through its status pipe and says so at exit;
+ * without one, the message waits for mt_writer_stop.
  */
-static void write_all(const void *a, size_t na, const void *b, size_t nb)
+static void fail(int err)
+{
+	char msg[4400];
+	int n;
+
+	if (w.failed)
+		return;
+	w.failed = 1;
+	w.fail_errno = err;
+	w.failed_ns = w.round_ns;
+	atomic_store(&mt_active, 0);
+	n = snprintf(msg, sizeof(msg), "writing %s failed: %s; the capture ends at %llu.%02llu s\n",
+		     w.file.path, strerror(err), (unsigned long long)(w.round_ns / 1000000000ull),
+		     (unsigned long long)(w.round_ns / 10000000ull % 100));
+	if (mt_fd_check(&w.status) >= 0 && n > 0 &&
+	    write(w.status.fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) > 0)
+		w.fail_errno = 0;	/* said: memtide run prints it */
+}
+
+/*
+ * Writes both buffers at offset at, in one system call when it can.  A
+ * write that stops short (a full disk) is taken back, so that the file
+ * ends after the last whole write.  The writes of RLIMIT_FSIZE's SIGXFSZ
+ * are memtide's: that signal is consumed here, not delivered.
+ */
+static void write_at(uint64_t at, const void *a, size_t na, const void *b, size_t nb)
 {
 	struct iovec iov[2] = { { (void *)a, na }, { (void *)b, nb } };
-	int i = 0;
+	sigset_t old, xfsz;
+	int i = 0, err = 0, had_xfsz;
+	uint64_t pos = at;
 
-	while (i < 2 && !w.failed) {
-		ssize_t k = writev(w.fd, iov + i, 2 - i);
+	if (w.failed)
+		return;
+	block_signals(&old);
+	sigpending(&xfsz);
+	had_xfsz = sigismember(&xfsz, SIGXFSZ);
+	while (i < 2) {
+		int fd = mt_fd_check(&w.file);
+		ssize_t k;
 
+		if (fd < 0) {
+			err = errno;
+			break;
+		}
+		k = pwritev(fd, iov + i, 2 - i, (off_t)pos);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			fail(k < 0 ? errno : ENOSPC);
-			return;
+			err = k < 0 ? errno : ENOSPC;
+			break;
 		}
+		pos += (uint64_t)k;
 		while (i < 2 && (size_t)k >= iov[i].iov_len)
 			k -= (ssize_t)iov[i++].iov_len;
 		if (i < 2) {
@@ -136,6 +201,24 @@ static void write_all(const void *a, size_t na, const void *b, size_t nb)
 			iov[i].iov_len -= (size_t)k;
 		}
 	}
+	if (err) {
+		/* an append cut short is taken back (a header is patched in place) */
+		if (pos > at && at >= w.off && w.file.fd >= 0) {
+			int rc = ftruncate(w.file.fd, (off_t)at);
+
+			(void)rc;
+		}
+		if (!had_xfsz) {
+			struct timespec zero = { 0, 0 };
+
+			sigemptyset(&xfsz);
+			sigaddset(&xfsz, SIGXFSZ);
+			while (sigtimedwait(&xfsz, NULL, &zero) == SIGXFSZ)
+				;
+		}
+		fail(err);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -146,27 +229,71 @@ static void put_u32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-static void flush_chunk(void)
+/* Compressed bytes of the open chunk; its header goes with the first. */
+static void chunk_bytes(const void *p, size_t n)
 {
 	uint8_t hdr[MT_CHUNK_HEADER_SIZE] = { 0 };
-	size_t z;
 
-	if (!w.raw_len || w.failed) {
+	if (!n)
+		return;
+	if (w.header_due) {
+		put_u32(hdr, MT_CHUNK_MAGIC);
+		put_u32(hdr + 4, MT_CHUNK_OPEN);
+		put_u32(hdr + 8, MT_CHUNK_OPEN);
+		write_at(w.off, hdr, sizeof(hdr), p, n);
+		w.off += sizeof(hdr);
+		w.header_due = 0;
+	} else {
+		write_at(w.off, p, n, NULL, 0);
+	}
+	w.off += n;
+	w.chunk_z += n;
+}
+
+/*
+ * Compresses what out() buffered into the open chunk (opening one first):
+ * ZSTD_e_flush at the end of a round (all of it decodes now), ZSTD_e_end
+ * to close the chunk, whose header then gets its real sizes.
+ */
+static void compress(ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { w.raw, w.raw_len, 0 };
+	size_t left;
+
+	if (w.failed) {
 		w.raw_len = 0;
 		return;
 	}
-	z = ZSTD_compress2(w.cctx, w.z, w.zcap, w.raw, w.raw_len);
-	if (ZSTD_isError(z)) {
-		mt_warn("compression failed: %s", ZSTD_getErrorName(z));
-		fail(EIO);
-		return;
+	if (w.chunk_off < 0) {
+		if (!w.raw_len)
+			return;
+		w.chunk_off = (int64_t)w.off;
+		w.header_due = 1;
 	}
-	put_u32(hdr, MT_CHUNK_MAGIC);
-	put_u32(hdr + 4, (uint32_t)z);
-	put_u32(hdr + 8, (uint32_t)w.raw_len);
-	write_all(hdr, sizeof(hdr), w.z, z);
+	do {
+		ZSTD_outBuffer o = { w.z, w.zcap, 0 };
+
+		left = ZSTD_compressStream2(w.cctx, &o, &in, mode);
+		if (ZSTD_isError(left)) {
+			mt_warn("compression failed: %s", ZSTD_getErrorName(left));
+			fail(EIO);
+			return;
+		}
+		chunk_bytes(w.z, o.pos);
+	} while (left != 0);
+	w.chunk_r += w.raw_len;
 	w.raw_len = 0;
-	w.last_flush = mono_ns();
+	if (mode == ZSTD_e_end) {
+		uint8_t sizes[8];
+
+		put_u32(sizes, (uint32_t)w.chunk_z);
+		put_u32(sizes + 4, (uint32_t)w.chunk_r);
+		write_at((uint64_t)w.chunk_off + 4, sizes, sizeof(sizes), NULL, 0);
+		w.chunk_off = -1;
+		w.chunk_z = w.chunk_r = 0;
+		w.header_due = 0;
+		w.last_flush = mono_ns();
+	}
 }
 
 /* Appends to the stream; records may straddle chunks (see docs/FORMAT.md). */
@@ -175,14 +302,15 @@ static void out(const void *buf, size_t n)
 	const uint8_t *p = buf;
 
 	while (n) {
-		size_t k = CHUNK_RAW - w.raw_len < n ? CHUNK_RAW - w.raw_len : n;
+		size_t room = CHUNK_RAW - w.chunk_r - w.raw_len;
+		size_t k = room < n ? room : n;
 
 		memcpy(w.raw + w.raw_len, p, k);
 		w.raw_len += k;
 		p += k;
 		n -= k;
-		if (w.raw_len == CHUNK_RAW)
-			flush_chunk();
+		if (w.chunk_r + w.raw_len == CHUNK_RAW)
+			compress(ZSTD_e_end);
 	}
 }
 
@@ -198,28 +326,46 @@ static void out_record(int tag, int n, uint64_t a, uint64_t b)
 	out(rec, (size_t)(p - rec));
 }
 
+/* Resident set size, from /proc/self/statm (no stdio: signal-safe). */
 uint64_t mt_rss_bytes(void)
 {
 	char buf[128];
-	unsigned long size = 0, resident = 0;
-	ssize_t n = w.statm_fd >= 0 ? pread(w.statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+	uint64_t resident = 0;
+	int fd = mt_fd_check(&w.statm), field = 0;
+	ssize_t n = fd >= 0 ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
 
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return (uint64_t)resident * (uint64_t)w.page;
+	for (ssize_t i = 0; i < n && field < 2; i++) {
+		if (buf[i] == ' ')
+			field++;
+		else if (field == 1 && buf[i] >= '0' && buf[i] <= '9')
+			resident = resident * 10 + (uint64_t)(buf[i] - '0');
+	}
+	return resident * (uint64_t)w.page;
 }
 
-static void *xalloc(void *p, size_t n)
+/* The writer's memory: mmap()ed, so that it can grow in a signal handler. */
+static void *map(size_t n)
 {
-	p = mt_real.realloc(p, n);
-	if (!p) {
+	void *p = mt_real.mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
 		mt_warn("out of memory in the capture writer");
 		fail(ENOMEM);
+		return NULL;
 	}
 	return p;
+}
+
+/* Grows an array of old bytes to n bytes (zeroed beyond old). */
+static void *remap(void *p, size_t old, size_t n)
+{
+	void *q = map(n);
+
+	if (q && p) {
+		memcpy(q, p, old);
+		mt_real.munmap(p, old);
+	}
+	return q;
 }
 
 static size_t sm_home(const struct slotmap *m, uint64_t addr)
@@ -245,7 +391,7 @@ static int sm_grow(struct slotmap *m)
 	struct slotmap old = *m;
 	size_t n = m->v ? (m->mask + 1) * 2 : 65536;
 
-	m->v = mt_real.calloc(n, sizeof(*m->v));
+	m->v = map(n * sizeof(*m->v));
 	if (!m->v) {
 		*m = old;
 		return -1;
@@ -254,7 +400,8 @@ static int sm_grow(struct slotmap *m)
 	for (size_t i = 0; old.v && i <= old.mask; i++)
 		if (old.v[i].addr)
 			*sm_find(m, old.v[i].addr) = old.v[i];
-	mt_real.free(old.v);
+	if (old.v)
+		mt_real.munmap(old.v, (old.mask + 1) * sizeof(*old.v));
 	return 0;
 }
 
@@ -283,7 +430,8 @@ static void sm_release(struct slotmap *m, uint32_t slot)
 {
 	if (m->nfree == m->cap_free) {
 		size_t cap = m->cap_free ? m->cap_free * 2 : 4096;
-		uint32_t *p = xalloc(m->free_slots, cap * sizeof(uint32_t));
+		uint32_t *p = remap(m->free_slots, m->cap_free * sizeof(uint32_t),
+				    cap * sizeof(uint32_t));
 
 		if (!p)
 			return;
@@ -311,6 +459,7 @@ static void flush_events(void)
 		p = mt_put_varint(p, w.enc_len);
 		out(rec, (size_t)(p - rec));
 		out(w.enc, w.enc_len);
+		w.enc_total += w.enc_len;
 		w.enc_len = 0;
 	}
 }
@@ -381,6 +530,55 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 }
 
 /*
+ * The writer's locks.  Once the process is dying (a signal handler runs
+ * the last round) it never waits for good: the holder may be the thread
+ * the signal interrupted.  1: locked.
+ */
+#define DYING_WAIT 500		/* tries, 20 us apart, for a lock of the tracker */
+#define ROUND_WAIT 100000	/* for the writer's round in progress: seconds */
+
+static int wlock_tries(pthread_mutex_t *m, int most)
+{
+	struct timespec pause = { 0, 20000 };
+
+	for (int tries = 0; pthread_mutex_trylock(m); tries++) {
+		if (atomic_load(&w.dying) && tries > most)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	return 1;
+}
+
+static int wlock(pthread_mutex_t *m)
+{
+	return wlock_tries(m, DYING_WAIT);
+}
+
+/* A thread's own lock: the writer backs off instead of spinning, so that
+ * it does not keep pulling a cache line the owner takes per event. */
+static int wlock_thread(struct mt_thread *t)
+{
+	struct timespec pause = { 0, 20000 };
+
+	for (int tries = 0; atomic_exchange_explicit(&t->lock, 1, memory_order_acquire); tries++) {
+		if (atomic_load(&w.dying) && tries > DYING_WAIT)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	return 1;
+}
+
+/* Blocks are not given back while dying: the pool's lock may be held. */
+static void put_block(struct mt_block *b)
+{
+	if (!atomic_load(&w.dying))
+		mt_block_put(b);
+}
+
+/* What threads that record while the process dies write into (unread). */
+static struct mt_block sink;
+
+/*
  * Writes, in sequence order, the events of every thread that are below
  * fence (all of them when final); the rest stay for the next round.  Each
  * thread's events are already in order, so this is a merge of a few
@@ -412,7 +610,7 @@ static void merge(size_t nheads, uint64_t fence, int final)
 
 				best->stolen = b->next;
 				best->pos = 0;
-				mt_block_put(b);
+				put_block(b);
 			}
 		} while (nheads == 1 && best->stolen && (final || best->stolen->ev[best->pos].seq < fence));
 	}
@@ -422,17 +620,30 @@ static void merge(size_t nheads, uint64_t fence, int final)
 static void run_round(int final)
 {
 	uint64_t fence = atomic_load(&mt_seq);
+	int dying = atomic_load(&w.dying), registry;
+	uint64_t now;
 	struct mt_thread *t, **link;
 	uint8_t *meta;
 	size_t n, nheads = 0;
 
-	pthread_mutex_lock(&mt_registry_lock);
+	registry = wlock(&mt_registry_lock);
 	for (t = mt_threads; t; t = t->next) {
 		/* every event below the fence must be taken: a fresh block is
 		 * ready before the lock, whether or not cur turns out empty */
-		struct mt_block *fresh = t->dead ? NULL : mt_block_get(), *unused = NULL, *taken;
+		struct mt_block *fresh = NULL, *unused = NULL, *taken;
+		int locked;
 
-		mt_thread_lock_writer(t);
+		if (!t->dead)
+			fresh = !dying ? mt_block_get() : final ? &sink : NULL;
+		locked = wlock_thread(t);
+		if (!locked) {
+			if (!final)
+				continue;
+			/* held by the interrupted thread: its last event may be
+			 * half written */
+			if (t->cur && t->cur->len)
+				t->cur->len--;
+		}
 		for (struct mt_block *b = t->full; b; b = b->next)
 			atomic_fetch_sub(&mt_blocks_waiting, 1);
 		if (t->cur && t->cur->len && (fresh || t->dead)) {
@@ -446,11 +657,12 @@ static void run_round(int final)
 		taken = t->full;
 		t->full = NULL;
 		t->full_tail = &t->full;
-		mt_thread_unlock(t);
-		if (fresh)
-			mt_block_put(fresh);
+		if (locked)
+			mt_thread_unlock(t);
+		if (fresh && fresh != &sink)
+			put_block(fresh);
 		if (unused)
-			mt_block_put(unused);
+			put_block(unused);
 		/* after what an earlier round held back */
 		if (taken) {
 			struct mt_block **tail = &t->stolen;
@@ -462,7 +674,8 @@ static void run_round(int final)
 		if (t->stolen) {
 			if (nheads == w.cap_heads) {
 				size_t cap = w.cap_heads ? w.cap_heads * 2 : 64;
-				struct mt_thread **h = xalloc(w.heads, cap * sizeof(*h));
+				struct mt_thread **h = remap(w.heads, w.cap_heads * sizeof(*h),
+							 cap * sizeof(*h));
 
 				if (!h)
 					break;
@@ -472,29 +685,43 @@ static void run_round(int final)
 			w.heads[nheads++] = t;
 		}
 	}
-	pthread_mutex_unlock(&mt_registry_lock);
+	if (registry)
+		pthread_mutex_unlock(&mt_registry_lock);
 
 	/* Stacks and threads first: the events refer to them. */
-	n = mt_meta_drain(&meta, &w.meta_off);
+	n = mt_meta_drain(&meta, &w.meta_off, wlock);
 	out(meta, n);
-	out_record(MT_REC_TIME, 1, mt_now_ns(), 0);
+	now = mt_now_ns();
+	out_record(MT_REC_TIME, 1, now, 0);
+	n = w.enc_total;
 	merge(nheads, fence, final);
 	flush_events();
 	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), mt_rss_bytes());
 
 	/* Threads that ended and whose events are all out are forgotten. */
-	pthread_mutex_lock(&mt_registry_lock);
-	for (link = &mt_threads; (t = *link);) {
-		if (t->dead && !t->cur && !t->stolen) {
-			*link = t->next;
-			mt_thread_free(t);
-		} else {
-			link = &t->next;
+	if (!dying) {
+		pthread_mutex_lock(&mt_registry_lock);
+		for (link = &mt_threads; (t = *link);) {
+			if (t->dead && !t->cur && !t->stolen) {
+				*link = t->next;
+				mt_thread_free(t);
+			} else {
+				link = &t->next;
+			}
 		}
+		pthread_mutex_unlock(&mt_registry_lock);
 	}
-	pthread_mutex_unlock(&mt_registry_lock);
+	/* A round with events is on disk, decodable, before the next one;
+	 * quiet rounds (a TIME and a SAMPLE) at least every SYNC_NS. */
 	if (mono_ns() - w.last_flush >= FLUSH_NS)
-		flush_chunk();
+		compress(ZSTD_e_end);
+	else if (w.sync_rounds && (w.enc_total != n || mono_ns() - w.last_sync >= SYNC_NS))
+		compress(ZSTD_e_flush);
+	else
+		return;
+	w.last_sync = mono_ns();
+	if (!w.failed)
+		w.round_ns = now;	/* on disk up to this round */
 }
 
 static void *writer_main(void *arg)
@@ -543,50 +770,66 @@ static void stop_thread(void)
 	w.running = 0;
 }
 
-/*
- * Moves fd out of the way of the program's own descriptors: a program that
- * closes what it did not open, then opens a file, must not get ours.
- */
-static int high_fd(int fd)
+/* zstd in a workspace of its own, so that it never allocates after this. */
+static ZSTD_CCtx *make_cctx(void)
 {
-	int hi = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 700) : -1;
+	size_t size = ZSTD_estimateCStreamSize(ZSTD_LEVEL);
+	void *ws = map(size);
+	ZSTD_CCtx *c = ws ? ZSTD_initStaticCCtx(ws, size) : NULL;
 
-	if (hi < 0)
-		return fd;
-	close(fd);
-	return hi;
+	if (!c)
+		return NULL;
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	return c;
+}
+
+/* memtide run's status pipe (MEMTIDE_STATUS_FD), where a failure is told. */
+void mt_writer_status_fd(const char *fd)
+{
+	if (fd && *fd >= '0' && *fd <= '9')
+		mt_fd_adopt(&w.status, atoi(fd));
 }
 
 int mt_writer_start(const char *path)
 {
 	uint8_t hdr[MT_FILE_HEADER_SIZE] = { 0 };
 	pthread_condattr_t ca;
+	const char *sync = getenv("MEMTIDE_SYNC_ROUNDS");
 
-	snprintf(w.path, sizeof(w.path), "%s", path);
-	w.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w.fd < 0) {
+	if (mt_fd_open(&w.file, path, O_WRONLY | O_CREAT | O_TRUNC, 0644) < 0) {
 		mt_warn("cannot write capture '%s': %s; the program runs untracked",
 			path, strerror(errno));
 		return -1;
 	}
-	w.fd = high_fd(w.fd);
-	w.statm_fd = high_fd(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	mt_fd_open(&w.statm, "/proc/self/statm", O_RDONLY, 0);
 	w.page = sysconf(_SC_PAGESIZE);
-	w.cctx = ZSTD_createCCtx();
-	w.zcap = ZSTD_compressBound(CHUNK_RAW);
-	w.z = w.cctx ? mt_real.malloc(w.zcap) : NULL;
+	/* a forked child keeps its parent's: a stream is reset per chunk */
+	if (!w.cctx)
+		w.cctx = make_cctx();
+	w.zcap = ZSTD_CStreamOutSize() * 4;
+	if (!w.z)
+		w.z = w.cctx ? map(w.zcap) : NULL;
 	if (!w.z) {
 		mt_warn("out of memory for the capture writer");
 		return -1;
 	}
-	ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
-	ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_reset(w.cctx, ZSTD_reset_session_only);
+	w.sync_rounds = !sync || strcmp(sync, "0");
 	memcpy(hdr, MT_MAGIC, 8);
 	hdr[8] = MT_VERSION & 0xff;
 	hdr[9] = MT_VERSION >> 8;
 	hdr[10] = MT_FILE_HEADER_SIZE;
-	write_all(hdr, sizeof(hdr), NULL, 0);
-	w.last_flush = w.t0 = mono_ns();
+	w.failed = 0;
+	w.fail_errno = 0;
+	w.off = 0;
+	w.chunk_off = -1;
+	w.chunk_z = w.chunk_r = 0;
+	w.header_due = 0;
+	write_at(0, hdr, sizeof(hdr), NULL, 0);
+	w.off = sizeof(hdr);
+	w.last_sync = w.last_flush = w.t0 = mono_ns();
+	w.round_ns = 0;
 	w.raw_len = 0;
 	w.meta_off = 0;
 	w.stop = 0;
@@ -641,17 +884,93 @@ void mt_writer_resume_due(void)
 		start_thread();
 }
 
+/* The failure that the status pipe could not carry is said at exit. */
+static void report_failure(void)
+{
+	if (w.failed && w.fail_errno)
+		mt_warn("writing %s failed: %s; the capture ends at %llu.%02llu s",
+			w.file.path, strerror(w.fail_errno),
+			(unsigned long long)(w.failed_ns / 1000000000ull),
+			(unsigned long long)(w.failed_ns / 10000000ull % 100));
+	w.fail_errno = 0;
+}
+
+/* The last round, then END: a complete capture. */
 void mt_writer_stop(void)
 {
+	sigset_t old;
+
 	stop_thread();
 	atomic_store(&mt_writer_paused, 0);
 	pthread_mutex_lock(&w.lock);
+	block_signals(&old);
 	run_round(1);
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
-	flush_chunk();
+	compress(ZSTD_e_end);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_unlock(&w.lock);
-	close(w.fd);
-	w.fd = -1;
+	mt_fd_close(&w.file);
+	mt_fd_close(&w.statm);
+	report_failure();
+}
+
+/*
+ * The end of a process that does not reach exit: it dies of a signal
+ * (dying: in its handler, where the writer thread may be mid-round) or
+ * becomes another program by exec.  Every event goes out in a last
+ * round, the chunk is closed, and a chunk of its own says how the
+ * program ended (META ended_by) and ENDs the capture.  Returns where
+ * that last chunk starts, for mt_writer_unfinish, or -1.
+ */
+int64_t mt_writer_finish(const char *ended_by, int dying)
+{
+	uint8_t rec[16], *p = rec;
+	size_t klen = strlen("ended_by"), vlen = strlen(ended_by);
+	sigset_t old;
+	int64_t mark;
+
+	if (dying) {
+		atomic_store(&w.dying, 1);
+		if (!wlock_tries(&w.lock, ROUND_WAIT))
+			return -1;
+	} else {
+		stop_thread();
+		atomic_store(&mt_writer_paused, 0);
+		pthread_mutex_lock(&w.lock);
+	}
+	block_signals(&old);
+	run_round(1);
+	compress(ZSTD_e_end);
+	mark = w.failed ? -1 : (int64_t)w.off;
+	*p++ = MT_REC_META;
+	p = mt_put_varint(p, klen);
+	out(rec, (size_t)(p - rec));
+	out("ended_by", klen);
+	p = mt_put_varint(rec, vlen);
+	out(rec, (size_t)(p - rec));
+	out(ended_by, vlen);
+	out_record(MT_REC_END, 1, mt_now_ns(), 0);
+	compress(ZSTD_e_end);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (dying) {
+		/* the lock stays held: the writer thread writes nothing after
+		 * END in the moment before the signal kills the process */
+		report_failure();
+		return mark;
+	}
+	pthread_mutex_unlock(&w.lock);
+	return mark;
+}
+
+/* The exec failed: the ending is taken back and tracking goes on. */
+void mt_writer_unfinish(int64_t mark)
+{
+	pthread_mutex_lock(&w.lock);
+	if (mark >= 0 && !w.failed && mt_fd_check(&w.file) >= 0 &&
+	    ftruncate(w.file.fd, (off_t)mark) == 0)
+		w.off = (uint64_t)mark;
+	pthread_mutex_unlock(&w.lock);
+	start_thread();
 }
 
 /*
@@ -663,10 +982,12 @@ void mt_writer_after_fork_child(const char *path)
 {
 	pthread_mutex_init(&w.lock, NULL);
 	atomic_store(&mt_writer_paused, 0);
-	if (w.fd >= 0)
-		close(w.fd);
-	if (w.statm_fd >= 0)
-		close(w.statm_fd);
+	/* the parent's descriptors are shared with it: closed, not checked */
+	if (w.file.fd >= 0)
+		close(w.file.fd);
+	if (w.statm.fd >= 0)
+		close(w.statm.fd);
+	w.file.fd = w.statm.fd = -1;
 	w.running = 0;
 	w.failed = 0;
 	if (mt_writer_start(path) < 0)

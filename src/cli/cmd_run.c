@@ -3,7 +3,9 @@
  * preloaded, waits for it, and then says where the capture went.  The
  * program keeps its own stdin/stdout/stderr, environment (memtide's
  * variables are removed again inside it) and exit status; when it is
- * killed by a signal, memtide dies of the same signal.
+ * killed by a signal, memtide dies of the same signal.  The tracker tells
+ * it through a pipe (MEMTIDE_STATUS_FD) when writing the capture failed,
+ * so that it says so instead of "capture written".
  */
 #include <elf.h>
 #include <errno.h>
@@ -454,6 +456,30 @@ static void add_python_path(const char *dir)
 	set_env("PYTHONPATH", path);
 }
 
+/*
+ * The tracker's lines on the status pipe: "writing FILE failed: ...", one
+ * per process whose capture could not be written (a full disk).  They are
+ * printed even with -q; returns whether there was one.
+ */
+static int report_failures(int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+	ssize_t n;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);	/* a child of the program may hold it */
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (char *line = buf, *nl; *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			break;
+		fprintf(stderr, "memtide: %.*s\n", (int)(nl - line), line);
+	}
+	return len > 0;
+}
+
 /* Re-raises the signal that killed the program, on memtide itself. */
 static int die_like(int sig)
 {
@@ -475,7 +501,7 @@ int cmd_run(int argc, char **argv)
 	char lib[PATH_MAX], pydir[PATH_MAX], importdir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX];
 	char pybin[PATH_MAX], stem[256];
 	char **cargv;
-	int first, python, status, rc, k = 0;
+	int first, python, status, rc, k = 0, failed, status_pipe[2];
 	const char *name, *orig_preload;
 	struct stat sb;
 
@@ -542,6 +568,9 @@ int cmd_run(int argc, char **argv)
 	for (int i = first; i < argc; i++)
 		cargv[k++] = argv[i];
 
+	/* the tracker says here when writing the capture failed */
+	if (pipe2(status_pipe, O_CLOEXEC) < 0)
+		status_pipe[0] = status_pipe[1] = -1;
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
@@ -580,6 +609,14 @@ int cmd_run(int argc, char **argv)
 		unsetenv("MEMTIDE_PYTHON");
 		if (python)
 			add_python_path(importdir);
+		if (status_pipe[1] >= 0) {
+			int fd = fcntl(status_pipe[1], F_DUPFD, 1000);	/* inherited, out of the way */
+			char num[16];
+
+			snprintf(num, sizeof(num), "%d", fd);
+			if (fd >= 0)
+				set_env("MEMTIDE_STATUS_FD", num);
+		}
 		/* exactly the file checked above: execvp would hand a file the
 		 * kernel cannot run to /bin/sh */
 		execv(python ? pybin : o.interp ? o.interp : exe, cargv);
@@ -587,6 +624,8 @@ int cmd_run(int argc, char **argv)
 		_exit(127);
 	}
 
+	if (status_pipe[1] >= 0)
+		close(status_pipe[1]);
 	signal(SIGINT, SIG_IGN);	/* the terminal sends these to the program too */
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
@@ -602,7 +641,8 @@ int cmd_run(int argc, char **argv)
 		snprintf(out, sizeof(out), "%s", o.output);
 	else
 		snprintf(out, sizeof(out), "memtide-%s.%d.tide", stem, (int)child);
-	if (!o.quiet) {
+	failed = status_pipe[0] >= 0 && report_failures(status_pipe[0]);
+	if (!o.quiet && !failed) {
 		char size[32];
 
 		if (stat(out, &sb) == 0 && sb.st_size > 16)
