@@ -42,3 +42,32 @@ def test_step_with_zero_byte_mallocs(mt, build):
     assert steps[0]["allocations"] == n, steps[0]
     assert steps[0]["allocated_bytes"] == 0, steps[0]
     assert steps[1]["allocations"] == 0, steps[1]
+
+
+# ---- bug 5: holes punched in mappings ---------------------------------------
+
+PAGE = 4096
+
+
+@pytest.mark.parametrize("mode", ["hole", "hole-keep", "remap-hole", "remap-hole-keep"])
+def test_mapping_with_a_hole_is_one_allocation(mt, build, mode):
+    src = build.source("unmap_holes")
+    d = c_defines(src)
+    lines = site_lines(src)
+    res, path = mt.capture(build.program("unmap_holes"), mode)
+    stats = mt.stats_json(path)
+    remap = mode.startswith("remap")
+    pages = d["GROWN_PAGES"] if remap else d["MAP_PAGES"]
+    assert_site(stats, "map_holed", src, lines["map_holed"], 1, d["MAP_PAGES"] * PAGE)
+    if remap:
+        assert_site(stats, "remap_grown", src, lines["remap_grown"], 1, pages * PAGE)
+    assert stats["peak_bytes"] == pages * PAGE, stats
+    if mode.endswith("keep"):
+        assert (stats["leaked_allocations"], stats["leaked_bytes"]) == \
+            (1, (pages - d["HOLE_PAGES"]) * PAGE), stats
+    else:
+        assert (stats["leaked_allocations"], stats["leaked_bytes"]) == (0, 0), stats
+    for cmd in REPORTS:
+        r = report(mt, cmd, path)
+        assert r.returncode == 0, f"{cmd}:\n{r}"
+        assert "18,446,744" not in r.out and "18446744" not in r.out, r.out
