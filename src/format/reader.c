@@ -1,10 +1,17 @@
 /*
  * reader.c - decoding of capture files (docs/FORMAT.md) for the reports.
  *
- * Chunks are read and decompressed one at a time; the records form one
- * stream that may cross chunk boundaries.  Events come in the order they
- * happened, all threads merged by the writer, and go straight to the
- * caller.
+ * Chunks are read and decompressed one at a time, with zstd's streaming
+ * decoder, so that a chunk the writer left open (killed) or that the end
+ * of the file cuts short (a full disk) still yields every complete
+ * record; the records form one stream that may cross chunk boundaries.
+ * Events come in the order they happened, all threads merged by the
+ * writer, and go straight to the caller.
+ *
+ * Nothing in a file is trusted: every id must name something already
+ * read, every count is bounded by what the stream has held so far, and
+ * every table grows with overflow-checked arithmetic.  A bad file ends
+ * the reading with one line ("damaged capture: ..."), never a crash.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +27,10 @@
 #include "xalloc.h"
 
 #define MAX_RECORD (1u << 20)	/* no record is longer than this */
+#define OPEN_CHUNK 0xFFFFFFFFu	/* z and r of a chunk the writer has not closed */
+#define BLOCK_HEADER 3		/* zstd's block header: the decoder's hint between blocks */
+#define FRAME_START 5		/* what zstd needs to start a frame header */
+#define THREAD_SLACK 1024	/* thread indexes beyond the THREAD records seen */
 
 struct mt_reader_state {
 	FILE *f;
@@ -28,7 +39,9 @@ struct mt_reader_state {
 	ZSTD_DCtx *dctx;
 	uint32_t thread, stack;		/* decoder state */
 	uint64_t time_ns;
-	uint32_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
+	uint64_t nthread_records;
+	uint64_t chunk_raw;		/* decompressed bytes of the current chunk */
+	size_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -49,16 +62,22 @@ static int fail(struct mt_capture *c, const char *fmt, ...)
 	return -1;
 }
 
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+/*
+ * Makes room for index need (need < UINT32_MAX, checked by the callers)
+ * in an array of elem-sized entries, zeroing the new part.
+ */
+static void *grow(void *p, size_t *cap, uint64_t need, size_t elem)
 {
+	size_t ncap = *cap ? *cap : 64;
+
 	if (need < *cap)
 		return p;
-	uint32_t ncap = *cap ? *cap : 64;
-
 	while (ncap <= need)
 		ncap *= 2;
-	p = mt_xrealloc(p, (size_t)ncap * elem);
-	memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+	if (ncap > SIZE_MAX / elem)
+		mt_oom();
+	p = mt_xrealloc(p, ncap * elem);
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
 	*cap = ncap;
 	return p;
 }
@@ -99,10 +118,13 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		uint64_t v;
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
-			return fail(c, "corrupt capture: unknown event kind %u", ev.kind);
+			return fail(c, "damaged capture: unknown event kind %u", ev.kind);
 		if (head & MT_EVF_THREAD) {
-			if (mt_get_varint(&p, end, &v) || v >= UINT32_MAX)
+			if (mt_get_varint(&p, end, &v))
 				goto bad;
+			if (v >= (uint64_t)c->nthreads + THREAD_SLACK)
+				return fail(c, "damaged capture: an event of thread %llu, of %u known",
+					    (unsigned long long)v, c->nthreads);
 			st->thread = (uint32_t)v;
 		}
 		ev.thread = st->thread;
@@ -119,19 +141,28 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
-				if (mt_get_varint(&p, end, &v) || v > UINT32_MAX)
+				if (mt_get_varint(&p, end, &v))
 					goto bad;
+				if (v && v >= c->nnodes)
+					return fail(c, "damaged capture: an event names stack %llu, of %u",
+						    (unsigned long long)v, c->nnodes);
 				st->stack = (uint32_t)v;
 			}
 			ev.stack = st->stack;
 		}
+		/* no allocation holds half the address space; no mapping wraps */
+		if (mt_event_is_alloc(ev.kind) && ev.size > INT64_MAX)
+			return fail(c, "damaged capture: an allocation of %llu bytes",
+				    (unsigned long long)ev.size);
+		if (mt_event_is_mmap(ev.kind) && ev.size > UINT64_MAX - ev.addr)
+			return fail(c, "damaged capture: a mapping past the end of the address space");
 		c->nevents++;
 		if (st->ops && st->ops->event)
 			st->ops->event(st->ops->ctx, &ev);
 	}
 	return 0;
 bad:
-	return fail(c, "corrupt capture: malformed event");
+	return fail(c, "damaged capture: malformed event");
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -228,7 +259,9 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	case MT_REC_STRING:
 		a = str(k);
-		if (a) {
+		if (a && c->nstrings == UINT32_MAX - 1)
+			k->bad = 1;
+		else if (a) {
 			c->strings = grow(c->strings, &st->cap_strings, c->nstrings + 1, sizeof(char *));
 			if (!c->nstrings)
 				c->nstrings = 1;
@@ -243,6 +276,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		f.file = (uint32_t)num(k);
 		f.line = (uint32_t)num(k);
 		f.flags = (uint32_t)num(k);
+		if (c->npyframes == UINT32_MAX - 1)
+			k->bad = 1;
 		if (!k->short_ && !k->bad) {
 			c->pyframes = grow(c->pyframes, &st->cap_pyframes, c->npyframes + 1, sizeof(f));
 			if (!c->npyframes)
@@ -260,6 +295,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		if (n.kind == MT_NODE_NATIVE)
 			n.gen = (uint32_t)num(k);
 		else if (n.kind != MT_NODE_PYTHON)
+			k->bad = 1;
+		if (c->nnodes == UINT32_MAX - 1)
 			k->bad = 1;
 		if (!k->short_ && !k->bad) {
 			c->nodes = grow(c->nodes, &st->cap_nodes, c->nnodes + 1, sizeof(n));
@@ -290,6 +327,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 			if (m.bias + vaddr + memsz > m.hi)
 				m.hi = m.bias + vaddr + memsz;
 		}
+		if (c->nmodules == UINT32_MAX - 1)
+			k->bad = 1;
 		if (!k->short_ && !k->bad && a && b) {
 			m.gen_unload = UINT64_MAX;
 			m.path = a;
@@ -313,10 +352,15 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		uint64_t idx = num(k), tid = num(k);
 
 		a = str(k);
-		if (a && idx > UINT32_MAX - 2)
-			k->bad = 1;
+		/* indexes are given in order, their records nearly so */
+		if (a && (idx >= 2 * st->nthread_records + THREAD_SLACK || idx > UINT32_MAX - 2)) {
+			free(a);
+			return fail(c, "damaged capture: thread index %llu after %llu thread records",
+				    (unsigned long long)idx, (unsigned long long)st->nthread_records);
+		}
 		if (a && !k->bad) {
-			c->threads = grow(c->threads, &st->cap_threads, (uint32_t)idx, sizeof(*c->threads));
+			st->nthread_records++;
+			c->threads = grow(c->threads, &st->cap_threads, idx, sizeof(*c->threads));
 			if (idx >= c->nthreads)
 				c->nthreads = (uint32_t)idx + 1;
 			free((char *)c->threads[idx].name);
@@ -368,13 +412,13 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	}
 	default:
-		return fail(c, "corrupt capture: unknown record %u at stream byte %zu",
+		return fail(c, "damaged capture: unknown record %u at stream byte %zu",
 			    tag, (size_t)(start - st->raw));
 	}
 	free(a);
 	free(b);
 	if (k->bad)
-		return fail(c, "corrupt capture: malformed record %u", tag);
+		return fail(c, "damaged capture: malformed record %u", tag);
 	if (k->short_) {
 		k->short_ = 0;
 		k->p = start;
@@ -396,7 +440,7 @@ static int parse_stream(struct mt_capture *c)
 		return -1;
 	st->raw_len = (size_t)(k.end - k.p);
 	if (st->raw_len > MAX_RECORD)
-		return fail(c, "corrupt capture: a record longer than %u bytes", MAX_RECORD);
+		return fail(c, "damaged capture: a record longer than %u bytes", MAX_RECORD);
 	memmove(st->raw, k.p, st->raw_len);
 	return 0;
 }
@@ -425,23 +469,135 @@ static int read_header(struct mt_capture *c)
 		return fail(c, "capture format version %u is not supported (this memtide reads version %u)",
 			    version, MT_VERSION);
 	if (h[10] != MT_FILE_HEADER_SIZE)
-		return fail(c, "corrupt capture: header size %u", h[10]);
+		return fail(c, "damaged capture: header size %u", h[10]);
 	return 0;
+}
+
+/*
+ * Decompresses in[0..n) with the streaming decoder, parsing the records
+ * as they come.  The decoder is given what it asks for (*hint: the rest
+ * of the current block, the next block header...), so it takes one block
+ * a call and a bad block or checksum loses nothing decoded before it.
+ * Returns 0 (*frame_end set when the zstd frame ended, *used the bytes
+ * taken), -1 for records that make no sense (error set), or -2 when zstd
+ * refuses the data (*zerr its reason).
+ */
+static int inflate(struct mt_capture *c, const uint8_t *in, size_t n, size_t *used,
+		   int *frame_end, size_t *hint, const char **zerr)
+{
+	struct mt_reader_state *st = c->st;
+	ZSTD_inBuffer ib = { in, 0, 0 };
+
+	*frame_end = 0;
+	for (;;) {
+		ZSTD_outBuffer ob = { st->raw + st->raw_len, st->raw_cap - st->raw_len, 0 };
+		size_t r;
+
+		ib.size = *hint && *hint < n - ib.pos ? ib.pos + *hint : n;
+		r = ZSTD_decompressStream(st->dctx, &ob, &ib);
+		st->raw_len += ob.pos;
+		st->chunk_raw += ob.pos;
+		*used = ib.pos;
+		if (ZSTD_isError(r)) {
+			*zerr = ZSTD_getErrorName(r);
+			return -2;
+		}
+		if (st->chunk_raw > MT_CHUNK_RAW_MAX)
+			return fail(c, "damaged capture: a chunk holds more than %u bytes",
+				    MT_CHUNK_RAW_MAX);
+		if (parse_stream(c) < 0)
+			return -1;
+		*hint = r;
+		if (r == 0) {
+			*frame_end = 1;
+			return 0;
+		}
+		if (ib.pos == n && ob.pos < ob.size)
+			return 0;	/* all taken, all given out */
+	}
+}
+
+static void truncate_at(struct mt_capture *c, int why, uint64_t offset)
+{
+	c->truncated = 1;
+	c->truncation = why;
+	c->truncated_at = offset;
+}
+
+/*
+ * Reads the chunk at offset, whose header is h; *next is where the next
+ * one starts.  Returns 1 for a whole chunk, 0 when this chunk ends the
+ * capture early (c->truncated set), -1 when it is damaged.
+ */
+static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
+		      uint64_t nchunk, uint64_t *next)
+{
+	struct mt_reader_state *st = c->st;
+	uint32_t zsize = get_u32(h + 4), rsize = get_u32(h + 8);
+	int open = zsize == OPEN_CHUNK && rsize == OPEN_CHUNK;
+	uint64_t start = offset + MT_CHUNK_HEADER_SIZE, avail = 0, taken = 0;
+	size_t zcap = ZSTD_compressBound(MT_CHUNK_RAW_MAX), hint = FRAME_START;
+	const char *zerr = NULL;
+	int frame_end = 0, rc = 0;
+
+	if (!open && (rsize > MT_CHUNK_RAW_MAX || zsize > zcap))
+		return fail(c, "damaged capture: impossible chunk sizes at offset %llu",
+			    (unsigned long long)offset);
+	if (c->file_size > start)
+		avail = c->file_size - start;
+	/* an open chunk runs to the end of its zstd frame or of the file */
+	if (!open && avail > zsize)
+		avail = zsize;
+	ZSTD_DCtx_reset(st->dctx, ZSTD_reset_session_only);
+	st->chunk_raw = 0;
+	while (taken < avail && !frame_end) {
+		size_t want = avail - taken < zcap ? (size_t)(avail - taken) : zcap;
+		size_t got = fread(st->z, 1, want, st->f), used = 0;
+
+		if (got == 0)
+			break;
+		rc = inflate(c, st->z, got, &used, &frame_end, &hint, &zerr);
+		taken += used;
+		if (rc < 0)
+			break;
+		if (frame_end && used < got && fseeko(st->f, (off_t)(start + taken), SEEK_SET))
+			return fail(c, "cannot read: %s", strerror(errno));
+	}
+	if (rc == -1)
+		return -1;
+	*next = start + taken;
+	if (rc == 0 && frame_end && (open || (taken == zsize && st->chunk_raw == rsize)))
+		return 1;	/* (an open one whose frame ended: the writer died closing it) */
+	if (rc == 0 && !frame_end && (open || start + zsize > c->file_size)) {
+		/* the data runs out inside the frame: after a whole writer
+		 * round of an open chunk, or anywhere (a full disk, a cut) */
+		truncate_at(c, open && hint == BLOCK_HEADER ? MT_TRUNC_KILLED : MT_TRUNC_CUT, offset);
+		return 0;
+	}
+	/* whole but bad: damaged, unless the last chunk kept a prefix */
+	if ((open || start + zsize >= c->file_size) && st->chunk_raw) {
+		truncate_at(c, MT_TRUNC_DAMAGED, offset);
+		return 0;
+	}
+	return fail(c, "damaged capture: chunk %llu at offset %llu does not decompress (%s)",
+		    (unsigned long long)nchunk, (unsigned long long)offset,
+		    zerr ? zerr : "wrong size");
 }
 
 int mt_capture_read(const char *path, struct mt_capture *c,
 		    const struct mt_read_ops *ops, char *err, size_t errlen)
 {
 	struct mt_reader_state *st = calloc(1, sizeof(*st));
-	size_t zcap = ZSTD_compressBound(MT_CHUNK_RAW_MAX);
 	uint64_t offset = MT_FILE_HEADER_SIZE, nchunk = 0;
 	struct stat sb = { 0 };
 
 	memset(c, 0, sizeof(*c));
 	c->path = path;
 	c->st = st;
-	if (!st)
+	if (!st) {
+		snprintf(err, errlen, "'%s': out of memory", path);
 		return -1;
+	}
 	st->ops = ops;
 	st->err = err;
 	st->errlen = errlen;
@@ -452,55 +608,57 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		c->file_size = (uint64_t)sb.st_size;
 	if (S_ISDIR(sb.st_mode))
 		return fail(c, "is a directory");
+	if (!S_ISREG(sb.st_mode))
+		return fail(c, "not a regular file");
 	if (read_header(c) < 0)
 		return -1;
-	st->z = malloc(zcap);
+	st->z = malloc(ZSTD_compressBound(MT_CHUNK_RAW_MAX));
 	st->raw_cap = MT_CHUNK_RAW_MAX + MAX_RECORD;
 	st->raw = malloc(st->raw_cap);
 	st->dctx = ZSTD_createDCtx();
 	if (!st->z || !st->raw || !st->dctx)
 		return fail(c, "out of memory");
 
-	for (;;) {
+	while (!c->truncated) {
 		uint8_t h[MT_CHUNK_HEADER_SIZE];
-		size_t n = fread(h, 1, sizeof(h), st->f), got;
-		uint32_t zsize, rsize;
+		size_t n = fread(h, 1, sizeof(h), st->f);
+		uint64_t next = offset;
+		int rc;
 
 		if (n == 0)
 			break;
-		if (n < sizeof(h))
-			return fail(c, "truncated capture: cut inside the header of chunk %llu at offset %llu",
-				    (unsigned long long)nchunk, (unsigned long long)offset);
+		if (n < sizeof(h)) {	/* cut inside a chunk header */
+			truncate_at(c, MT_TRUNC_CUT, offset);
+			break;
+		}
 		if (get_u32(h) != MT_CHUNK_MAGIC)
-			return fail(c, "corrupt capture: bad chunk header at offset %llu",
+			return fail(c, "damaged capture: bad chunk header at offset %llu",
 				    (unsigned long long)offset);
-		zsize = get_u32(h + 4);
-		rsize = get_u32(h + 8);
-		if (rsize > MT_CHUNK_RAW_MAX || zsize > zcap)
-			return fail(c, "corrupt capture: impossible chunk sizes at offset %llu",
-				    (unsigned long long)offset);
-		got = fread(st->z, 1, zsize, st->f);
-		if (got < zsize)
-			return fail(c, "truncated capture: chunk %llu at offset %llu is cut short "
-				    "(%zu of %u bytes)", (unsigned long long)nchunk,
-				    (unsigned long long)offset, got, zsize);
-		n = ZSTD_decompressDCtx(st->dctx, st->raw + st->raw_len, rsize, st->z, zsize);
-		if (ZSTD_isError(n) || n != rsize)
-			return fail(c, "corrupt capture: chunk %llu at offset %llu does not decompress (%s)",
-				    (unsigned long long)nchunk, (unsigned long long)offset,
-				    ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
-		st->raw_len += n;
-		if (parse_stream(c) < 0)
+		rc = read_chunk(c, h, offset, nchunk, &next);
+		if (rc < 0)
 			return -1;
-		offset += sizeof(h) + zsize;
+		offset = next;
 		nchunk++;
 		if (ops && ops->progress)
 			ops->progress(ops->ctx, offset, c->file_size);
 	}
 	/* A capture of a killed program ends after a whole chunk, without END. */
-	if (!c->complete)
-		c->truncated = 1;
+	if (!c->complete && !c->truncated)
+		truncate_at(c, MT_TRUNC_KILLED, offset);
 	return 0;
+}
+
+const char *mt_truncation_reason(int why)
+{
+	switch (why) {
+	case MT_TRUNC_KILLED:
+		return "the program was killed or the capture cut off";
+	case MT_TRUNC_CUT:
+		return "the file ends inside a chunk: the disk was full or the file was cut";
+	case MT_TRUNC_DAMAGED:
+		return "its last chunk is damaged";
+	}
+	return "complete";
 }
 
 void mt_capture_release(struct mt_capture *c)
