@@ -5,12 +5,13 @@ captures with impossible ids and sizes.  Bad files get one line
 ("memtide: 'FILE': damaged capture: ...") and a non-zero exit."""
 
 import json
+import struct
 import subprocess
 import struct
 
 import pytest
 
-from mtlib import (CHUNK_HEADER, MAGIC, assert_one_line_error, assert_site, c_defines,
+from mtlib import (MAGIC, assert_one_line_error, assert_site, c_defines,
                    chunk_spans, site_lines)
 
 REPORTS = ("stats", "tree", "summary", "steps", "flamegraph")
@@ -273,3 +274,114 @@ def test_text_report_says_why_and_when(mt, reflushed):
     res = mt.stats(path)
     assert res.returncode == 0, str(res)
     assert f"Note: the capture is truncated ({KILLED}); it ends at " in res.out, res.out
+
+
+# ---- crafted captures ----------------------------------------------------------
+
+def uv(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def rec(tag, *fields):
+    """A record: ints are varints, bytes are strings."""
+    return bytes([tag]) + b"".join(uv(len(f)) + f if isinstance(f, bytes) else uv(f)
+                                   for f in fields)
+
+
+def events(*evs):
+    """An EVENTS record of events given as (head, field, ...)."""
+    body = b"".join(bytes([e[0]]) + b"".join(uv(x) for x in e[1:]) for e in evs)
+    return rec(8, len(body)) + body
+
+
+def craft(*records):
+    """A one-chunk capture of these records (compressed by the zstd tool)."""
+    raw = b"".join(records)
+    z = subprocess.run(["zstd", "-q", "-c", "--check"], input=raw, capture_output=True,
+                       check=True, timeout=60).stdout
+    return (MAGIC + struct.pack("<HHI", 1, 16, 0)
+            + struct.pack("<IIII", 0x4B484354, len(z), len(raw), 0) + z)
+
+
+META = (rec(1, b"format", b"memtide capture"), rec(1, b"command", b"crafted"),
+        rec(9, 0), rec(7, 0, 1234, b"main"))
+MALLOC, MMAP = 1, 10
+
+
+def check_damaged(mt, data, what):
+    path = mt.cwd / "crafted.tide"
+    path.write_bytes(data)
+    for cmd in REPORTS:
+        res = report(mt, cmd, path)
+        line = assert_one_line_error(res)
+        assert f"'{path}': damaged capture: {what}" in line, f"{cmd}: {line}"
+        assert res.returncode == 1, f"{cmd}: {res}"
+
+
+def test_crafted_baseline_reads(mt):
+    """The crafted captures below differ from this one in one field."""
+    path = mt.cwd / "ok.tide"
+    path.write_bytes(craft(*META, rec(4, 0, 1, 0x1000, 0),
+                           events((MALLOC, 100, 1), (MALLOC | 0x10, 50)), rec(11, 5)))
+    s = mt.stats_json(path)
+    assert (s["total_allocations"], s["total_bytes"], s["truncated"]) == (2, 150, False), s
+
+
+@pytest.mark.parametrize("index", [2**31 + 5, 2**32 - 3, 2**29, 2**28 + 1])
+def test_thread_record_with_a_huge_index(mt, index):
+    check_damaged(mt, craft(*META, rec(7, index, 99, b"t"), events((MALLOC, 8, 0)), rec(11, 1)),
+                  f"thread index {index} after 1 thread records")
+
+
+@pytest.mark.parametrize("index", [2**31 + 5, 2**29])
+def test_event_of_a_huge_thread_index(mt, index):
+    check_damaged(mt, craft(*META, events((MALLOC | 0x20, index, 8, 0)), rec(11, 1)),
+                  f"an event of thread {index}, of 1 known")
+
+
+def test_event_naming_a_stack_not_yet_defined(mt):
+    check_damaged(mt, craft(*META, rec(4, 0, 1, 0x1000, 0), events((MALLOC, 8, 7)), rec(11, 1)),
+                  "an event names stack 7, of 2")
+
+
+@pytest.mark.parametrize("size", [2**63, 2**64 - 1])
+def test_allocation_of_half_the_address_space(mt, size):
+    check_damaged(mt, craft(*META, events((MALLOC, size, 0), (MALLOC, size, 0)), rec(11, 1)),
+                  f"an allocation of {size} bytes")
+
+
+def test_mapping_past_the_end_of_the_address_space(mt):
+    check_damaged(mt, craft(*META, events((MMAP, 2**64 - 4096, 8192, 0)), rec(11, 1)),
+                  "a mapping past the end of the address space")
+
+
+def test_python_frame_id_out_of_range(mt):
+    """A native evaluation-loop frame (python3's own _PyEval_EvalFrameDefault)
+    with a Python frame that names a PYFRAME that does not exist."""
+    py = "/usr/bin/python3"
+    nm = subprocess.run(["nm", "-D", py], capture_output=True, text=True, timeout=60).stdout
+    addr = [int(l.split()[0], 16) for l in nm.split("\n")
+            if l.endswith(" _PyEval_EvalFrameDefault")]
+    lo = subprocess.run(["readelf", "-lW", py], capture_output=True, text=True,
+                        timeout=60).stdout
+    if not addr or "DYN" in lo.split("Entry point")[0] or " 0x0000000000400000 " not in lo:
+        pytest.skip("needs a non-PIE /usr/bin/python3 exporting _PyEval_EvalFrameDefault")
+    data = craft(*META, rec(2, b"f"), rec(2, b"/x.py"),
+                 rec(5, 0, 0, py.encode(), b"", 1, 0x400000, 0x800000),
+                 rec(3, 1, 2, 7, 1),                       # pyframe 1: f at /x.py:7
+                 rec(4, 0, 1, addr[0] + 0x11, 0),          # node 1: in the eval loop
+                 rec(4, 1, 0, 1),                          # node 2: pyframe 1
+                 rec(4, 2, 0, 2**40),                      # node 3: no such pyframe
+                 events((MALLOC, 64, 3)), rec(11, 1))
+    path = mt.cwd / "pyframe.tide"
+    path.write_bytes(data)
+    for cmd in REPORTS:
+        res = report(mt, cmd, path)
+        assert res.returncode == 0, f"{cmd}: {res}"
+    s = mt.stats_json(path)
+    assert s["total_allocations"] == 1
