@@ -30,7 +30,9 @@
 #define OPEN_CHUNK 0xFFFFFFFFu	/* z and r of a chunk the writer has not closed */
 #define BLOCK_HEADER 3		/* zstd's block header: the decoder's hint between blocks */
 #define FRAME_START 5		/* what zstd needs to start a frame header */
-#define THREAD_SLACK 1024	/* thread indexes beyond the THREAD records seen */
+#define THREAD_SLACK 1024
+#define ZBUF (64u << 10)	/* compressed bytes read at a time */
+#define RAW_BUF (MAX_RECORD + (256u << 10))	/* an unfinished record and room to decode */	/* thread indexes beyond the THREAD records seen */
 
 struct mt_reader_state {
 	FILE *f;
@@ -551,7 +553,7 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
 	ZSTD_DCtx_reset(st->dctx, ZSTD_reset_session_only);
 	st->chunk_raw = 0;
 	while (taken < avail && !frame_end) {
-		size_t want = avail - taken < zcap ? (size_t)(avail - taken) : zcap;
+		size_t want = avail - taken < ZBUF ? (size_t)(avail - taken) : ZBUF;
 		size_t got = fread(st->z, 1, want, st->f), used = 0;
 
 		if (got == 0)
@@ -612,8 +614,8 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		return fail(c, "not a regular file");
 	if (read_header(c) < 0)
 		return -1;
-	st->z = malloc(ZSTD_compressBound(MT_CHUNK_RAW_MAX));
-	st->raw_cap = MT_CHUNK_RAW_MAX + MAX_RECORD;
+	st->z = malloc(ZBUF);
+	st->raw_cap = RAW_BUF;
 	st->raw = malloc(st->raw_cap);
 	st->dctx = ZSTD_createDCtx();
 	if (!st->z || !st->raw || !st->dctx)
