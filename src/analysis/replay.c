@@ -413,7 +413,8 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	r->bucket_end_ns = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	r->bucket_peak = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	for (uint32_t b = 0; b < r->nbuckets; b++)
-		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX : end * (b + 1) / r->nbuckets;
+		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX :	/* end * (b+1) / n */
+			end / r->nbuckets * (b + 1) + end % r->nbuckets * (b + 1) / r->nbuckets;
 	mt_capture_release(&r->c);
 	mt_heap_free(st->heap);
 	memset(st->live, 0, st->cap * sizeof(*st->live));
