@@ -44,6 +44,15 @@ struct mt_reader_state {
 	uint64_t nthread_records;
 	uint64_t chunk_raw;		/* decompressed bytes of the current chunk */
 	size_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
+	/* live modules by load bias, for UNLOAD: chains of module index + 1 */
+	struct bias_entry {
+		uint64_t bias;
+		uint32_t head;		/* newest live module at this bias, +1 */
+		uint32_t used;
+	} *bias;
+	uint32_t bias_mask, nbias;
+	uint32_t *bias_next;		/* per module: the next older at its bias, +1 */
+	size_t cap_bias_next;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -239,6 +248,60 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 	free(value);
 }
 
+/* The entry of a load bias in the module index; made on first sight. */
+static struct bias_entry *bias_entry(struct mt_reader_state *st, uint64_t bias)
+{
+	uint32_t i;
+
+	if (((uint64_t)st->nbias + 1) * 2 > st->bias_mask) {
+		uint32_t mask = st->bias_mask ? st->bias_mask * 2 + 1 : 63;
+		struct bias_entry *t = mt_xcalloc((size_t)mask + 1, sizeof(*t));
+
+		for (uint32_t j = 0; st->bias && j <= st->bias_mask; j++) {
+			if (!st->bias[j].used)
+				continue;
+			for (i = (uint32_t)(st->bias[j].bias * 0x9E3779B97F4A7C15ull >> 40) & mask;
+			     t[i].used; i = (i + 1) & mask)
+				;
+			t[i] = st->bias[j];
+		}
+		free(st->bias);
+		st->bias = t;
+		st->bias_mask = mask;
+	}
+	for (i = (uint32_t)(bias * 0x9E3779B97F4A7C15ull >> 40) & st->bias_mask;
+	     st->bias[i].used && st->bias[i].bias != bias; i = (i + 1) & st->bias_mask)
+		;
+	if (!st->bias[i].used) {
+		st->bias[i] = (struct bias_entry){ bias, 0, 1 };
+		st->nbias++;
+	}
+	return &st->bias[i];
+}
+
+/* Puts the newest module at the head of its load bias's live modules. */
+static void index_module(struct mt_capture *c)
+{
+	struct mt_reader_state *st = c->st;
+	uint32_t m = c->nmodules - 1;
+	struct bias_entry *e = bias_entry(st, c->modules[m].bias);
+
+	st->bias_next = grow(st->bias_next, &st->cap_bias_next, m, sizeof(uint32_t));
+	st->bias_next[m] = e->head;
+	e->head = m + 1;
+}
+
+/* UNLOAD: the live modules at that bias end with generation gen. */
+static void unload(struct mt_capture *c, uint64_t gen, uint64_t bias)
+{
+	struct mt_reader_state *st = c->st;
+	struct bias_entry *e = bias_entry(st, bias);
+
+	for (uint32_t h = e->head; h; h = st->bias_next[h - 1])
+		c->modules[h - 1].gen_unload = gen;
+	e->head = 0;
+}
+
 /*
  * Parses one record at k->p.  Returns 1 when done, 0 when the record
  * continues in the next chunk (nothing consumed), -1 on corruption.
@@ -338,6 +401,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 			a = b = NULL;
 			c->modules = grow(c->modules, &st->cap_modules, c->nmodules, sizeof(m));
 			c->modules[c->nmodules++] = m;
+			index_module(c);
 		}
 		break;
 	}
@@ -345,9 +409,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		uint64_t gen = num(k), bias = num(k);
 
 		if (!k->short_ && !k->bad)
-			for (uint32_t i = 0; i < c->nmodules; i++)
-				if (c->modules[i].bias == bias && c->modules[i].gen_unload == UINT64_MAX)
-					c->modules[i].gen_unload = gen;
+			unload(c, gen, bias);
 		break;
 	}
 	case MT_REC_THREAD: {
@@ -687,6 +749,8 @@ void mt_capture_release(struct mt_capture *c)
 			fclose(st->f);
 		free(st->z);
 		free(st->raw);
+		free(st->bias);
+		free(st->bias_next);
 		ZSTD_freeDCtx(st->dctx);
 		free(st);
 	}

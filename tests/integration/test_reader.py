@@ -385,3 +385,17 @@ def test_python_frame_id_out_of_range(mt):
         assert res.returncode == 0, f"{cmd}: {res}"
     s = mt.stats_json(path)
     assert s["total_allocations"] == 1
+
+
+def test_many_modules_unloaded_stay_linear(mt):
+    """200,000 modules then 200,000 UNLOADs (of other biases, then of theirs):
+    each UNLOAD finds its modules by bias, not by scanning them all."""
+    n = 200_000
+    mods = b"".join(rec(5, 0, 0x10000 * (i + 1), b"", b"", 1, 0, 0x1000) for i in range(n))
+    miss = b"".join(rec(6, 1, 0x10000 * (i + 1) + 1) for i in range(n))
+    hit = b"".join(rec(6, 2, 0x10000 * (i + 1)) for i in range(n))
+    path = mt.cwd / "modules.tide"
+    path.write_bytes(craft(*META, mods, miss, hit, events((MALLOC, 8, 0)), rec(11, 1)))
+    res = mt.run("stats", "--json", path, timeout=30)
+    assert res.returncode == 0, str(res)
+    assert json.loads(res.stdout)["total_allocations"] == 1
