@@ -14,11 +14,13 @@
  * the reading with one line ("damaged capture: ..."), never a crash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "memtide/format.h"
@@ -654,6 +656,7 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 	struct mt_reader_state *st = calloc(1, sizeof(*st));
 	uint64_t offset = MT_FILE_HEADER_SIZE, nchunk = 0;
 	struct stat sb = { 0 };
+	int fd;
 
 	memset(c, 0, sizeof(*c));
 	c->path = path;
@@ -665,15 +668,21 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 	st->ops = ops;
 	st->err = err;
 	st->errlen = errlen;
-	st->f = fopen(path, "rb");
-	if (!st->f)
+	/* not blocking: a FIFO (or a device) is refused, not waited on */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return fail(c, "cannot open: %s", strerror(errno));
-	if (fstat(fileno(st->f), &sb) == 0)
+	if (fstat(fd, &sb) == 0)
 		c->file_size = (uint64_t)sb.st_size;
-	if (S_ISDIR(sb.st_mode))
-		return fail(c, "is a directory");
-	if (!S_ISREG(sb.st_mode))
-		return fail(c, "not a regular file");
+	if (S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return fail(c, S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+	}
+	st->f = fdopen(fd, "rb");
+	if (!st->f) {
+		close(fd);
+		return fail(c, "cannot open: %s", strerror(errno));
+	}
 	if (read_header(c) < 0)
 		return -1;
 	st->z = malloc(ZBUF);

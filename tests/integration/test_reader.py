@@ -5,6 +5,7 @@ captures with impossible ids and sizes.  Bad files get one line
 ("memtide: 'FILE': damaged capture: ...") and a non-zero exit."""
 
 import json
+import os
 import struct
 import subprocess
 import struct
@@ -399,3 +400,10 @@ def test_many_modules_unloaded_stay_linear(mt):
     res = mt.run("stats", "--json", path, timeout=30)
     assert res.returncode == 0, str(res)
     assert json.loads(res.stdout)["total_allocations"] == 1
+
+
+def test_fifo_is_refused_not_waited_on(mt):
+    path = mt.cwd / "fifo.tide"
+    os.mkfifo(path)
+    res = mt.run("stats", path, timeout=20)
+    assert "not a regular file" in assert_one_line_error(res)
