@@ -32,9 +32,9 @@
 #define OPEN_CHUNK 0xFFFFFFFFu	/* z and r of a chunk the writer has not closed */
 #define BLOCK_HEADER 3		/* zstd's block header: the decoder's hint between blocks */
 #define FRAME_START 5		/* what zstd needs to start a frame header */
-#define THREAD_SLACK 1024
+#define THREAD_SLACK 1024	/* thread indexes beyond the THREAD records seen */
 #define ZBUF (64u << 10)	/* compressed bytes read at a time */
-#define RAW_BUF (MAX_RECORD + (256u << 10))	/* an unfinished record and room to decode */	/* thread indexes beyond the THREAD records seen */
+#define RAW_BUF (MAX_RECORD + (256u << 10))	/* an unfinished record and room to decode */
 
 struct mt_reader_state {
 	FILE *f;
@@ -262,7 +262,7 @@ static struct bias_entry *bias_entry(struct mt_reader_state *st, uint64_t bias)
 		for (uint32_t j = 0; st->bias && j <= st->bias_mask; j++) {
 			if (!st->bias[j].used)
 				continue;
-			for (i = (uint32_t)(st->bias[j].bias * 0x9E3779B97F4A7C15ull >> 40) & mask;
+			for (i = (uint32_t)(st->bias[j].bias * 0x9E3779B97F4A7C15ull >> 32) & mask;
 			     t[i].used; i = (i + 1) & mask)
 				;
 			t[i] = st->bias[j];
@@ -271,7 +271,7 @@ static struct bias_entry *bias_entry(struct mt_reader_state *st, uint64_t bias)
 		st->bias = t;
 		st->bias_mask = mask;
 	}
-	for (i = (uint32_t)(bias * 0x9E3779B97F4A7C15ull >> 40) & st->bias_mask;
+	for (i = (uint32_t)(bias * 0x9E3779B97F4A7C15ull >> 32) & st->bias_mask;
 	     st->bias[i].used && st->bias[i].bias != bias; i = (i + 1) & st->bias_mask)
 		;
 	if (!st->bias[i].used) {
@@ -636,8 +636,11 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
 		return 1;	/* (an open one whose frame ended: the writer died closing it) */
 	if (rc == 0 && !frame_end && (open || start + zsize > c->file_size)) {
 		/* the data runs out inside the frame: after a whole writer
-		 * round of an open chunk, or anywhere (a full disk, a cut) */
-		truncate_at(c, open && hint == BLOCK_HEADER ? MT_TRUNC_KILLED : MT_TRUNC_CUT, offset);
+		 * round of an open chunk (or before its first), or anywhere
+		 * else (a full disk, a cut) */
+		int round_end = open && (hint == BLOCK_HEADER || taken == 0);
+
+		truncate_at(c, round_end ? MT_TRUNC_KILLED : MT_TRUNC_CUT, offset);
 		return 0;
 	}
 	/* whole but bad: damaged, unless the last chunk kept a prefix */
@@ -674,7 +677,7 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		return fail(c, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &sb) == 0)
 		c->file_size = (uint64_t)sb.st_size;
-	if (S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
+	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
 		return fail(c, S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
 	}

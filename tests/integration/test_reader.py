@@ -407,3 +407,9 @@ def test_fifo_is_refused_not_waited_on(mt):
     os.mkfifo(path)
     res = mt.run("stats", path, timeout=20)
     assert "not a regular file" in assert_one_line_error(res)
+
+
+def test_open_chunk_with_no_round_yet(mt, reflushed):
+    """Killed after starting a chunk, before its first round."""
+    s = read_cut(mt, reflushed[0][:32])
+    assert (s["truncated"], s.get("truncation"), s["total_allocations"]) == (True, KILLED, 0)
