@@ -583,11 +583,10 @@ static int inflate(struct mt_capture *c, const uint8_t *in, size_t n, size_t *us
 	}
 }
 
-static void truncate_at(struct mt_capture *c, int why, uint64_t offset)
+static void truncate_at(struct mt_capture *c, int why)
 {
 	c->truncated = 1;
 	c->truncation = why;
-	c->truncated_at = offset;
 }
 
 /*
@@ -640,12 +639,12 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
 		 * else (a full disk, a cut) */
 		int round_end = open && (hint == BLOCK_HEADER || taken == 0);
 
-		truncate_at(c, round_end ? MT_TRUNC_KILLED : MT_TRUNC_CUT, offset);
+		truncate_at(c, round_end ? MT_TRUNC_KILLED : MT_TRUNC_CUT);
 		return 0;
 	}
 	/* whole but bad: damaged, unless the last chunk kept a prefix */
 	if ((open || start + zsize >= c->file_size) && st->chunk_raw) {
-		truncate_at(c, MT_TRUNC_DAMAGED, offset);
+		truncate_at(c, MT_TRUNC_DAMAGED);
 		return 0;
 	}
 	return fail(c, "damaged capture: chunk %llu at offset %llu does not decompress (%s)",
@@ -704,7 +703,7 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		if (n == 0)
 			break;
 		if (n < sizeof(h)) {	/* cut inside a chunk header */
-			truncate_at(c, MT_TRUNC_CUT, offset);
+			truncate_at(c, MT_TRUNC_CUT);
 			break;
 		}
 		if (get_u32(h) != MT_CHUNK_MAGIC)
@@ -720,7 +719,7 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 	}
 	/* A capture of a killed program ends after a whole chunk, without END. */
 	if (!c->complete && !c->truncated)
-		truncate_at(c, MT_TRUNC_KILLED, offset);
+		truncate_at(c, MT_TRUNC_KILLED);
 	return 0;
 }
 

@@ -71,7 +71,6 @@ struct mt_capture {
 	int complete;		/* the END record was read */
 	int truncated;		/* the file stops before its end */
 	int truncation;		/* enum mt_truncation: why */
-	uint64_t truncated_at;	/* file offset of the chunk where it stops */
 	/* private */
 	struct mt_reader_state *st;
 };

@@ -8,12 +8,10 @@ import json
 import os
 import struct
 import subprocess
-import struct
 
 import pytest
 
-from mtlib import (MAGIC, assert_one_line_error, assert_site, c_defines,
-                   chunk_spans, site_lines)
+from mtlib import MAGIC, assert_one_line_error, assert_site, c_defines, site_lines
 
 REPORTS = ("stats", "tree", "summary", "steps", "flamegraph")
 
