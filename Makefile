@@ -97,10 +97,32 @@ demo: all
 test: all
 	MEMTIDE_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q tests
 ifneq ($(SAN),1)
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test
 endif
+
+# The capture reader's fuzzer (tests/fuzz/fuzz_reader.c): libFuzzer from
+# clang-14 under ASan+UBSan, run for FUZZ_SECONDS on the seed corpus
+# (tests/fuzz/corpus, tests/fixtures); what it learns goes to
+# $(BUILD)/fuzz/corpus, inputs that fail to $(BUILD)/fuzz/crashes.
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ = $(BUILD)/fuzz/fuzz_reader
+FUZZ_SRC = tests/fuzz/fuzz_reader.c src/format/reader.c src/analysis/replay.c \
+	src/analysis/heap.c src/analysis/frames.c src/analysis/symbols.c
+
+$(FUZZ): $(FUZZ_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(CPPFLAGS) -I. -o $@ $(FUZZ_SRC) -lzstd -ldw -lelf -lstdc++
+
+fuzz: $(FUZZ)
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/crashes
+	$(FUZZ) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/fuzz/crashes/ $(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fixtures
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps demo test clean
+.PHONY: all deps demo test fuzz clean

@@ -8,7 +8,8 @@ zlib1g-dev liblzma-dev libbz2-dev \
 python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
 python3-ipykernel python3-nbclient python3-nbformat \
 python3-pip python3-wheel python3-venv \
-chromium fonts-dejavu-core"
+chromium fonts-dejavu-core \
+clang-14 libclang-rt-14-dev zstd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -20,6 +20,14 @@ static int is_eval_frame(const char *f)
 	       !strcmp(f, "PyEval_EvalFrameEx") || !strcmp(f, "_PyEval_Vector");
 }
 
+/* The Python frame of node k, or NULL when it names none the capture has. */
+static const struct mt_pyframe *pyframe(const struct mt_capture *c, uint32_t k)
+{
+	uint64_t id = c->nodes[k].value;
+
+	return id && id < c->npyframes ? &c->pyframes[id] : NULL;
+}
+
 int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 		    uint32_t stack, struct mt_dframe *out, int max)
 {
@@ -39,9 +47,7 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 
 #define PUSH_PY(idx)								\
 	do {									\
-		const struct mt_node *nd_ = &c->nodes[py[idx]];			\
-		const struct mt_pyframe *f_ = nd_->value < c->npyframes ?	\
-			&c->pyframes[nd_->value] : NULL;			\
+		const struct mt_pyframe *f_ = pyframe(c, py[idx]);		\
 		if (n < max && f_) {						\
 			out[n].function = mt_capture_string(c, f_->name);	\
 			out[n].file = mt_capture_string(c, f_->file);		\
@@ -58,14 +64,14 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 		struct mt_frame_info f[16];
 		int k = mt_symbols_lookup(syms, c->nodes[nat[i]].value, c->nodes[nat[i]].gen, f, 16);
 
-		if (p >= 0 && is_eval_frame(f[k - 1].function)) {
+		if (k > 0 && p >= 0 && is_eval_frame(f[k - 1].function)) {
 			/* this evaluation call's Python frames */
 			PUSH_PY(p);
 			p--;
 			while (p >= 0) {
-				const struct mt_pyframe *pf = &c->pyframes[c->nodes[py[p]].value];
+				const struct mt_pyframe *pf = pyframe(c, py[p]);
 
-				if (pf->flags & MT_PYFRAME_ENTRY)
+				if (pf && pf->flags & MT_PYFRAME_ENTRY)
 					break;
 				PUSH_PY(p);
 				p--;

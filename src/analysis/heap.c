@@ -1,5 +1,9 @@
 /*
  * heap.c - the live set of a replayed capture (see heap.h).
+ *
+ * A mapping that munmap cuts into pieces stays one allocation: each range
+ * names its mapping, which counts its pieces, and the allocation ends
+ * with its last piece.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@ struct block {
 struct range {
 	uint64_t start, end, tag;
 	uint32_t key;
+	uint32_t map;		/* the mapping it is a piece of */
 };
 
 struct mt_heap {
@@ -28,8 +33,20 @@ struct mt_heap {
 	uint64_t used;		/* live heap blocks */
 	struct range *ranges;
 	size_t nranges, cap_ranges;
+	uint64_t *pieces;	/* per mapping: its live pieces, 0 when free */
+	uint32_t nmaps, cap_maps;
+	uint32_t *free_maps;	/* mapping numbers to reuse */
+	uint32_t nfree_maps, cap_free_maps;
 	uint64_t current;
 };
+
+/* Doubles a uint32 capacity; no array here can hold 2^31 entries. */
+static uint32_t next_cap(uint32_t cap, uint32_t first)
+{
+	if (cap > UINT32_MAX / 2)
+		mt_oom();
+	return cap ? cap * 2 : first;
+}
 
 struct mt_heap *mt_heap_new(void)
 {
@@ -44,6 +61,8 @@ void mt_heap_free(struct mt_heap *h)
 	free(h->blocks);
 	free(h->free_slots);
 	free(h->ranges);
+	free(h->pieces);
+	free(h->free_maps);
 	free(h);
 }
 
@@ -62,7 +81,7 @@ static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
 		slot = h->free_slots[--h->nfree];
 	} else {
 		if (h->nslots == h->cap) {
-			h->cap = h->cap ? h->cap * 2 : 4096;
+			h->cap = next_cap(h->cap, 4096);
 			h->blocks = mt_xrealloc(h->blocks, h->cap * sizeof(*h->blocks));
 		}
 		slot = h->nslots++;
@@ -84,9 +103,9 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 	h->current -= b->size;
 	h->used--;
 	if (released)
-		released(ctx, b->key, b->size, b->tag);
+		released(ctx, b->key, b->size, 1, b->tag);
 	if (h->nfree == h->cap_free) {
-		h->cap_free = h->cap_free ? h->cap_free * 2 : 4096;
+		h->cap_free = next_cap(h->cap_free, 4096);
 		h->free_slots = mt_xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));
 	}
 	h->free_slots[h->nfree++] = (uint32_t)slot;
@@ -119,37 +138,71 @@ static void range_insert_at(struct mt_heap *h, size_t i, struct range r)
 	h->nranges++;
 }
 
+/* A new mapping's number, with one piece. */
+static uint32_t map_new(struct mt_heap *h)
+{
+	uint32_t m;
+
+	if (h->nfree_maps) {
+		m = h->free_maps[--h->nfree_maps];
+	} else {
+		if (h->nmaps == h->cap_maps) {
+			h->cap_maps = next_cap(h->cap_maps, 64);
+			h->pieces = mt_xrealloc(h->pieces, h->cap_maps * sizeof(*h->pieces));
+		}
+		m = h->nmaps++;
+	}
+	h->pieces[m] = 1;
+	return m;
+}
+
+/* One piece of mapping m is gone; returns 1 when it was the last. */
+static int map_piece_gone(struct mt_heap *h, uint32_t m)
+{
+	if (--h->pieces[m])
+		return 0;
+	if (h->nfree_maps == h->cap_free_maps) {
+		h->cap_free_maps = next_cap(h->cap_free_maps, 64);
+		h->free_maps = mt_xrealloc(h->free_maps, h->cap_free_maps * sizeof(uint32_t));
+	}
+	h->free_maps[h->nfree_maps++] = m;
+	return 1;
+}
+
 static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 		  mt_heap_released released, void *ctx)
 {
-	uint64_t end = start + len;
+	uint64_t end = len > UINT64_MAX - start ? UINT64_MAX : start + len;
 	size_t i = range_lower(h, start);
 
 	while (i < h->nranges && h->ranges[i].start < end) {
 		struct range *r = &h->ranges[i];
+		struct range was = *r;
 		uint64_t lo = r->start > start ? r->start : start;
 		uint64_t hi = r->end < end ? r->end : end;
+		int last = 0;
 
 		h->current -= hi - lo;
-		if (released)
-			released(ctx, r->key, hi - lo, r->tag);
 		if (r->start < lo && r->end > hi) {	/* a hole in the middle */
-			struct range tail = { hi, r->end, r->tag, r->key };
+			struct range tail = { hi, r->end, r->tag, r->key, r->map };
 
 			r->end = lo;
+			h->pieces[r->map]++;
 			range_insert_at(h, i + 1, tail);
-			return;
-		}
-		if (r->start < lo) {
+			i = h->nranges;		/* nothing else is in the hole */
+		} else if (r->start < lo) {
 			r->end = lo;
 			i++;
 		} else if (r->end > hi) {
 			r->start = hi;
 			i++;
 		} else {
+			last = map_piece_gone(h, r->map);
 			memmove(r, r + 1, (h->nranges - i - 1) * sizeof(*r));
 			h->nranges--;
 		}
+		if (released)
+			released(ctx, was.key, hi - lo, (uint64_t)last, was.tag);
 	}
 }
 
@@ -170,7 +223,7 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 			break;
 		unmap(h, ev->addr, ev->size, released, ctx);
 		range_insert_at(h, range_lower(h, ev->addr),
-				(struct range){ ev->addr, ev->addr + ev->size, tag, key });
+				(struct range){ ev->addr, ev->addr + ev->size, tag, key, map_new(h) });
 		h->current += ev->size;
 		break;
 	default:

@@ -15,9 +15,11 @@ struct mt_heap;
 
 /*
  * Called for every piece of memory an event releases, with the key and
- * tag the caller gave when the memory was allocated.
+ * tag the caller gave when the memory was allocated; count is 1 when the
+ * allocation is now wholly gone, 0 when part of a mapping remains.
  */
-typedef void (*mt_heap_released)(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag);
+typedef void (*mt_heap_released)(void *ctx, uint32_t key, uint64_t bytes, uint64_t count,
+				 uint64_t tag);
 
 struct mt_heap *mt_heap_new(void);
 void mt_heap_free(struct mt_heap *h);

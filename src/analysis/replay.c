@@ -16,8 +16,9 @@
 #include "replay.h"
 #include "../format/xalloc.h"
 
+/* Changes counted modulo 2^64: a decrease is a wrapped negative number. */
 struct delta {
-	int64_t bytes, count;
+	uint64_t bytes, count;
 };
 
 /* Changes of the live set since a mark (a peak), per key. */
@@ -53,6 +54,7 @@ struct replay_state {
 	/* the open step */
 	int in_step;
 	uint64_t *step_bytes;		/* per key, allocated in the open step */
+	uint8_t *step_is_touched;	/* per key, allocated in the open step */
 	uint32_t *step_touched;
 	uint32_t nstep_touched, cap_steps;
 	uint64_t last_rss;
@@ -82,7 +84,7 @@ static void tracker_grow(struct tracker *t, uint32_t old, uint32_t cap)
 	GROW(t->is_touched, old, cap);
 }
 
-static void tracker_add(struct tracker *t, uint32_t key, int64_t bytes, int64_t count)
+static void tracker_add(struct tracker *t, uint32_t key, uint64_t bytes, uint64_t count)
 {
 	if (!t->d)
 		return;
@@ -149,11 +151,15 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 	if (r->nkeys == st->cap) {
 		uint32_t cap = st->cap ? st->cap * 2 : 1024;
 
+		if (st->cap > UINT32_MAX / 2)
+			mt_oom();
+
 		GROW(r->keys, st->cap, cap);
 		GROW(r->total, st->cap, cap);
 		GROW(r->temporary, st->cap, cap);
 		GROW(st->live, st->cap, cap);
 		GROW(st->step_bytes, st->cap, cap);
+		GROW(st->step_is_touched, st->cap, cap);
 		GROW(st->step_touched, st->cap, cap);
 		tracker_grow(&st->since_peak, st->cap, cap);
 		if (st->snap) {
@@ -181,15 +187,16 @@ static uint64_t current(const struct replay_state *st)
 	return st->o->include_file_mappings ? all : all - st->file_cur;
 }
 
-static void change(struct replay_state *st, uint32_t key, int64_t bytes, int64_t count)
+/* Adds bytes and count (modulo 2^64: 0 - x takes x away) to a key. */
+static void change(struct replay_state *st, uint32_t key, uint64_t bytes, uint64_t count)
 {
-	st->live[key].bytes += (uint64_t)bytes;
-	st->live[key].count += (uint64_t)count;
+	st->live[key].bytes += bytes;
+	st->live[key].count += count;
 	tracker_add(&st->since_peak, key, bytes, count);
 	tracker_add(&st->since_bucket, key, bytes, count);
 }
 
-static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag)
+static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, uint64_t tag)
 {
 	struct replay_state *st = ctx;
 	struct mt_replay *r = st->r;
@@ -200,14 +207,14 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t tag)
 		if (!counted(st, MT_EV_MMAP_FILE))
 			return;
 	}
-	change(st, key, -(int64_t)bytes, -1);
+	change(st, key, 0 - bytes, 0 - count);
 	/* tag: the thread's allocation count when the block was made */
 	if (!st->second && thread < st->nthreads_cap &&
 	    st->thread_allocs[thread] - tag < st->o->temporary_threshold) {
 		r->temporary[key].bytes += bytes;
-		r->temporary[key].count++;
+		r->temporary[key].count += count;
 		r->temporary_bytes += bytes;
-		r->temporary_count++;
+		r->temporary_count += count;
 	}
 }
 
@@ -224,8 +231,8 @@ static void close_buckets(struct replay_state *st, uint64_t ns)
 		 * previous bucket's */
 		for (uint32_t k = 0; k < r->nkeys; k++) {
 			struct mt_usage at = {
-				st->live[k].bytes - (uint64_t)(t->is_touched[k] ? t->d[k].bytes : 0),
-				st->live[k].count - (uint64_t)(t->is_touched[k] ? t->d[k].count : 0),
+				st->live[k].bytes - (t->is_touched[k] ? t->d[k].bytes : 0),
+				st->live[k].count - (t->is_touched[k] ? t->d[k].count : 0),
 			};
 
 			if (at.bytes == st->snap[k].bytes && at.count == st->snap[k].count)
@@ -260,6 +267,7 @@ static void close_step(struct replay_state *st, uint64_t ns)
 			s->top_key = k;
 		}
 		st->step_bytes[k] = 0;
+		st->step_is_touched[k] = 0;
 	}
 	st->nstep_touched = 0;
 	st->in_step = 0;
@@ -276,6 +284,8 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 	if (!ev->addr)
 		return;
 	if (r->nsteps == st->cap_steps) {
+		if (st->cap_steps > UINT32_MAX / 2)
+			mt_oom();
 		st->cap_steps = st->cap_steps ? st->cap_steps * 2 : 64;
 		r->steps = mt_xrealloc(r->steps, st->cap_steps * sizeof(*r->steps));
 	}
@@ -292,8 +302,11 @@ static void step_alloc(struct replay_state *st, uint32_t key, uint64_t size)
 
 	s->allocations++;
 	s->allocated_bytes += size;
-	if (!st->step_bytes[key])
+	/* touched once per step, whatever the sizes (0-byte blocks too) */
+	if (!st->step_is_touched[key]) {
+		st->step_is_touched[key] = 1;
 		st->step_touched[st->nstep_touched++] = key;
+	}
 	st->step_bytes[key] += size;
 }
 
@@ -319,12 +332,15 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		uint32_t key = key_of(st, ev);
 
 		if (ev->thread >= st->nthreads_cap) {
-			uint32_t cap = st->nthreads_cap ? st->nthreads_cap : 16;
+			/* the reader bounds thread indexes by the stream's size */
+			uint64_t cap = st->nthreads_cap ? st->nthreads_cap : 16;
 
 			while (cap <= ev->thread)
 				cap *= 2;
+			if (cap > UINT32_MAX)
+				cap = UINT32_MAX;
 			GROW(st->thread_allocs, st->nthreads_cap, cap);
-			st->nthreads_cap = cap;
+			st->nthreads_cap = (uint32_t)cap;
 		}
 		if (!st->second) {
 			r->total_allocations++;
@@ -343,7 +359,7 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		st->thread_allocs[ev->thread]++;
 		/* an mmap over a live mapping first releases what it replaces */
 		mt_heap_apply(st->heap, ev, key, st->thread_allocs[ev->thread], released, st);
-		change(st, key, (int64_t)ev->size, 1);
+		change(st, key, ev->size, 1);
 		if (ev->kind == MT_EV_MMAP_FILE)
 			st->file_cur += ev->size;
 	} else {
@@ -432,7 +448,8 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	r->bucket_end_ns = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	r->bucket_peak = mt_xrealloc(NULL, r->nbuckets * sizeof(uint64_t));
 	for (uint32_t b = 0; b < r->nbuckets; b++)
-		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX : end * (b + 1) / r->nbuckets;
+		r->bucket_end_ns[b] = b + 1 == r->nbuckets ? UINT64_MAX :	/* end * (b+1) / n */
+			end / r->nbuckets * (b + 1) + end % r->nbuckets * (b + 1) / r->nbuckets;
 	mt_capture_release(&r->c);
 	mt_heap_free(st->heap);
 	memset(st->live, 0, st->cap * sizeof(*st->live));
@@ -483,8 +500,8 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		for (uint32_t k = 0; k < r->nkeys; k++) {
 			struct delta d = st->since_peak.is_touched[k] ? st->since_peak.d[k] : (struct delta){ 0, 0 };
 
-			r->peak[k].bytes = st->live[k].bytes - (uint64_t)d.bytes;
-			r->peak[k].count = st->live[k].count - (uint64_t)d.count;
+			r->peak[k].bytes = st->live[k].bytes - d.bytes;
+			r->peak[k].count = st->live[k].count - d.count;
 			r->leaked[k] = st->live[k];
 			r->leaked_bytes += st->live[k].bytes;
 			r->leaked_count += st->live[k].count;
@@ -514,6 +531,7 @@ void mt_replay_release(struct mt_replay *r)
 	free(r->steps);
 	if (st) {
 		free(st->step_bytes);
+		free(st->step_is_touched);
 		free(st->step_touched);
 		mt_heap_free(st->heap);
 		free(st->live);

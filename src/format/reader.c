@@ -1,17 +1,26 @@
 /*
  * reader.c - decoding of capture files (docs/FORMAT.md) for the reports.
  *
- * Chunks are read and decompressed one at a time; the records form one
- * stream that may cross chunk boundaries.  Events come in the order they
- * happened, all threads merged by the writer, and go straight to the
- * caller.
+ * Chunks are read and decompressed one at a time, with zstd's streaming
+ * decoder, so that a chunk the writer left open (killed) or that the end
+ * of the file cuts short (a full disk) still yields every complete
+ * record; the records form one stream that may cross chunk boundaries.
+ * Events come in the order they happened, all threads merged by the
+ * writer, and go straight to the caller.
+ *
+ * Nothing in a file is trusted: every id must name something already
+ * read, every count is bounded by what the stream has held so far, and
+ * every table grows with overflow-checked arithmetic.  A bad file ends
+ * the reading with one line ("damaged capture: ..."), never a crash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "memtide/format.h"
@@ -20,6 +29,11 @@
 #include "xalloc.h"
 
 #define MAX_RECORD (1u << 20)	/* no record is longer than this */
+#define BLOCK_HEADER 3		/* zstd's block header: the decoder's hint between blocks */
+#define FRAME_START 5		/* what zstd needs to start a frame header */
+#define THREAD_SLACK 1024	/* thread indexes beyond the THREAD records seen */
+#define ZBUF (64u << 10)	/* compressed bytes read at a time */
+#define RAW_BUF (MAX_RECORD + (256u << 10))	/* an unfinished record and room to decode */
 
 struct mt_reader_state {
 	FILE *f;
@@ -28,7 +42,18 @@ struct mt_reader_state {
 	ZSTD_DCtx *dctx;
 	uint32_t thread, stack;		/* decoder state */
 	uint64_t time_ns;
-	uint32_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
+	uint64_t nthread_records;
+	uint64_t chunk_raw;		/* decompressed bytes of the current chunk */
+	size_t cap_strings, cap_pyframes, cap_nodes, cap_modules, cap_threads;
+	/* live modules by load bias, for UNLOAD: chains of module index + 1 */
+	struct bias_entry {
+		uint64_t bias;
+		uint32_t head;		/* newest live module at this bias, +1 */
+		uint32_t used;
+	} *bias;
+	uint32_t bias_mask, nbias;
+	uint32_t *bias_next;		/* per module: the next older at its bias, +1 */
+	size_t cap_bias_next;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -49,16 +74,22 @@ static int fail(struct mt_capture *c, const char *fmt, ...)
 	return -1;
 }
 
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+/*
+ * Makes room for index need (need < UINT32_MAX, checked by the callers)
+ * in an array of elem-sized entries, zeroing the new part.
+ */
+static void *grow(void *p, size_t *cap, uint64_t need, size_t elem)
 {
+	size_t ncap = *cap ? *cap : 64;
+
 	if (need < *cap)
 		return p;
-	uint32_t ncap = *cap ? *cap : 64;
-
 	while (ncap <= need)
 		ncap *= 2;
-	p = mt_xrealloc(p, (size_t)ncap * elem);
-	memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+	if (ncap > SIZE_MAX / elem)
+		mt_oom();
+	p = mt_xrealloc(p, ncap * elem);
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
 	*cap = ncap;
 	return p;
 }
@@ -100,12 +131,15 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		uint64_t v;
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
-			return fail(c, "corrupt capture: unknown event kind %u", ev.kind);
+			return fail(c, "damaged capture: unknown event kind %u", ev.kind);
 		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
 			ev.kind = MT_EV_MMAP_FILE;
 		if (head & MT_EVF_THREAD) {
-			if (mt_get_varint(&p, end, &v) || v >= UINT32_MAX)
+			if (mt_get_varint(&p, end, &v))
 				goto bad;
+			if (v >= (uint64_t)c->nthreads + THREAD_SLACK)
+				return fail(c, "damaged capture: an event of thread %llu, of %u known",
+					    (unsigned long long)v, c->nthreads);
 			st->thread = (uint32_t)v;
 		}
 		ev.thread = st->thread;
@@ -122,19 +156,28 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
-				if (mt_get_varint(&p, end, &v) || v > UINT32_MAX)
+				if (mt_get_varint(&p, end, &v))
 					goto bad;
+				if (v && v >= c->nnodes)
+					return fail(c, "damaged capture: an event names stack %llu, of %u",
+						    (unsigned long long)v, c->nnodes);
 				st->stack = (uint32_t)v;
 			}
 			ev.stack = st->stack;
 		}
+		/* no allocation holds half the address space; no mapping wraps */
+		if (mt_event_is_alloc(ev.kind) && ev.size > INT64_MAX)
+			return fail(c, "damaged capture: an allocation of %llu bytes",
+				    (unsigned long long)ev.size);
+		if (mt_event_is_mmap(ev.kind) && ev.size > UINT64_MAX - ev.addr)
+			return fail(c, "damaged capture: a mapping past the end of the address space");
 		c->nevents++;
 		if (st->ops && st->ops->event)
 			st->ops->event(st->ops->ctx, &ev);
 	}
 	return 0;
 bad:
-	return fail(c, "corrupt capture: malformed event");
+	return fail(c, "damaged capture: malformed event");
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -214,6 +257,60 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 	free(value);
 }
 
+/* The entry of a load bias in the module index; made on first sight. */
+static struct bias_entry *bias_entry(struct mt_reader_state *st, uint64_t bias)
+{
+	uint32_t i;
+
+	if (((uint64_t)st->nbias + 1) * 2 > st->bias_mask) {
+		uint32_t mask = st->bias_mask ? st->bias_mask * 2 + 1 : 63;
+		struct bias_entry *t = mt_xcalloc((size_t)mask + 1, sizeof(*t));
+
+		for (uint32_t j = 0; st->bias && j <= st->bias_mask; j++) {
+			if (!st->bias[j].used)
+				continue;
+			for (i = (uint32_t)(st->bias[j].bias * 0x9E3779B97F4A7C15ull >> 32) & mask;
+			     t[i].used; i = (i + 1) & mask)
+				;
+			t[i] = st->bias[j];
+		}
+		free(st->bias);
+		st->bias = t;
+		st->bias_mask = mask;
+	}
+	for (i = (uint32_t)(bias * 0x9E3779B97F4A7C15ull >> 32) & st->bias_mask;
+	     st->bias[i].used && st->bias[i].bias != bias; i = (i + 1) & st->bias_mask)
+		;
+	if (!st->bias[i].used) {
+		st->bias[i] = (struct bias_entry){ bias, 0, 1 };
+		st->nbias++;
+	}
+	return &st->bias[i];
+}
+
+/* Puts the newest module at the head of its load bias's live modules. */
+static void index_module(struct mt_capture *c)
+{
+	struct mt_reader_state *st = c->st;
+	uint32_t m = c->nmodules - 1;
+	struct bias_entry *e = bias_entry(st, c->modules[m].bias);
+
+	st->bias_next = grow(st->bias_next, &st->cap_bias_next, m, sizeof(uint32_t));
+	st->bias_next[m] = e->head;
+	e->head = m + 1;
+}
+
+/* UNLOAD: the live modules at that bias end with generation gen. */
+static void unload(struct mt_capture *c, uint64_t gen, uint64_t bias)
+{
+	struct mt_reader_state *st = c->st;
+	struct bias_entry *e = bias_entry(st, bias);
+
+	for (uint32_t h = e->head; h; h = st->bias_next[h - 1])
+		c->modules[h - 1].gen_unload = gen;
+	e->head = 0;
+}
+
 /*
  * Parses one record at k->p.  Returns 1 when done, 0 when the record
  * continues in the next chunk (nothing consumed), -1 on corruption.
@@ -236,7 +333,9 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	case MT_REC_STRING:
 		a = str(k);
-		if (a) {
+		if (a && c->nstrings == UINT32_MAX - 1)
+			k->bad = 1;
+		else if (a) {
 			c->strings = grow(c->strings, &st->cap_strings, c->nstrings + 1, sizeof(char *));
 			if (!c->nstrings)
 				c->nstrings = 1;
@@ -251,6 +350,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		f.file = (uint32_t)num(k);
 		f.line = (uint32_t)num(k);
 		f.flags = (uint32_t)num(k);
+		if (c->npyframes == UINT32_MAX - 1)
+			k->bad = 1;
 		if (!k->short_ && !k->bad) {
 			c->pyframes = grow(c->pyframes, &st->cap_pyframes, c->npyframes + 1, sizeof(f));
 			if (!c->npyframes)
@@ -268,6 +369,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		if (n.kind == MT_NODE_NATIVE)
 			n.gen = (uint32_t)num(k);
 		else if (n.kind != MT_NODE_PYTHON)
+			k->bad = 1;
+		if (c->nnodes == UINT32_MAX - 1)
 			k->bad = 1;
 		if (!k->short_ && !k->bad) {
 			c->nodes = grow(c->nodes, &st->cap_nodes, c->nnodes + 1, sizeof(n));
@@ -298,6 +401,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 			if (m.bias + vaddr + memsz > m.hi)
 				m.hi = m.bias + vaddr + memsz;
 		}
+		if (c->nmodules == UINT32_MAX - 1)
+			k->bad = 1;
 		if (!k->short_ && !k->bad && a && b) {
 			m.gen_unload = UINT64_MAX;
 			m.path = a;
@@ -305,6 +410,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 			a = b = NULL;
 			c->modules = grow(c->modules, &st->cap_modules, c->nmodules, sizeof(m));
 			c->modules[c->nmodules++] = m;
+			index_module(c);
 		}
 		break;
 	}
@@ -312,19 +418,22 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		uint64_t gen = num(k), bias = num(k);
 
 		if (!k->short_ && !k->bad)
-			for (uint32_t i = 0; i < c->nmodules; i++)
-				if (c->modules[i].bias == bias && c->modules[i].gen_unload == UINT64_MAX)
-					c->modules[i].gen_unload = gen;
+			unload(c, gen, bias);
 		break;
 	}
 	case MT_REC_THREAD: {
 		uint64_t idx = num(k), tid = num(k);
 
 		a = str(k);
-		if (a && idx > UINT32_MAX - 2)
-			k->bad = 1;
+		/* indexes are given in order, their records nearly so */
+		if (a && (idx >= 2 * st->nthread_records + THREAD_SLACK || idx > UINT32_MAX - 2)) {
+			free(a);
+			return fail(c, "damaged capture: thread index %llu after %llu thread records",
+				    (unsigned long long)idx, (unsigned long long)st->nthread_records);
+		}
 		if (a && !k->bad) {
-			c->threads = grow(c->threads, &st->cap_threads, (uint32_t)idx, sizeof(*c->threads));
+			st->nthread_records++;
+			c->threads = grow(c->threads, &st->cap_threads, idx, sizeof(*c->threads));
 			if (idx >= c->nthreads)
 				c->nthreads = (uint32_t)idx + 1;
 			free((char *)c->threads[idx].name);
@@ -376,13 +485,13 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	}
 	default:
-		return fail(c, "corrupt capture: unknown record %u at stream byte %zu",
+		return fail(c, "damaged capture: unknown record %u at stream byte %zu",
 			    tag, (size_t)(start - st->raw));
 	}
 	free(a);
 	free(b);
 	if (k->bad)
-		return fail(c, "corrupt capture: malformed record %u", tag);
+		return fail(c, "damaged capture: malformed record %u", tag);
 	if (k->short_) {
 		k->short_ = 0;
 		k->p = start;
@@ -404,7 +513,7 @@ static int parse_stream(struct mt_capture *c)
 		return -1;
 	st->raw_len = (size_t)(k.end - k.p);
 	if (st->raw_len > MAX_RECORD)
-		return fail(c, "corrupt capture: a record longer than %u bytes", MAX_RECORD);
+		return fail(c, "damaged capture: a record longer than %u bytes", MAX_RECORD);
 	memmove(st->raw, k.p, st->raw_len);
 	return 0;
 }
@@ -433,82 +542,205 @@ static int read_header(struct mt_capture *c)
 		return fail(c, "capture format version %u is not supported (this memtide reads version %u)",
 			    version, MT_VERSION);
 	if (h[10] != MT_FILE_HEADER_SIZE)
-		return fail(c, "corrupt capture: header size %u", h[10]);
+		return fail(c, "damaged capture: header size %u", h[10]);
 	return 0;
+}
+
+/*
+ * Decompresses in[0..n) with the streaming decoder, parsing the records
+ * as they come.  The decoder is given what it asks for (*hint: the rest
+ * of the current block, the next block header...), so it takes one block
+ * a call and a bad block or checksum loses nothing decoded before it.
+ * Returns 0 (*frame_end set when the zstd frame ended, *used the bytes
+ * taken), -1 for records that make no sense (error set), or -2 when zstd
+ * refuses the data (*zerr its reason).
+ */
+static int inflate(struct mt_capture *c, const uint8_t *in, size_t n, size_t *used,
+		   int *frame_end, size_t *hint, const char **zerr)
+{
+	struct mt_reader_state *st = c->st;
+	ZSTD_inBuffer ib = { in, 0, 0 };
+
+	*frame_end = 0;
+	for (;;) {
+		ZSTD_outBuffer ob = { st->raw + st->raw_len, st->raw_cap - st->raw_len, 0 };
+		size_t r;
+
+		ib.size = *hint && *hint < n - ib.pos ? ib.pos + *hint : n;
+		r = ZSTD_decompressStream(st->dctx, &ob, &ib);
+		st->raw_len += ob.pos;
+		st->chunk_raw += ob.pos;
+		*used = ib.pos;
+		if (ZSTD_isError(r)) {
+			*zerr = ZSTD_getErrorName(r);
+			return -2;
+		}
+		if (st->chunk_raw > MT_CHUNK_RAW_MAX)
+			return fail(c, "damaged capture: a chunk holds more than %u bytes",
+				    MT_CHUNK_RAW_MAX);
+		if (parse_stream(c) < 0)
+			return -1;
+		*hint = r;
+		if (r == 0) {
+			*frame_end = 1;
+			return 0;
+		}
+		if (ib.pos == n && ob.pos < ob.size)
+			return 0;	/* all taken, all given out */
+	}
+}
+
+static void truncate_at(struct mt_capture *c, int why)
+{
+	c->truncated = 1;
+	c->truncation = why;
+}
+
+/*
+ * Reads the chunk at offset, whose header is h; *next is where the next
+ * one starts.  Returns 1 for a whole chunk, 0 when this chunk ends the
+ * capture early (c->truncated set), -1 when it is damaged.
+ */
+static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
+		      uint64_t nchunk, uint64_t *next)
+{
+	struct mt_reader_state *st = c->st;
+	uint32_t zsize = get_u32(h + 4), rsize = get_u32(h + 8);
+	int open = zsize == MT_CHUNK_OPEN && rsize == MT_CHUNK_OPEN;
+	uint64_t start = offset + MT_CHUNK_HEADER_SIZE, avail = 0, taken = 0;
+	size_t zcap = ZSTD_compressBound(MT_CHUNK_RAW_MAX), hint = FRAME_START;
+	const char *zerr = NULL;
+	int frame_end = 0, rc = 0;
+
+	if (!open && (rsize > MT_CHUNK_RAW_MAX || zsize > zcap))
+		return fail(c, "damaged capture: impossible chunk sizes at offset %llu",
+			    (unsigned long long)offset);
+	if (c->file_size > start)
+		avail = c->file_size - start;
+	/* an open chunk runs to the end of its zstd frame or of the file */
+	if (!open && avail > zsize)
+		avail = zsize;
+	ZSTD_DCtx_reset(st->dctx, ZSTD_reset_session_only);
+	st->chunk_raw = 0;
+	while (taken < avail && !frame_end) {
+		size_t want = avail - taken < ZBUF ? (size_t)(avail - taken) : ZBUF;
+		size_t got = fread(st->z, 1, want, st->f), used = 0;
+
+		if (got == 0)
+			break;
+		rc = inflate(c, st->z, got, &used, &frame_end, &hint, &zerr);
+		taken += used;
+		if (rc < 0)
+			break;
+		if (frame_end && used < got && fseeko(st->f, (off_t)(start + taken), SEEK_SET))
+			return fail(c, "cannot read: %s", strerror(errno));
+	}
+	if (rc == -1)
+		return -1;
+	*next = start + taken;
+	if (rc == 0 && frame_end && (open || (taken == zsize && st->chunk_raw == rsize)))
+		return 1;	/* (an open one whose frame ended: the writer died closing it) */
+	if (rc == 0 && !frame_end && (open || start + zsize > c->file_size)) {
+		/* the data runs out inside the frame: after a whole writer
+		 * round of an open chunk (or before its first), or anywhere
+		 * else (a full disk, a cut) */
+		int round_end = open && (hint == BLOCK_HEADER || taken == 0);
+
+		truncate_at(c, round_end ? MT_TRUNC_KILLED : MT_TRUNC_CUT);
+		return 0;
+	}
+	/* whole but bad: damaged, unless the last chunk kept a prefix */
+	if ((open || start + zsize >= c->file_size) && st->chunk_raw) {
+		truncate_at(c, MT_TRUNC_DAMAGED);
+		return 0;
+	}
+	return fail(c, "damaged capture: chunk %llu at offset %llu does not decompress (%s)",
+		    (unsigned long long)nchunk, (unsigned long long)offset,
+		    zerr ? zerr : "wrong size");
 }
 
 int mt_capture_read(const char *path, struct mt_capture *c,
 		    const struct mt_read_ops *ops, char *err, size_t errlen)
 {
 	struct mt_reader_state *st = calloc(1, sizeof(*st));
-	size_t zcap = ZSTD_compressBound(MT_CHUNK_RAW_MAX);
 	uint64_t offset = MT_FILE_HEADER_SIZE, nchunk = 0;
 	struct stat sb = { 0 };
+	int fd;
 
 	memset(c, 0, sizeof(*c));
 	c->path = path;
 	c->st = st;
-	if (!st)
+	if (!st) {
+		snprintf(err, errlen, "'%s': out of memory", path);
 		return -1;
+	}
 	st->ops = ops;
 	st->err = err;
 	st->errlen = errlen;
-	st->f = fopen(path, "rb");
-	if (!st->f)
+	/* not blocking: a FIFO (or a device) is refused, not waited on */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return fail(c, "cannot open: %s", strerror(errno));
-	if (fstat(fileno(st->f), &sb) == 0)
+	if (fstat(fd, &sb) == 0)
 		c->file_size = (uint64_t)sb.st_size;
-	if (S_ISDIR(sb.st_mode))
-		return fail(c, "is a directory");
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return fail(c, S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+	}
+	st->f = fdopen(fd, "rb");
+	if (!st->f) {
+		close(fd);
+		return fail(c, "cannot open: %s", strerror(errno));
+	}
 	if (read_header(c) < 0)
 		return -1;
-	st->z = malloc(zcap);
-	st->raw_cap = MT_CHUNK_RAW_MAX + MAX_RECORD;
+	st->z = malloc(ZBUF);
+	st->raw_cap = RAW_BUF;
 	st->raw = malloc(st->raw_cap);
 	st->dctx = ZSTD_createDCtx();
 	if (!st->z || !st->raw || !st->dctx)
 		return fail(c, "out of memory");
 
-	for (;;) {
+	while (!c->truncated) {
 		uint8_t h[MT_CHUNK_HEADER_SIZE];
-		size_t n = fread(h, 1, sizeof(h), st->f), got;
-		uint32_t zsize, rsize;
+		size_t n = fread(h, 1, sizeof(h), st->f);
+		uint64_t next = offset;
+		int rc;
 
 		if (n == 0)
 			break;
-		if (n < sizeof(h))
-			return fail(c, "truncated capture: cut inside the header of chunk %llu at offset %llu",
-				    (unsigned long long)nchunk, (unsigned long long)offset);
+		if (n < sizeof(h)) {	/* cut inside a chunk header */
+			truncate_at(c, MT_TRUNC_CUT);
+			break;
+		}
 		if (get_u32(h) != MT_CHUNK_MAGIC)
-			return fail(c, "corrupt capture: bad chunk header at offset %llu",
+			return fail(c, "damaged capture: bad chunk header at offset %llu",
 				    (unsigned long long)offset);
-		zsize = get_u32(h + 4);
-		rsize = get_u32(h + 8);
-		if (rsize > MT_CHUNK_RAW_MAX || zsize > zcap)
-			return fail(c, "corrupt capture: impossible chunk sizes at offset %llu",
-				    (unsigned long long)offset);
-		got = fread(st->z, 1, zsize, st->f);
-		if (got < zsize)
-			return fail(c, "truncated capture: chunk %llu at offset %llu is cut short "
-				    "(%zu of %u bytes)", (unsigned long long)nchunk,
-				    (unsigned long long)offset, got, zsize);
-		n = ZSTD_decompressDCtx(st->dctx, st->raw + st->raw_len, rsize, st->z, zsize);
-		if (ZSTD_isError(n) || n != rsize)
-			return fail(c, "corrupt capture: chunk %llu at offset %llu does not decompress (%s)",
-				    (unsigned long long)nchunk, (unsigned long long)offset,
-				    ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
-		st->raw_len += n;
-		if (parse_stream(c) < 0)
+		rc = read_chunk(c, h, offset, nchunk, &next);
+		if (rc < 0)
 			return -1;
-		offset += sizeof(h) + zsize;
+		offset = next;
 		nchunk++;
 		if (ops && ops->progress)
 			ops->progress(ops->ctx, offset, c->file_size);
 	}
 	/* A capture of a killed program ends after a whole chunk, without END. */
-	if (!c->complete)
-		c->truncated = 1;
+	if (!c->complete && !c->truncated)
+		truncate_at(c, MT_TRUNC_KILLED);
 	return 0;
+}
+
+const char *mt_truncation_reason(int why)
+{
+	switch (why) {
+	case MT_TRUNC_KILLED:
+		return "the program was killed or the capture cut off";
+	case MT_TRUNC_CUT:
+		return "the file ends inside a chunk: the disk was full or the file was cut";
+	case MT_TRUNC_DAMAGED:
+		return "its last chunk is damaged";
+	}
+	return "complete";
 }
 
 void mt_capture_release(struct mt_capture *c)
@@ -536,6 +768,8 @@ void mt_capture_release(struct mt_capture *c)
 			fclose(st->f);
 		free(st->z);
 		free(st->raw);
+		free(st->bias);
+		free(st->bias_next);
 		ZSTD_freeDCtx(st->dctx);
 		free(st);
 	}

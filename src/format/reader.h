@@ -71,8 +71,17 @@ struct mt_capture {
 	uint64_t nevents;
 	int complete;		/* the END record was read */
 	int truncated;		/* the file stops before its end */
+	int truncation;		/* enum mt_truncation: why */
 	/* private */
 	struct mt_reader_state *st;
+};
+
+/* Why a capture stops before its END record (mt_capture.truncation). */
+enum mt_truncation {
+	MT_TRUNC_NONE,
+	MT_TRUNC_KILLED,	/* after a whole chunk or round: killed, or cut there */
+	MT_TRUNC_CUT,		/* inside a chunk: a full disk, or a cut file */
+	MT_TRUNC_DAMAGED,	/* the last chunk is damaged; what decoded is kept */
 };
 
 struct mt_read_ops {
@@ -84,10 +93,11 @@ struct mt_read_ops {
 
 /*
  * Reads the whole capture at path, calling ops for each event and RSS
- * sample.  Returns 0, or -1 with a one-line reason in err.  A capture
- * that ends after a whole chunk but without its end record (the program
- * was killed) is not an error: it sets c->truncated.  One cut inside a
- * chunk is damaged and is an error.
+ * sample.  Returns 0, or -1 with a one-line reason in err ("'PATH':
+ * damaged capture: ..." for a bad file).  A capture that stops early is
+ * not an error: every complete record is read and c->truncated and
+ * c->truncation say why it stops (a chunk left open by a killed writer,
+ * a file cut inside a chunk, a damaged last chunk).
  */
 int mt_capture_read(const char *path, struct mt_capture *c,
 		    const struct mt_read_ops *ops, char *err, size_t errlen);
@@ -95,5 +105,7 @@ void mt_capture_release(struct mt_capture *c);
 
 const char *mt_capture_string(const struct mt_capture *c, uint32_t id);
 const char *mt_event_kind_name(unsigned kind);
+/* A few words on why a capture is truncated (enum mt_truncation). */
+const char *mt_truncation_reason(int why);
 
 #endif

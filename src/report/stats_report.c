@@ -101,8 +101,9 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	}
 	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
 	if (c->truncated)
-		fprintf(f, "Note: the capture is truncated (the program was killed or the file cut "
-			   "short); the figures cover what was written.\n");
+		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
+			   "figures cover what was written.\n",
+			mt_truncation_reason(c->truncation), (double)c->end_ns / 1e9);
 
 	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
@@ -191,6 +192,8 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("max_size", r->max_size);
 #undef NUM
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
+	if (c->truncated)
+		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])

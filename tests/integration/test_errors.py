@@ -1,5 +1,7 @@
 """Bad capture files and bad command lines give a one-line error and a
-non-zero exit; a capture cut at a chunk boundary reads as truncated."""
+non-zero exit; a capture cut anywhere after its file header reads as
+truncated, with every record before the cut (tests/integration/test_reader.py
+has the exact counts)."""
 
 import os
 import random
@@ -100,22 +102,41 @@ def test_cut_at_chunk_boundaries_reads_as_truncated(mt, long_capture):
         previous = stats["total_allocations"]
 
 
+CUT = "the file ends inside a chunk: the disk was full or the file was cut"
+
+
 @pytest.mark.parametrize("where", ["last-byte", "mid-payload", "mid-header"])
 @pytest.mark.parametrize("chunk", ["first", "last"])
 def test_truncated_in_the_middle_of_a_chunk(mt, long_capture, where, chunk):
+    """What the chunk's complete zstd blocks hold is read; the rest is lost."""
     data, spans = long_capture
     start, end = spans[0] if chunk == "first" else spans[-1]
     cut = {"last-byte": end - 1, "mid-payload": (start + 16 + end) // 2,
            "mid-header": start + 7}[where]
-    path = mt.cwd / "cut.tide"
-    path.write_bytes(data[:cut])
-    check_bad(mt, path)
+    before = mt.stats_json(write(mt, "before.tide", data[:start]))["total_allocations"]
+    after = mt.stats_json(write(mt, "after.tide", data[:end]))["total_allocations"]
+    stats = mt.stats_json(write(mt, "cut.tide", data[:cut]))
+    assert (stats["truncated"], stats["truncation"]) == (True, CUT), stats
+    got = stats["total_allocations"]
+    if where == "mid-header":
+        assert got == before
+    elif where == "last-byte":   # only the checksum is missing
+        assert got == after
+    else:
+        assert before <= got <= after
+
+
+def write(mt, name, data):
+    path = mt.cwd / name
+    path.write_bytes(data)
+    return path
 
 
 def test_truncated_inside_the_small_capture(mt, sample_capture):
-    path = mt.cwd / "cut.tide"
-    path.write_bytes(sample_capture[:-1])
-    check_bad(mt, path)
+    whole = mt.stats_json(write(mt, "whole.tide", sample_capture))
+    stats = mt.stats_json(write(mt, "cut.tide", sample_capture[:-1]))
+    assert (stats["truncated"], stats["truncation"]) == (True, CUT), stats
+    assert stats["total_allocations"] == whole["total_allocations"]
 
 
 def test_garbage_after_header(mt):
@@ -126,14 +147,17 @@ def test_garbage_after_header(mt):
     check_bad(mt, path)
 
 
-def test_corrupt_bytes_in_the_middle(mt, sample_capture):
-    data = bytearray(sample_capture)
-    mid = max(HEADER + 4, len(data) // 2 - 16)
-    for i in range(mid, min(mid + 32, len(data) - 1)):
+def test_corrupt_bytes_in_the_middle(mt, long_capture):
+    """A damaged chunk that is not the last one: nothing after it can be read."""
+    data, spans = long_capture
+    data = bytearray(data)
+    start, end = spans[0]
+    mid = (start + 16 + end) // 2
+    for i in range(mid, mid + 32):
         data[i] ^= 0xA5
     path = mt.cwd / "corrupt.tide"
     path.write_bytes(bytes(data))
-    check_bad(mt, path)
+    assert ": damaged capture: " in check_bad(mt, path)
 
 
 def test_stats_without_file(mt):

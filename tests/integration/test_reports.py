@@ -911,17 +911,28 @@ def test_reports_on_captures_cut_at_chunk_boundaries(mt, churn):
 
 
 def bad_captures(churn_data, spans):
-    start, end = spans[-1]
     return {
         "empty": b"",
         "magic-only": churn_data[:5],
-        "mid-chunk": churn_data[:(start + 16 + end) // 2],
         "garbage": b"MEMTIDE\0" + bytes((i * 37 + 11) % 256 for i in range(4096)),
         "text": b"not a capture\n" * 50,
     }
 
 
-@pytest.mark.parametrize("kind", ["empty", "magic-only", "mid-chunk", "garbage", "text"])
+def test_reports_on_a_capture_cut_inside_a_chunk(mt, churn):
+    """A file that ends inside a chunk (a full disk) reads as truncated."""
+    data, spans = churn
+    start, end = spans[-1]
+    path = mt.cwd / "mid-chunk.tide"
+    path.write_bytes(data[:(start + 16 + end) // 2])
+    out = mt.cwd / "report.out"
+    for cmd in report_commands(out):
+        res = mt.run(*cmd, path)
+        assert res.returncode == 0, f"memtide {' '.join(map(str, cmd))}:\n{res}"
+    assert mt.stats_json(path)["truncated"] is True
+
+
+@pytest.mark.parametrize("kind", ["empty", "magic-only", "garbage", "text"])
 def test_reports_on_bad_captures(mt, churn, kind):
     data, spans = churn
     path = mt.cwd / f"{kind}.tide"
