@@ -225,7 +225,9 @@ def test_pool_terminate_worker_captures(mt, build, system_python, tmp_path):
         stats = mt.stats_json(wpath)
         assert stats["truncated"] is False
         rows = locations(stats, "work", script, site_lines(script)["work"])
-        assert rows and rows[0]["count"] % N == 0, describe(stats)
+        if not rows:  # a worker may have run no task: the other took all four
+            continue
+        assert rows[0]["count"] % N == 0, describe(stats)
         assert rows[0]["bytes"] == rows[0]["count"] * BUF
         total += rows[0]["count"]
     assert total == 4 * N
