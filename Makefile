@@ -87,8 +87,10 @@ $(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*
 deps:
 	@scripts/install-deps.sh
 
+# The example needs numpy: Debian's python3-numpy, for Debian's python3
+# (a python3 first on PATH, e.g. pyenv's, may not have it).
 demo: all
-	$(BIN) run -f -o $(BUILD)/pipeline.tide examples/pipeline.py
+	$(BIN) run --python /usr/bin/python3 -f -o $(BUILD)/pipeline.tide examples/pipeline.py
 	$(BIN) stats $(BUILD)/pipeline.tide
 
 # The suite runs twice: as built, then with the command line under

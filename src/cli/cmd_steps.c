@@ -100,9 +100,13 @@ int cmd_steps(int argc, char **argv)
 	else if (!r.nsteps)
 		fprintf(f, "No steps in %s: mark them in the program with memtide.step(\"name\").\n",
 			mt_fmt_text(line, sizeof(line), a.file));
-	else
-		mt_put_line(f, "step                      duration heap at end        peak above start"
-			       "  RSS at end     allocs   allocated  top site", width);
+	else {
+		/* the same widths as the rows below */
+		snprintf(line, sizeof(line), "%-24s %9s %11s %11s %11s %11s %10s %11s  %s", "step",
+			 "duration", "heap at end", "peak", "above start", "RSS at end", "allocs",
+			 "allocated", "top site");
+		mt_put_line(f, line, width);
+	}
 	for (uint32_t i = 0; i < r.nsteps; i++) {
 		const struct mt_step *s = &r.steps[i];
 		char site[2048], b[6][32], name[256];
