@@ -14,6 +14,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,28 +41,35 @@ static struct {
 	int follow_fork;
 	char output[4096];
 	atomic_int shut;
+	int open;		/* the writer was started */
 } g;
 
-static int self_range(struct dl_phdr_info *info, size_t size, void *arg)
+/*
+ * Where our own code lies, read from our own ELF header (no loader lock:
+ * this may run inside another library's constructor).
+ */
+extern const ElfW(Ehdr) __ehdr_start;
+
+static void self_range(void)
 {
-	uintptr_t me = (uintptr_t)arg;
+	const ElfW(Ehdr) *eh = &__ehdr_start;
+	const ElfW(Phdr) *ph = (const void *)((const char *)eh + eh->e_phoff);
+	uintptr_t base = 0;
+	int first = 1;
 
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
-		    me >= lo && me < lo + ph->p_memsz) {
-			mt_self_lo = lo;
-			mt_self_hi = lo + ph->p_memsz;
-			mt_self_base = info->dlpi_addr;
-			return 1;
+	for (int i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		if (first)
+			base = (uintptr_t)eh - (ph[i].p_vaddr - ph[i].p_offset);
+		first = 0;
+		if (ph[i].p_flags & PF_X) {
+			mt_self_lo = base + ph[i].p_vaddr;
+			mt_self_hi = mt_self_lo + ph[i].p_memsz;
 		}
 	}
-	return 0;
+	mt_self_base = base;
 }
-
 
 static void record_command_line(void)
 {
@@ -179,12 +187,14 @@ static void fork_child(void)
 	mt_in_hook--;
 }
 
-/* What a capture session needs, however it was started; -1 on failure. */
-static int session_start(const char *output, int native, int follow_fork)
+/*
+ * The first half of a session: what recording events needs.  From then on
+ * events wait in their threads' blocks until session_open() starts the
+ * writer.  -1 on failure.
+ */
+static int session_setup(const char *output, int native, int follow_fork)
 {
 	static int once, unwind_ready;
-	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
-	struct timespec ts;
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
 	g.native = native;
@@ -194,42 +204,86 @@ static int session_start(const char *output, int native, int follow_fork)
 	if (!once) {
 		if (mt_threads_init() < 0)
 			return -1;
-		dl_iterate_phdr(self_range, (void *)(uintptr_t)&mt_tracker_init);
+		self_range();
+		once = 1;
 	}
 	if (native && !unwind_ready) {
 		mt_unwind_init();
 		unwind_ready = 1;
 	}
 	mt_native_stacks = native;
+	return 0;
+}
+
+/* The second half: the capture's META records, modules, the writer. */
+static int session_open(void)
+{
+	static int once;
+	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+	struct timespec ts;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	mt_meta_kv("format", "memtide capture");
 	mt_meta_kv_num("pid", (unsigned long long)g.pid);
 	mt_meta_kv_num("start_unix_ns", (unsigned long long)ts.tv_sec * 1000000000ull +
 				     (unsigned long long)ts.tv_nsec);
-	mt_meta_kv("native", native ? "1" : "0");
+	mt_meta_kv("native", g.native ? "1" : "0");
 	if (py_version)
 		mt_meta_kv("python", py_version());
 	record_command_line();
 	mt_modules_changed();
-	if (mt_writer_start(g.output) < 0)
+	if (mt_writer_start(g.output) < 0) {
+		atomic_store(&mt_active, 0);
 		return -1;
+	}
 	if (!once)
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
 	once = 1;
+	g.open = 1;
 	atomic_store(&mt_active, 1);
 	return 0;
+}
+
+/*
+ * Under LD_PRELOAD, tracking starts at the first hooked call, which may
+ * come from another library's constructor, run before ours (the loader
+ * initializes a preloaded library after the program's dependencies):
+ * the environment is read and events are recorded from there on; our
+ * constructor (mt_tracker_init) then opens the capture.  Only getenv and
+ * what needs no lock of the loader's run here.
+ */
+atomic_int mt_started;
+
+void mt_tracker_early(void)
+{
+	static atomic_int claimed;
+	const char *out, *v;
+	int native, follow;
+
+	if (atomic_exchange(&claimed, 1))
+		return;		/* another thread is at it: its events start later */
+	mt_in_hook++;
+	out = getenv("MEMTIDE_OUTPUT");
+	if (out && *out) {
+		v = getenv("MEMTIDE_NATIVE");
+		native = v && !strcmp(v, "1");
+		v = getenv("MEMTIDE_FOLLOW_FORK");
+		follow = v && !strcmp(v, "1");
+		if (session_setup(out, native, follow) == 0)
+			atomic_store(&mt_active, 1);
+	}
+	atomic_store(&mt_started, 1);
+	mt_in_hook--;
 }
 
 /* Start-up under LD_PRELOAD, from the variables memtide run sets. */
 int mt_tracker_init(void)
 {
-	const char *out = getenv("MEMTIDE_OUTPUT");
-	int native, follow;
-
-	if (!out || !*out)
+	mt_tracker_early();
+	while (!atomic_load(&mt_started))
+		sched_yield();
+	if (!atomic_load(&mt_active))
 		return 0;
-	native = getenv("MEMTIDE_NATIVE") && !strcmp(getenv("MEMTIDE_NATIVE"), "1");
-	follow = getenv("MEMTIDE_FOLLOW_FORK") && !strcmp(getenv("MEMTIDE_FOLLOW_FORK"), "1");
 	if (load_python_helper() < 0) {
 		restore_environment();
 		_exit(2);
@@ -237,7 +291,7 @@ int mt_tracker_init(void)
 	mt_tpa_pending = mt_py && getenv("MEMTIDE_TRACE_PYTHON") &&
 			!strcmp(getenv("MEMTIDE_TRACE_PYTHON"), "1");
 	restore_environment();
-	return session_start(out, native, follow);
+	return session_open();
 }
 
 /*
@@ -259,7 +313,9 @@ int memtide_tracker_start(const char *path, int native, int follow_fork,
 	mt_in_hook++;
 	mt_py = pyhelper;
 	errno = 0;
-	rc = session_start(path, native, follow_fork);
+	rc = session_setup(path, native, follow_fork);
+	if (rc == 0)
+		rc = session_open();
 	if (rc < 0)
 		snprintf(err, errlen, "cannot write capture '%s': %s", path,
 			 errno ? strerror(errno) : "writer failed");
@@ -353,10 +409,11 @@ void memtide_record_pyfree(void *p)
 
 void mt_tracker_shutdown(void)
 {
-	if (!atomic_load(&mt_active) || getpid() != g.pid ||
+	if (!atomic_load(&mt_active) || !g.open || getpid() != g.pid ||
 	    atomic_exchange(&g.shut, 1))
 		return;
 	atomic_store(&mt_active, 0);
+	g.open = 0;
 	mt_writer_stop();
 }
 

@@ -113,6 +113,8 @@ extern int mt_native_stacks;	/* unwind native stacks (set at start-up) */
 extern uintptr_t mt_self_lo, mt_self_hi;	/* our own code, skipped in native stacks */
 extern const struct mt_pyhelper *mt_py;	/* helper of this process's Python, or NULL */
 extern int mt_tpa_pending;	/* Python's allocators still to be wrapped */
+extern atomic_int mt_started;	/* the environment was read */
+void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
 
