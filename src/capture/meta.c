@@ -15,30 +15,45 @@
 #include "../format/varint.h"
 
 pthread_mutex_t mt_meta_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The writer copies from the log without holding mt_meta_lock, so bytes it
+ * was handed must stay where they are: the log grows by doubling into a
+ * new mapping, and the old one is unmapped only at the writer's next
+ * drain, when it is done with it.  Nothing is reserved up front, so a
+ * program under a small RLIMIT_AS keeps its address space.
+ */
+#define META_FIRST (64u << 10)
+#define META_RETIRED 48		/* 64 KiB doubled this often is more than enough */
+
 static struct {
 	uint8_t *buf;
 	size_t len, cap;
+	struct { void *p; size_t n; } old[META_RETIRED];
+	int nold;
 } meta;
-
-/*
- * The log never moves: the writer copies from it without holding
- * mt_meta_lock, so it lives in one reservation of address space whose
- * pages the kernel provides as they are first written.
- */
-#define META_RESERVE (1ull << 32)
 
 static uint8_t *meta_room(size_t n)
 {
-	if (!meta.buf) {
-		void *p = mt_real.mmap(NULL, META_RESERVE, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (meta.len + n > meta.cap) {
+		size_t cap = meta.cap ? meta.cap * 2 : META_FIRST;
+		uint8_t *p;
 
-		if (p == MAP_FAILED)
+		while (cap < meta.len + n)
+			cap *= 2;
+		p = meta.nold < META_RETIRED ? mt_raw_alloc(cap) : NULL;
+		if (!p) {
+			atomic_fetch_add(&mt_dropped, 1);
 			return NULL;
+		}
+		if (meta.buf) {
+			memcpy(p, meta.buf, meta.len);
+			meta.old[meta.nold].p = meta.buf;
+			meta.old[meta.nold++].n = meta.cap;
+		}
 		meta.buf = p;
-		meta.cap = META_RESERVE;
+		meta.cap = cap;
 	}
-	return meta.len + n <= meta.cap ? meta.buf + meta.len : NULL;
+	return meta.buf + meta.len;
 }
 
 uint8_t *mt_put_str(uint8_t *p, const char *s, size_t n)
@@ -67,12 +82,19 @@ void mt_meta_record(int tag, int nint, const uint64_t *ints,
 	meta.len += (size_t)(p - start);
 }
 
-/* Hands out what was appended since *off; the bytes stay valid. */
+/*
+ * Hands out what was appended since *off; the bytes stay valid until the
+ * next call.  Only the writer drains, one round at a time.
+ */
 size_t mt_meta_drain(uint8_t **out, size_t *off)
 {
 	size_t n;
 
 	pthread_mutex_lock(&mt_meta_lock);
+	while (meta.nold > 0) {
+		meta.nold--;
+		mt_raw_free(meta.old[meta.nold].p, meta.old[meta.nold].n);
+	}
 	n = meta.len - *off;
 	*out = meta.buf + *off;
 	*off = meta.len;

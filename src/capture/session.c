@@ -407,6 +407,18 @@ void memtide_record_pyfree(void *p)
 		mt_record_free(MT_EV_FREE, p, 0);
 }
 
+/* Says in the capture and on stderr what could not be recorded. */
+static void report_dropped(void)
+{
+	uint64_t n = atomic_load(&mt_dropped);
+
+	if (!n)
+		return;
+	mt_meta_kv_num("dropped_events", n);
+	mt_warn("%llu events could not be recorded: out of address space "
+		"(the capture is incomplete)", (unsigned long long)n);
+}
+
 void mt_tracker_shutdown(void)
 {
 	if (!atomic_load(&mt_active) || !g.open || getpid() != g.pid ||
@@ -414,6 +426,7 @@ void mt_tracker_shutdown(void)
 		return;
 	atomic_store(&mt_active, 0);
 	g.open = 0;
+	report_dropped();
 	mt_writer_stop();
 }
 

@@ -23,6 +23,7 @@ struct mt_thread *mt_threads;
 
 static __thread struct mt_thread *tls_thread MT_TLS;
 #define THREAD_GONE ((struct mt_thread *)1)
+atomic_uint_fast64_t mt_dropped;
 static pthread_key_t exit_key;
 static uint32_t next_thread;
 
@@ -180,8 +181,10 @@ struct mt_thread *mt_current_thread(void)
 {
 	struct mt_thread *t = tls_thread;
 
-	if (MT_UNLIKELY(!t))
-		t = thread_register();
+	if (MT_UNLIKELY(!t) && !(t = thread_register())) {
+		atomic_fetch_add(&mt_dropped, 1);	/* out of memory */
+		return NULL;
+	}
 	return t == THREAD_GONE ? NULL : t;
 }
 
@@ -218,6 +221,7 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 
 		if (!nb) {
 			mt_thread_unlock(t);
+			atomic_fetch_add(&mt_dropped, 1);
 			return;
 		}
 		*t->full_tail = t->cur;

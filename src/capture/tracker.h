@@ -128,6 +128,8 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr, uint64_t size, 
 int mt_threads_init(void);
 void mt_threads_after_fork_child(void);
 extern pthread_mutex_t mt_pool_lock;
+/* events and records lost for lack of memory (an mmap failed) */
+extern atomic_uint_fast64_t mt_dropped;
 
 /* intern.c: strings, frames, nodes; stacks */
 uint64_t mt_str_hash(const char *s, size_t n);

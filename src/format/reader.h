@@ -70,6 +70,7 @@ struct mt_capture {
 	uint64_t nevents;
 	int complete;		/* the END record was read */
 	int truncated;		/* the file stops before its end */
+	uint64_t dropped_events;	/* the tracker ran out of memory for these */
 	/* private */
 	struct mt_reader_state *st;
 };

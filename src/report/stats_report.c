@@ -99,6 +99,9 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	if (c->truncated)
 		fprintf(f, "Note: the capture is truncated (the program was killed or the file cut "
 			   "short); the figures cover what was written.\n");
+	if (c->dropped_events)
+		fprintf(f, "Note: %llu events dropped: the tracker ran out of address space.\n",
+			(unsigned long long)c->dropped_events);
 
 	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
@@ -169,6 +172,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("max_size", r->max_size);
 #undef NUM
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
+	fprintf(f, ",\n  \"dropped_events\": %llu", (unsigned long long)c->dropped_events);
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_FREE; i++) {
 		if (!r->kinds[i])

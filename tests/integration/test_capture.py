@@ -1,6 +1,7 @@
 """The tracker inside the program: allocations from the very first one,
 limited address space, signal handlers, many threads, thread names."""
 
+import resource
 import subprocess
 
 import pytest
@@ -37,3 +38,45 @@ def test_allocations_in_a_library_constructor_are_recorded(mt, build):
     res = mt.run("summary", path)
     assert res.returncode == 0, res
     assert "ctor_alloc" in mt.stats("-n", "5", path).out
+
+
+def _limit_as(nbytes):
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+    return set_limit
+
+
+@pytest.mark.parametrize("limit_kib", [2000000, 400000])
+def test_small_address_space_limit(mt, build, limit_kib):
+    # The tracker reserved 4 GiB up front: under `ulimit -v 2000000` the
+    # capture had no command, PID 0 and no sites.
+    d = c_defines(build.source("as_limit"))
+    prog = build.program("as_limit")
+    limit = _limit_as(limit_kib * 1024)
+    plain = mt.plain(prog, preexec_fn=limit)
+    assert plain.returncode == 0 and plain.out == f"{d['N_BLOCKS']}\n", plain
+    res, path = mt.capture(prog, preexec_fn=limit)
+    assert res.out == plain.out
+    assert "could not be recorded" not in res.err
+    s = mt.stats_json(path)
+    assert s["command"] == str(prog)
+    assert s["pid"] > 0
+    assert s["total_allocations"] == d["N_BLOCKS"]
+    assert s["peak_bytes"] == d["N_BLOCKS"] * d["BLOCK_SIZE"]
+    assert "grab" in mt.stats("-n", "3", path).out
+
+
+def test_out_of_address_space_is_reported(mt, build):
+    # When the tracker cannot map memory, the program goes on as without
+    # memtide, and the capture and stderr say that events were dropped.
+    d = c_defines(build.source("as_self_limit"))
+    prog = build.program("as_self_limit")
+    plain = mt.plain(prog)
+    assert plain.out == f"{d['N_ROUNDS']}\n", plain
+    res, path = mt.capture(prog)
+    assert res.out == plain.out
+    assert "events could not be recorded: out of address space" in res.err
+    s = mt.stats_json(path)
+    assert s["dropped_events"] > 0
+    assert s["total_allocations"] + s["dropped_events"] >= d["N_ROUNDS"]
+    assert "events dropped" in mt.stats(path).out
