@@ -97,19 +97,50 @@ static void emit_thread_record(struct mt_thread *t, const char *name)
 
 #define THREAD_SIZE (sizeof(struct mt_thread) + mt_stackcache_size)
 
+/*
+ * Records of exited threads, kept for new ones: a program that starts
+ * threads by the thousand maps nothing per thread, and a new thread
+ * starts with a warm stack cache (node ids are the same for every thread).
+ */
+static struct mt_thread *spare;
+
 void mt_thread_free(struct mt_thread *t)
 {
-	mt_raw_free(t, THREAD_SIZE);
+	pthread_mutex_lock(&mt_pool_lock);
+	t->next = spare;
+	spare = t;
+	pthread_mutex_unlock(&mt_pool_lock);
+}
+
+static struct mt_thread *thread_alloc(void)
+{
+	struct mt_thread *t;
+
+	pthread_mutex_lock(&mt_pool_lock);
+	t = spare;
+	if (t)
+		spare = t->next;
+	pthread_mutex_unlock(&mt_pool_lock);
+	if (t) {
+		struct mt_stackcache *sc = t->sc;
+
+		memset(t, 0, sizeof(*t));
+		t->sc = sc;
+		return t;
+	}
+	t = mt_raw_alloc(THREAD_SIZE);
+	if (t)
+		t->sc = (struct mt_stackcache *)(t + 1);
+	return t;
 }
 
 static struct mt_thread *thread_register(void)
 {
-	struct mt_thread *t = mt_raw_alloc(THREAD_SIZE);
+	struct mt_thread *t = thread_alloc();
 	char name[64] = "";
 
 	if (!t)
 		return NULL;
-	t->sc = (struct mt_stackcache *)(t + 1);
 	t->cur = mt_block_get();
 	t->full_tail = &t->full;
 	if (!t->cur) {

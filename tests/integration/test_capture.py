@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import CFLAGS
-from mtlib import MiB, c_defines
+from mtlib import MiB, assert_site, c_defines, site_lines
 
 
 def _link(build, main, lib, libname):
@@ -80,3 +80,19 @@ def test_out_of_address_space_is_reported(mt, build):
     assert s["dropped_events"] > 0
     assert s["total_allocations"] + s["dropped_events"] >= d["N_ROUNDS"]
     assert "events dropped" in mt.stats(path).out
+
+
+def test_threads_starting_and_exiting_while_others_allocate(mt, build):
+    # 64 threads allocate while 1,280 short-lived ones start, allocate and
+    # exit: every allocation of every thread is in the capture.
+    src = build.source("thread_churn")
+    d = c_defines(src)
+    lines = site_lines(src)
+    _, path = mt.capture(build.program("thread_churn"))
+    s = mt.stats_json(path)
+    n_long = d["LONG_THREADS"] * d["PER_LONG"]
+    n_short = d["N_WAVES"] * d["WAVE_THREADS"] * d["PER_THREAD"]
+    assert_site(s, "long_work", src, lines["long_work"], n_long, n_long * d["LONG_SIZE"])
+    assert_site(s, "churn_work", src, lines["churn_work"], n_short, n_short * d["OBJ_SIZE"])
+    assert s["dropped_events"] == 0
+    assert s["leaked_bytes"] < 64 * 1024  # only what the C library keeps
