@@ -48,12 +48,12 @@ static struct {
  * Where our own code lies, read from our own ELF header (no loader lock:
  * this may run inside another library's constructor).
  */
-extern const ElfW(Ehdr) __ehdr_start;
+extern const char __ehdr_start[];	/* by the linker: our first bytes */
 
 static void self_range(void)
 {
-	const ElfW(Ehdr) *eh = &__ehdr_start;
-	const ElfW(Phdr) *ph = (const void *)((const char *)eh + eh->e_phoff);
+	const ElfW(Ehdr) *eh = (const void *)__ehdr_start;
+	const ElfW(Phdr) *ph = (const void *)(__ehdr_start + eh->e_phoff);
 	uintptr_t base = 0;
 	int first = 1;
 
