@@ -92,6 +92,15 @@ static inline int enter(void)
 		mt_in_hook = 1;
 		return 1;
 	}
+	/* the first hooked call starts tracking (see mt_tracker_early) */
+	if (MT_UNLIKELY(!atomic_load_explicit(&mt_started, memory_order_relaxed)) &&
+	    !mt_in_hook) {
+		mt_tracker_early();
+		if (atomic_load(&mt_active)) {
+			mt_in_hook = 1;
+			return 1;
+		}
+	}
 	return 0;
 }
 

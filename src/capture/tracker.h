@@ -1,7 +1,9 @@
 /*
- * tracker.h - the inside of libmemtide.so, shared by its files: the hooks
- * (hooks.c) call mt_record_*; the writer thread (writer.c) drains what the
- * tracker (tracker.c) buffers.  Everything here runs in the profiled
+ * tracker.h - the inside of libmemtide.so, what crosses its files: the
+ * hooks (hooks.c, got.c) call mt_record_*; the tracker buffers events per
+ * thread (threads.c), interns stacks (intern.c) and modules (modules.c)
+ * into the meta log (meta.c), within a session (session.c); the writer
+ * thread (writer.c) drains it all.  Everything here runs in the profiled
  * process.
  */
 #ifndef MT_TRACKER_H
@@ -12,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #define MT_TLS __attribute__((tls_model("initial-exec")))
 #define MT_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -91,21 +94,69 @@ struct mt_thread {
 	uint32_t pos;			/* next event of stolen to write */
 };
 
-/* tracker.c */
+/* Memory for the tracker: never malloc. */
+static inline void *mt_raw_alloc(size_t n)
+{
+	void *p = mt_real.mmap(NULL, n, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static inline void mt_raw_free(void *p, size_t n)
+{
+	if (p)
+		mt_real.munmap(p, n);
+}
+
+/* session.c: start-up, fork, shutdown */
 #define MT_MAX_NATIVE 128	/* deeper native stacks keep their innermost frames */
 extern int mt_native_stacks;	/* unwind native stacks (set at start-up) */
+extern uintptr_t mt_self_lo, mt_self_hi;	/* our own code, skipped in native stacks */
+extern const struct mt_pyhelper *mt_py;	/* helper of this process's Python, or NULL */
+extern int mt_tpa_pending;	/* Python's allocators still to be wrapped */
+extern atomic_int mt_started;	/* the environment was read */
+void mt_tracker_early(void);	/* from the first hook: start recording */
+int mt_tracker_init(void);
+void mt_tracker_shutdown(void);
+int mt_tracker_owner(void);	/* this process's capture is live */
+/* The last flush of a process that will not reach exit (signals.c, exec.c);
+ * -1, or the mark for mt_tracker_unend() (a failed exec). */
+int64_t mt_tracker_end(const char *ended_by, int dying);
+void mt_tracker_unend(int64_t mark);
+
+/* threads.c: per-thread records and blocks, the hot path */
 /* ips: return addresses from the hook's frame outwards (native stacks only) */
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips);
 void mt_record_free(unsigned kind, const void *addr, size_t size);
 void mt_thread_set_name(const char *name);
-void mt_modules_changed(void);
-int mt_tracker_init(void);
-void mt_tracker_shutdown(void);
-int mt_tracker_owner(void);
-int64_t mt_tracker_end(const char *ended_by, int dying);
-void mt_tracker_unend(int64_t mark);
+struct mt_thread *mt_current_thread(void);	/* NULL once the thread has exited */
+void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr, uint64_t size, uint32_t stack);
+int mt_threads_init(void);
+void mt_threads_after_fork_child(void);
+extern pthread_mutex_t mt_pool_lock;
+/* events and records lost for lack of memory (an mmap failed) */
+extern atomic_uint_fast64_t mt_dropped;
 
-/* Registry and meta log, for the writer (tracker.c). */
+/* intern.c: strings, frames, nodes; stacks */
+uint64_t mt_str_hash(const char *s, size_t n);
+uint32_t mt_intern_string(const char *s);	/* caller holds mt_meta_lock */
+uint32_t mt_capture_stack(struct mt_thread *t, void **ips, int nips);
+extern const size_t mt_stackcache_size;
+
+/* modules.c */
+void mt_modules_changed(void);
+extern _Atomic uint64_t mt_module_gen;
+
+/* meta.c: the meta log */
+extern pthread_mutex_t mt_meta_lock;
+/* a record of a tag, up to four varints, up to two strings; caller holds mt_meta_lock */
+void mt_meta_record(int tag, int nint, const uint64_t *ints, const char *s1, const char *s2);
+void mt_meta_append(const uint8_t *recs, size_t n);	/* caller holds mt_meta_lock */
+void mt_meta_kv(const char *k, const char *v);	/* META records; take the lock */
+void mt_meta_kv_num(const char *k, unsigned long long v);
+uint8_t *mt_put_str(uint8_t *p, const char *s, size_t n);
+
+/* Registry and meta log, for the writer (threads.c, meta.c). */
 extern pthread_mutex_t mt_registry_lock;
 extern struct mt_thread *mt_threads;
 extern struct mt_seq_line {

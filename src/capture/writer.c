@@ -589,19 +589,27 @@ static void merge(size_t nheads, uint64_t fence, int final)
 	for (;;) {
 		struct mt_thread *best = NULL;
 		const struct mt_rawev *e;
-		uint64_t seq = UINT64_MAX;
+		uint64_t seq = UINT64_MAX, next = UINT64_MAX, stop;
 
 		for (size_t i = 0; i < nheads; i++) {
 			struct mt_thread *t = w.heads[i];
+			uint64_t s;
 
-			if (t->stolen && t->stolen->ev[t->pos].seq < seq) {
-				seq = t->stolen->ev[t->pos].seq;
+			if (!t->stolen)
+				continue;
+			s = t->stolen->ev[t->pos].seq;
+			if (s < seq) {
+				next = seq;
+				seq = s;
 				best = t;
+			} else if (s < next) {
+				next = s;
 			}
 		}
 		if (!best || (!final && seq >= fence))
 			return;
 		/* the run of this thread below every other head goes in one go */
+		stop = final || next < fence ? next : fence;
 		do {
 			e = &best->stolen->ev[best->pos];
 			encode(e, best->index);
@@ -612,7 +620,7 @@ static void merge(size_t nheads, uint64_t fence, int final)
 				best->pos = 0;
 				put_block(b);
 			}
-		} while (nheads == 1 && best->stolen && (final || best->stolen->ev[best->pos].seq < fence));
+		} while (best->stolen && best->stolen->ev[best->pos].seq < stop);
 	}
 }
 

@@ -72,6 +72,7 @@ struct mt_capture {
 	int complete;		/* the END record was read */
 	int truncated;		/* the file stops before its end */
 	int truncation;		/* enum mt_truncation: why */
+	uint64_t dropped_events;	/* the tracker ran out of memory for these */
 	/* private */
 	struct mt_reader_state *st;
 };

@@ -104,6 +104,9 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
 			   "figures cover what was written.\n",
 			mt_truncation_reason(c->truncation), (double)c->end_ns / 1e9);
+	if (c->dropped_events)
+		fprintf(f, "Note: %llu events dropped: the tracker ran out of address space.\n",
+			(unsigned long long)c->dropped_events);
 
 	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
@@ -194,6 +197,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	if (c->truncated)
 		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));
+	fprintf(f, ",\n  \"dropped_events\": %llu", (unsigned long long)c->dropped_events);
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])

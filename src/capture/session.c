@@ -1,0 +1,474 @@
+/*
+ * session.c - a capture session of libmemtide.so: start-up under
+ * LD_PRELOAD from the variables memtide run sets (which are then taken out
+ * of the environment), or in-process from memtide.Tracker through the
+ * exported API (memtide_tracker_start/stop, memtide_step, the guard and
+ * record calls of the Python allocator wrappers); fork handling and
+ * shutdown.
+ */
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "memtide/format.h"
+#include "pyhelper.h"
+#include "tracker.h"
+
+/* Read on every event, written once per session: kept apart from locks. */
+_Alignas(64) atomic_int mt_active;
+int mt_native_stacks;
+uintptr_t mt_self_base;
+uintptr_t mt_self_lo, mt_self_hi;
+__thread int mt_in_hook MT_TLS;
+const struct mt_pyhelper *mt_py;
+int mt_tpa_pending;
+
+static struct {
+	pid_t pid;
+	int native;
+	int follow_fork;
+	char output[4096];
+	atomic_int shut;
+	int open;		/* the writer was started */
+} g;
+
+/*
+ * Where our own code lies, read from our own ELF header (no loader lock:
+ * this may run inside another library's constructor).
+ */
+extern const char __ehdr_start[];	/* by the linker: our first bytes */
+
+static void self_range(void)
+{
+	const ElfW(Ehdr) *eh = (const void *)__ehdr_start;
+	const ElfW(Phdr) *ph = (const void *)(__ehdr_start + eh->e_phoff);
+	uintptr_t base = 0;
+	int first = 1;
+
+	for (int i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		if (first)
+			base = (uintptr_t)eh - (ph[i].p_vaddr - ph[i].p_offset);
+		first = 0;
+		if (ph[i].p_flags & PF_X) {
+			mt_self_lo = base + ph[i].p_vaddr;
+			mt_self_hi = mt_self_lo + ph[i].p_memsz;
+		}
+	}
+	mt_self_base = base;
+}
+
+static void record_command_line(void)
+{
+	char buf[8192];
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	for (ssize_t i = 0; i < n - 1; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = '\0';
+	mt_meta_kv("command", buf);
+}
+
+/* Loads the helper built for the interpreter in this process, if any. */
+static int load_python_helper(void)
+{
+	const char *(*version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+	const char *dir = getenv("MEMTIDE_PYDIR");
+	char path[4200];
+	int major = 0, minor = 0;
+	void *h;
+
+	if (!version)
+		return 0;
+	if (sscanf(version(), "%d.%d", &major, &minor) != 2)
+		return 0;
+	if (!dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/memtide/_memtide.cpython-%d%d-x86_64-linux-gnu.so",
+		 dir, major, minor);
+	h = mt_real.dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		mt_py = dlsym(h, MT_PYHELPER_SYMBOL);
+	if (!mt_py || mt_py->abi != MT_PYHELPER_ABI ||
+	    mt_py->version != major * 100 + minor) {
+		mt_warn("no support for Python %d.%d in this build (%s): "
+			"rebuild with 'make PYTHONS=/path/to/python%d.%d'",
+			major, minor, path, major, minor);
+		mt_py = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Puts LD_PRELOAD back as it was and drops memtide's variables. */
+static void restore_environment(void)
+{
+	const char *orig = getenv("MEMTIDE_LD_PRELOAD");
+
+	if (orig && *orig)
+		setenv("LD_PRELOAD", orig, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	unsetenv("MEMTIDE_LD_PRELOAD");
+	unsetenv("MEMTIDE_OUTPUT");
+	unsetenv("MEMTIDE_NATIVE");
+	unsetenv("MEMTIDE_FOLLOW_FORK");
+	unsetenv("MEMTIDE_TRACE_PYTHON");
+	unsetenv("MEMTIDE_PYDIR");
+	unsetenv("MEMTIDE_STATUS_FD");
+}
+
+static void fork_prepare(void)
+{
+	mt_in_hook++;
+	if (atomic_load(&mt_active))
+		mt_writer_pause();
+	pthread_mutex_lock(&mt_registry_lock);
+	pthread_mutex_lock(&mt_meta_lock);
+	pthread_mutex_lock(&mt_pool_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&mt_pool_lock);
+	pthread_mutex_unlock(&mt_meta_lock);
+	pthread_mutex_unlock(&mt_registry_lock);
+	if (atomic_load(&mt_active))
+		mt_writer_resume(mt_py && mt_py->version >= 312 ? 10000000 : 0);
+	mt_in_hook--;
+}
+
+static void child_output(char *out, size_t cap, const char *parent, pid_t pid)
+{
+	const char *slash = strrchr(parent, '/');
+	const char *dot = strrchr(slash ? slash + 1 : parent, '.');
+	int stem = dot && dot != (slash ? slash + 1 : parent) ? (int)(dot - parent)
+							      : (int)strlen(parent);
+
+	snprintf(out, cap, "%.*s.%d%s", stem, parent, (int)pid, dot && stem != (int)strlen(parent) ? dot : "");
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&mt_pool_lock, NULL);
+	pthread_mutex_init(&mt_registry_lock, NULL);
+	pthread_mutex_init(&mt_meta_lock, NULL);
+	if (!atomic_load(&mt_active) || !g.follow_fork) {
+		atomic_store(&mt_active, 0);
+		mt_in_hook--;
+		return;
+	}
+	mt_threads_after_fork_child();
+	char parent[sizeof(g.output)];
+
+	memcpy(parent, g.output, sizeof(parent));
+	g.pid = getpid();
+	child_output(g.output, sizeof(g.output), parent, g.pid);
+	mt_meta_kv_num("pid", (unsigned long long)g.pid);
+	mt_writer_after_fork_child(g.output);
+	mt_in_hook--;
+}
+
+/*
+ * The first half of a session: what recording events needs.  From then on
+ * events wait in their threads' blocks until session_open() starts the
+ * writer.  -1 on failure.
+ */
+static int session_setup(const char *output, int native, int follow_fork)
+{
+	static int once, unwind_ready;
+
+	snprintf(g.output, sizeof(g.output), "%s", output);
+	g.native = native;
+	g.follow_fork = follow_fork;
+	g.pid = getpid();
+	atomic_store(&g.shut, 0);
+	if (!once) {
+		if (mt_threads_init() < 0)
+			return -1;
+		self_range();
+		once = 1;
+	}
+	if (native && !unwind_ready) {
+		mt_unwind_init();
+		unwind_ready = 1;
+	}
+	mt_native_stacks = native;
+	return 0;
+}
+
+/* The second half: the capture's META records, modules, the writer. */
+static int session_open(void)
+{
+	static int once;
+	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+	struct timespec ts;
+	char cwd[PATH_MAX];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	mt_meta_kv("format", "memtide capture");
+	mt_meta_kv_num("pid", (unsigned long long)g.pid);
+	mt_meta_kv_num("start_unix_ns", (unsigned long long)ts.tv_sec * 1000000000ull +
+				     (unsigned long long)ts.tv_nsec);
+	mt_meta_kv("native", g.native ? "1" : "0");
+	if (py_version)
+		mt_meta_kv("python", py_version());
+	record_command_line();
+	if (getcwd(cwd, sizeof(cwd)))	/* reports show paths relative to it */
+		mt_meta_kv("cwd", cwd);
+	mt_modules_changed();
+	if (mt_writer_start(g.output) < 0) {
+		atomic_store(&mt_active, 0);
+		return -1;
+	}
+	if (!once)
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+	once = 1;
+	g.open = 1;
+	atomic_store(&mt_active, 1);
+	return 0;
+}
+
+/*
+ * Under LD_PRELOAD, tracking starts at the first hooked call, which may
+ * come from another library's constructor, run before ours (the loader
+ * initializes a preloaded library after the program's dependencies):
+ * the environment is read and events are recorded from there on; our
+ * constructor (mt_tracker_init) then opens the capture.  Only getenv and
+ * what needs no lock of the loader's run here.
+ */
+atomic_int mt_started;
+
+void mt_tracker_early(void)
+{
+	static atomic_int claimed;
+	const char *out, *v;
+	int native, follow;
+
+	if (atomic_exchange(&claimed, 1))
+		return;		/* another thread is at it: its events start later */
+	mt_in_hook++;
+	out = getenv("MEMTIDE_OUTPUT");
+	if (out && *out) {
+		v = getenv("MEMTIDE_NATIVE");
+		native = v && !strcmp(v, "1");
+		v = getenv("MEMTIDE_FOLLOW_FORK");
+		follow = v && !strcmp(v, "1");
+		if (session_setup(out, native, follow) == 0)
+			atomic_store(&mt_active, 1);
+	}
+	atomic_store(&mt_started, 1);
+	mt_in_hook--;
+}
+
+/* Start-up under LD_PRELOAD, from the variables memtide run sets. */
+int mt_tracker_init(void)
+{
+	mt_tracker_early();
+	while (!atomic_load(&mt_started))
+		sched_yield();
+	if (!atomic_load(&mt_active))
+		return 0;
+	if (load_python_helper() < 0) {
+		restore_environment();
+		_exit(2);
+	}
+	mt_tpa_pending = mt_py && getenv("MEMTIDE_TRACE_PYTHON") &&
+			!strcmp(getenv("MEMTIDE_TRACE_PYTHON"), "1");
+	mt_writer_status_fd(getenv("MEMTIDE_STATUS_FD"));
+	restore_environment();
+	if (session_open() < 0)
+		return -1;
+	mt_signals_install();
+	return 0;
+}
+
+/*
+ * The in-process API, for memtide.Tracker: libmemtide.so is dlopen()ed
+ * (no LD_PRELOAD) and the allocator calls of every loaded object are
+ * redirected through their GOT slots.  Returns 0, or -1 with a reason.
+ */
+__attribute__((visibility("default")))
+int memtide_tracker_start(const char *path, int native, int follow_fork,
+			  const void *pyhelper, char *err, size_t errlen)
+{
+	int rc;
+
+	mt_resolve();
+	if (atomic_load(&mt_active)) {
+		snprintf(err, errlen, "a memtide tracker is already running in this process");
+		return -1;
+	}
+	mt_in_hook++;
+	mt_py = pyhelper;
+	errno = 0;
+	rc = session_setup(path, native, follow_fork);
+	if (rc == 0)
+		rc = session_open();
+	if (rc < 0)
+		snprintf(err, errlen, "cannot write capture '%s': %s", path,
+			 errno ? strerror(errno) : "writer failed");
+	else if (mt_got_install() < 0)
+		snprintf(err, errlen, "cannot install the allocation hooks");
+	mt_in_hook--;
+	return rc;
+}
+
+__attribute__((visibility("default")))
+int memtide_tracker_stop(void)
+{
+	if (!atomic_load(&mt_active))
+		return -1;
+	mt_in_hook++;
+	mt_got_remove();
+	mt_tracker_shutdown();
+	mt_in_hook--;
+	return 0;
+}
+
+__attribute__((visibility("default")))
+int memtide_tracker_active(void)
+{
+	return atomic_load(&mt_active);
+}
+
+/* Marks the start of a pipeline step (name NULL or "": outside steps). */
+__attribute__((visibility("default")))
+int memtide_step(const char *name)
+{
+	struct mt_thread *t;
+	uint32_t id = 0;
+
+	if (!atomic_load(&mt_active) || mt_in_hook)
+		return -1;
+	mt_in_hook = 1;
+	t = mt_current_thread();
+	if (t && name && *name) {
+		pthread_mutex_lock(&mt_meta_lock);
+		id = mt_intern_string(name);
+		pthread_mutex_unlock(&mt_meta_lock);
+	}
+	if (t)	/* the stack field carries the RSS, in pages */
+		mt_emit(t, MT_EV_STEP, id, mt_now_ns(), (uint32_t)(mt_rss_bytes() / 4096));
+	mt_in_hook = 0;
+	return t ? 0 : -1;
+}
+
+/*
+ * For the Python allocator wrappers of the helper: enter() before calling
+ * the wrapped allocator (so its own malloc/mmap calls are not recorded),
+ * then record the block and leave().
+ */
+__attribute__((visibility("default")))
+int memtide_guard_enter(void)
+{
+	if (!atomic_load_explicit(&mt_active, memory_order_relaxed) || mt_in_hook)
+		return 0;
+	mt_in_hook = 1;
+	return 1;
+}
+
+__attribute__((visibility("default")))
+void memtide_guard_leave(void)
+{
+	mt_in_hook = 0;
+}
+
+__attribute__((visibility("default")))
+void memtide_record_pymalloc(void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (mt_native_stacks) {
+		void *ips[MT_MAX_NATIVE + 4];
+		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
+
+		mt_record_alloc(MT_EV_PYMALLOC, p, n, ips, k);
+	} else {
+		mt_record_alloc(MT_EV_PYMALLOC, p, n, NULL, 0);
+	}
+}
+
+__attribute__((visibility("default")))
+void memtide_record_pyfree(void *p)
+{
+	if (p)
+		mt_record_free(MT_EV_FREE, p, 0);
+}
+
+/* Says in the capture and on stderr what could not be recorded. */
+static void report_dropped(void)
+{
+	uint64_t n = atomic_load(&mt_dropped);
+
+	if (!n)
+		return;
+	mt_meta_kv_num("dropped_events", n);
+	mt_warn("%llu events could not be recorded: out of address space "
+		"(the capture is incomplete)", (unsigned long long)n);
+}
+
+int mt_tracker_owner(void)
+{
+	return atomic_load(&mt_active) && getpid() == g.pid && !atomic_load(&g.shut);
+}
+
+int64_t mt_tracker_end(const char *ended_by, int dying)
+{
+	if (!mt_tracker_owner() || atomic_exchange(&g.shut, 1))
+		return -1;
+	if (dying)
+		atomic_store(&mt_active, 0);
+	return mt_writer_finish(ended_by, dying);
+}
+
+void mt_tracker_unend(int64_t mark)
+{
+	mt_writer_unfinish(mark);
+	atomic_store(&g.shut, 0);
+}
+
+void mt_tracker_shutdown(void)
+{
+	if (!atomic_load(&mt_active) || !g.open || getpid() != g.pid ||
+	    atomic_exchange(&g.shut, 1))
+		return;
+	atomic_store(&mt_active, 0);
+	g.open = 0;
+	report_dropped();
+	mt_writer_stop();
+}
+
+__attribute__((constructor)) static void memtide_start(void)
+{
+	mt_in_hook = 1;
+	mt_resolve();
+	mt_tracker_init();
+	mt_in_hook = 0;
+}
+
+__attribute__((destructor)) static void memtide_stop(void)
+{
+	mt_in_hook = 1;
+	mt_tracker_shutdown();
+}
