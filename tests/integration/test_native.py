@@ -300,3 +300,32 @@ def test_existing_output_is_refused_without_force(mt, build):
     d = c_defines(src)
     assert_site(stats, "basic_alloc", src, site_lines(src)["basic_alloc"],
                 d["BASIC_N"], d["BASIC_N"] * d["BASIC_SIZE"])
+
+
+def test_fork_storm_with_follow_fork(mt, build):
+    """Forks in rounds (children at once, some with grandchildren, leaving
+    by exit() and _exit()) while a thread of the parent allocates: every
+    process's capture holds exactly its own allocations."""
+    src = build.source("forkstorm")
+    d, lines = c_defines(src), site_lines(src)
+    res, path = mt.capture(build.program("forkstorm"),
+                           options=["--follow-fork"])
+    out = res.stdout.decode()
+    pids = [int(p) for p in re.findall(r"^pid (\d+)$", out, re.M)]
+    spins = int(re.search(r"^spins (\d+)$", out, re.M).group(1))
+    nest = sum(1 for k in range(d["ROUNDS"] * d["WIDTH"]) if k % d["NEST"] == 0)
+    assert len(pids) == d["ROUNDS"] * d["WIDTH"] + nest
+    for pid in pids:
+        children = [p for p in mt.cwd.iterdir() if p.name.endswith(f".{pid}.tide")]
+        assert len(children) == 1, (pid, sorted(os.listdir(mt.cwd)))
+        child = mt.stats_json(children[0])
+        assert child["truncated"] is False
+        assert_site(child, "child_alloc", src, lines["child_alloc"],
+                    d["CHILD_N"], d["CHILD_N"] * d["CHILD_SIZE"])
+        assert_no_function(child, "parent_alloc")
+    parent = mt.stats_json(path)
+    assert_site(parent, "spin_alloc", src, lines["spin_alloc"],
+                spins, spins * d["SPIN_SIZE"])
+    assert_site(parent, "parent_alloc", src, lines["parent_alloc"],
+                d["PARENT_N"], d["PARENT_N"] * d["PARENT_SIZE"])
+    assert_no_function(parent, "child_alloc")
