@@ -68,19 +68,6 @@ static void mt_thread_lock(struct mt_thread *t)
 			__builtin_ia32_pause();
 }
 
-/*
- * The writer's way in: it backs off instead of spinning, so that it does
- * not keep pulling the cache line of a lock that the owning thread takes
- * for every event.
- */
-void mt_thread_lock_writer(struct mt_thread *t)
-{
-	struct timespec pause = { 0, 20000 };
-
-	while (atomic_exchange_explicit(&t->lock, 1, memory_order_acquire))
-		nanosleep(&pause, NULL);
-}
-
 void mt_thread_unlock(struct mt_thread *t)
 {
 	atomic_store_explicit(&t->lock, 0, memory_order_release);

@@ -166,7 +166,6 @@ extern struct mt_seq_line {
 #define mt_seq (mt_seq_line.seq)
 struct mt_block *mt_block_get(void);
 void mt_block_put(struct mt_block *b);
-void mt_thread_lock_writer(struct mt_thread *t);
 void mt_thread_unlock(struct mt_thread *t);
 void mt_thread_free(struct mt_thread *t);
 size_t mt_meta_drain(uint8_t **out, size_t *off, int (*lock)(pthread_mutex_t *));
