@@ -16,7 +16,10 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE
 SAN ?=
 ifeq ($(SAN),1)
 CLI_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LIB_SAN = -fsanitize=undefined -fno-sanitize-recover=all
+# The tracker traps on undefined behaviour instead of linking UBSan's
+# runtime: that runtime would bring libstdc++ into every tracked program,
+# and its constructors' allocations into every capture.
+LIB_SAN = -fsanitize=undefined -fsanitize-undefined-trap-on-error
 endif
 
 # Every CPython this machine has: Debian's, then pyenv's 3.9+.

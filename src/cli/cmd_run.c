@@ -54,7 +54,16 @@ static const char usage_text[] =
 struct run_opts {
 	const char *output, *python, *pyarg, *interp, *module, *code;
 	int force, quiet, native, follow_fork, trace_python;
+	/* what python, pyarg and interp point to when read from a #! line */
+	char python_buf[PATH_MAX], pyarg_buf[PATH_MAX], interp_buf[PATH_MAX];
 };
+
+/* Keeps a copy of s in buf (of PATH_MAX bytes) and returns it. */
+static const char *keep(char *buf, const char *s)
+{
+	snprintf(buf, PATH_MAX, "%s", s);
+	return buf;
+}
 
 static pid_t child;
 
@@ -270,11 +279,11 @@ static int check_program(const char *exe, struct run_opts *o, int *python)
 		if (o->python)
 			return 0;
 		if (strcmp(p + strlen(p) - (strlen(p) < 4 ? 0 : 4), "/env")) {
-			o->python = strdup(p);
+			o->python = keep(o->python_buf, p);
 			if (*arg)
-				o->pyarg = strdup(arg);
+				o->pyarg = keep(o->pyarg_buf, arg);
 		} else if (*arg && strcmp(arg, "python3") && strcmp(arg, "python")) {
-			o->python = strdup(arg);
+			o->python = keep(o->python_buf, arg);
 		}
 		return 0;
 	}
@@ -293,7 +302,7 @@ static int check_program(const char *exe, struct run_opts *o, int *python)
 		if (strlen(p) >= 4 && !strcmp(p + strlen(p) - 4, "/env") && *arg && *arg != '-') {
 			if (find_program(arg, interp, sizeof(interp)) < 0)
 				return mt_error("%s: its interpreter '%s' is not on PATH", exe, arg) + 126;
-			o->interp = strdup(interp);
+			o->interp = keep(o->interp_buf, interp);
 		} else {
 			snprintf(interp, sizeof(interp), "%s", p);
 		}
