@@ -354,8 +354,10 @@ static PyObject *mod_set_thread_name(PyObject *self, PyObject *arg)
 	if (!PyUnicode_Check(arg))
 		Py_RETURN_NONE;
 	name = PyUnicode_AsUTF8(arg);
-	if (!name)
-		return NULL;
+	if (!name) {	/* a lone surrogate: the thread starts all the same */
+		PyErr_Clear();
+		Py_RETURN_NONE;
+	}
 	if (active_lib())
 		lib.thread_name(name);
 	Py_RETURN_NONE;

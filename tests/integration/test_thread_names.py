@@ -169,3 +169,36 @@ def test_program_that_never_imports_threading(mt, python, tmp_path):
     res, _ = mt.capture(script, options=["--python", python])
     plain = mt.plain(python, script)
     assert res.out == plain.out, (res.out, plain.out)
+
+
+def test_names_beyond_ascii(mt, python, tmp_path):
+    """A UTF-8 name reads as given; a name that has no UTF-8 form (a lone
+    surrogate) leaves the thread's earlier name and changes nothing for
+    the program."""
+    script = write_script(tmp_path, "names.py", """
+        import threading
+
+
+        def count():
+            global counted
+            counted = bytearray(600_000)  # @site:count
+
+
+        def odd():
+            global odd_buf
+            odd_buf = bytearray(800_000)  # @site:odd
+
+
+        for target, name in ((count, "zähler"), (odd, "x\\udcffy")):
+            t = threading.Thread(target=target, name=name)
+            t.start()
+            t.join()
+        print("done", ascii(t.name))
+        """)
+    res, path = mt.capture(script, options=["--python", python])
+    assert res.out == mt.plain(python, script).out == "done 'x\\udcffy'\n", res.out
+    rows = list(csv.DictReader(io.StringIO(mt.run("transform", "csv", "-o", "-", path).out)))
+    names = {r["stack_trace"].split(";")[0]: r["thread_name"] for r in rows
+             if int(r["size"]) in (600_001, 800_001)}
+    assert names["count"] == "zähler", names
+    assert names["odd"] not in ("", "zähler") and "x" not in names["odd"], names
