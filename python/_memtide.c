@@ -497,6 +497,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 		PyErr_Format(PyExc_RuntimeError, "%s is not a memtide tracker library", library);
 		return NULL;
 	}
+	install_names();	/* first: its own allocations are not the program's */
 	if (lib.start(path, native, follow, &memtide_pyhelper, err, sizeof(err)) < 0) {
 		PyErr_SetString(PyExc_RuntimeError, err);
 		return NULL;
@@ -504,7 +505,6 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 	own_session = 1;
 	if (tpa)
 		wrap_pymalloc();
-	install_names();
 	Py_RETURN_NONE;
 }
 
