@@ -281,7 +281,6 @@ static int trace_python_allocators(void)
 	return 1;
 }
 
-
 /* ---- thread names ---------------------------------------------------- */
 
 /*
@@ -293,9 +292,9 @@ static int trace_python_allocators(void)
  * is patched at once if the program has imported it, else when it does
  * (a finder that removes itself from sys.meta_path on that import, and
  * patches the module once it has run: through chain(), so that no frame of
- * ours is on the stack while threading.py runs).  The
- * main thread and threads not started by threading (_DummyThread) keep
- * their names unless they rename themselves.
+ * ours is on the stack while threading.py runs).  The main thread and
+ * threads not started by threading (_DummyThread) keep their names unless
+ * they rename themselves; a thread renamed by another one keeps its name.
  */
 static const char names_src[] =
 "def install(set_name, chain, sys):\n"
