@@ -202,3 +202,18 @@ def test_names_beyond_ascii(mt, python, tmp_path):
              if int(r["size"]) in (600_001, 800_001)}
     assert names["count"] == "zähler", names
     assert names["odd"] not in ("", "zähler") and "x" not in names["odd"], names
+
+
+def test_main_thread_renamed(mt, python, tmp_path):
+    """The main thread keeps the process's name unless the program renames
+    it; then its allocations read by the new name."""
+    script = write_script(tmp_path, "main.py", """
+        import threading
+
+        threading.current_thread().name = "coordinator"
+        buf = bytearray(2_000_000)  # @site:renamed_main
+        """)
+    _, path = mt.capture(script, options=["--python", python])
+    rows = list(csv.DictReader(io.StringIO(mt.run("transform", "csv", "-o", "-", path).out)))
+    hits = [r for r in rows if int(r["size"]) == 2_000_001]
+    assert [(r["num_allocations"], r["thread_name"]) for r in hits] == [("1", "coordinator")], hits
