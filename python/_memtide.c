@@ -173,6 +173,7 @@ static struct {
 	int (*stop)(void);
 	int (*active)(void);
 	int (*step)(const char *);
+	int (*thread_name)(const char *);
 } lib;
 
 static PyMemAllocatorEx orig_mem, orig_obj;
@@ -240,9 +241,10 @@ static int find_lib(void *handle)
 	SYM(stop, "memtide_tracker_stop");
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
+	SYM(thread_name, "memtide_thread_name");
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.thread_name ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -279,6 +281,177 @@ static int trace_python_allocators(void)
 	return 1;
 }
 
+/* ---- thread names ---------------------------------------------------- */
+
+/*
+ * CPython 3.9-3.13 never gives a thread's name to the OS, so the capture
+ * learns it from threading itself: Thread._set_native_id, which a started
+ * thread calls first thing in its own _bootstrap_inner (before its target,
+ * so no frame of ours stays on its stack), and the name property's setter
+ * are wrapped to pass the name on.  threading is not imported for this: it
+ * is patched at once if the program has imported it, else when it does
+ * (a finder that removes itself from sys.meta_path on that import, and
+ * patches the module once it has run: through chain(), so that no frame of
+ * ours is on the stack while threading.py runs).  The main thread and
+ * threads not started by threading (_DummyThread) keep their names unless
+ * they rename themselves; a thread renamed by another one keeps its name.
+ */
+static const char names_src[] =
+"def install(set_name, chain, sys):\n"
+"    def patch(threading):\n"
+"        T = threading.Thread\n"
+"        set_id = getattr(T, '_set_native_id', None)\n"
+"        if set_id is None or getattr(set_id, '_memtide', False):\n"
+"            return\n"
+"        own = tuple(c for c in (getattr(threading, '_MainThread', None),\n"
+"                                getattr(threading, '_DummyThread', None)) if c)\n"
+"        def _set_native_id(self):\n"
+"            set_id(self)\n"
+"            if not isinstance(self, own):\n"
+"                set_name(self._name)\n"
+"        _set_native_id._memtide = True\n"
+"        prop = T.__dict__.get('name')\n"
+"        if isinstance(prop, property) and prop.fset is not None:\n"
+"            def name(self, value):\n"
+"                prop.fset(self, value)\n"
+"                if self._ident is not None and self._ident == threading.get_ident():\n"
+"                    set_name(self._name)\n"
+"            T.name = property(prop.fget, name, prop.fdel, prop.__doc__)\n"
+"        T._set_native_id = _set_native_id\n"
+"    if 'threading' in sys.modules:\n"
+"        patch(sys.modules['threading'])\n"
+"        return\n"
+"    boot = sys.modules['_frozen_importlib']\n"
+"    class memtide_thread_names:\n"
+"        @staticmethod\n"
+"        def find_spec(name, path=None, target=None):\n"
+"            if name != 'threading':\n"
+"                return None\n"
+"            try:\n"
+"                sys.meta_path.remove(memtide_thread_names)\n"
+"            except ValueError:\n"
+"                pass\n"
+"            spec = boot._find_spec(name, path, target)\n"
+"            loader = getattr(spec, 'loader', None)\n"
+"            run = getattr(loader, 'exec_module', None)\n"
+"            if run is None or isinstance(loader, type) or not hasattr(loader, '__dict__'):\n"
+"                return spec\n"
+"            def then(module):\n"
+"                del loader.exec_module\n"
+"                patch(module)\n"
+"            loader.exec_module = chain(run, then)\n"
+"            return spec\n"
+"    sys.meta_path.insert(0, memtide_thread_names)\n";
+
+static int active_lib(void);
+
+static PyObject *mod_set_thread_name(PyObject *self, PyObject *arg)
+{
+	const char *name;
+
+	(void)self;
+	if (!PyUnicode_Check(arg))
+		Py_RETURN_NONE;
+	name = PyUnicode_AsUTF8(arg);
+	if (!name) {	/* a lone surrogate: the thread starts all the same */
+		PyErr_Clear();
+		Py_RETURN_NONE;
+	}
+	if (active_lib())
+		lib.thread_name(name);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef set_thread_name_def = {
+	"set_thread_name", mod_set_thread_name, METH_O,
+	"set_thread_name(name) - names the calling thread in the capture"
+};
+
+/* chain(f, g): a callable without a Python frame that calls f(x), then g(x). */
+static PyObject *chain_call(PyObject *pair, PyObject *arg)
+{
+	PyObject *r = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(pair, 0), arg, NULL);
+
+	if (!r)
+		return NULL;
+	Py_DECREF(r);
+	return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(pair, 1), arg, NULL);
+}
+
+static PyMethodDef chain_call_def = { "chained", chain_call, METH_O, NULL };
+
+static PyObject *chain(PyObject *self, PyObject *args)
+{
+	PyObject *f, *g, *pair, *fn;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO", &f, &g) || !(pair = PyTuple_Pack(2, f, g)))
+		return NULL;
+	fn = PyCFunction_New(&chain_call_def, pair);
+	Py_DECREF(pair);
+	return fn;
+}
+
+static PyMethodDef chain_def = { "chain", chain, METH_VARARGS, NULL };
+
+static int names_installed;
+
+/* Runs install() above; never leaves an exception behind. */
+static void install_names(void)
+{
+	PyObject *type, *value, *tb, *code = NULL, *globals = NULL, *res = NULL;
+	PyObject *fn = NULL, *setter = NULL, *chainer = NULL, *sys;
+
+	if (names_installed)
+		return;
+	names_installed = 1;
+	PyErr_Fetch(&type, &value, &tb);
+	sys = PyImport_AddModule("sys");	/* borrowed; always there */
+	globals = PyDict_New();
+	if (!sys || !globals ||
+	    PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0)
+		goto out;
+	code = Py_CompileString(names_src, "<memtide>", Py_file_input);
+	if (!code || !(res = PyEval_EvalCode(code, globals, globals)))
+		goto out;
+	fn = PyDict_GetItemString(globals, "install");	/* borrowed */
+	setter = PyCFunction_New(&set_thread_name_def, NULL);
+	chainer = PyCFunction_New(&chain_def, NULL);
+	if (fn && setter && chainer) {
+		Py_DECREF(res);
+		res = PyObject_CallFunctionObjArgs(fn, setter, chainer, sys, NULL);
+	}
+out:
+	if (PyErr_Occurred())
+		PyErr_Clear();	/* names are a nicety: the program goes on as it would */
+	Py_XDECREF(res);
+	Py_XDECREF(setter);
+	Py_XDECREF(chainer);
+	Py_XDECREF(code);
+	Py_XDECREF(globals);
+	PyErr_Restore(type, value, tb);
+}
+
+static int names_pending_call(void *unused)
+{
+	(void)unused;
+	install_names();
+	return 0;
+}
+
+/* From the hooks (see pyhelper.h): the Python code runs as a pending call. */
+static int name_threads(void)
+{
+	static int scheduled;
+
+	if (!Py_IsInitialized() || !PyGILState_Check())
+		return 0;
+	if (!scheduled && !names_installed && Py_AddPendingCall(names_pending_call, NULL) < 0)
+		return 0;
+	scheduled = 1;
+	return 1;
+}
+
 __attribute__((visibility("default")))
 const struct mt_pyhelper memtide_pyhelper = {
 	.abi = MT_PYHELPER_ABI,
@@ -286,6 +459,7 @@ const struct mt_pyhelper memtide_pyhelper = {
 	.walk = walk,
 	.describe = describe,
 	.trace_python_allocators = trace_python_allocators,
+	.name_threads = name_threads,
 };
 
 /* ---- the module: Tracker support ------------------------------------ */
@@ -322,6 +496,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 		PyErr_Format(PyExc_RuntimeError, "%s is not a memtide tracker library", library);
 		return NULL;
 	}
+	install_names();	/* first: its own allocations are not the program's */
 	if (lib.start(path, native, follow, &memtide_pyhelper, err, sizeof(err)) < 0) {
 		PyErr_SetString(PyExc_RuntimeError, err);
 		return NULL;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_PYHELPER_ABI 2
+#define MT_PYHELPER_ABI 3
 #define MT_PYHELPER_SYMBOL "memtide_pyhelper"
 
 /*
@@ -52,6 +52,13 @@ struct mt_pyhelper {
 	 * the calling thread does not hold the GIL): call again later.
 	 */
 	int (*trace_python_allocators)(void);
+	/*
+	 * Has threading.Thread name each thread it starts (and a thread that
+	 * renames itself) in the capture, through memtide_thread_name(): it
+	 * only schedules that Python code for the main thread (a pending
+	 * call).  Returns 1 when done, 0 when it cannot be done yet, as above.
+	 */
+	int (*name_threads)(void);
 };
 
 #endif

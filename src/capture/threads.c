@@ -193,6 +193,25 @@ void mt_thread_set_name(const char *name)
 		emit_thread_record(t, name);
 }
 
+/*
+ * For the Python helper: names the calling thread after its
+ * threading.Thread (which leaves the OS thread name alone).
+ */
+__attribute__((visibility("default")))
+int memtide_thread_name(const char *name)
+{
+	struct mt_thread *t;
+
+	if (!atomic_load(&mt_active) || mt_in_hook)
+		return -1;
+	mt_in_hook = 1;
+	t = mt_current_thread();
+	if (t)
+		emit_thread_record(t, name);
+	mt_in_hook = 0;
+	return t ? 0 : -1;
+}
+
 /* ---- events -------------------------------------------------------- */
 
 struct mt_thread *mt_current_thread(void)
@@ -214,6 +233,9 @@ struct mt_thread *mt_current_thread(void)
  */
 #define MAX_WAITING 256
 atomic_int mt_blocks_waiting;
+
+/* Python threads still to be named after their threading.Thread. */
+static int pynames_done;
 
 static void wait_for_writer(void)
 {
@@ -266,6 +288,8 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 		mt_writer_resume_due();
 	if (MT_UNLIKELY(mt_tpa_pending) && mt_py->trace_python_allocators())
 		mt_tpa_pending = 0;
+	if (MT_UNLIKELY(!pynames_done) && mt_py && mt_py->name_threads())
+		pynames_done = 1;
 	if (t)
 		mt_emit(t, kind, (uintptr_t)addr, size, mt_capture_stack(t, ips, nips));
 }

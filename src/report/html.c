@@ -44,10 +44,11 @@ static int by_weight(const void *a, const void *b)
 }
 
 /*
- * What a thread runs, to tell threads apart: CPython 3.9-3.13 leaves every
- * thread with the process's name, so a thread that has no name of its own
- * is also named after its outermost Python function outside the threading
- * module (its target).
+ * What a thread runs, to tell threads apart: a thread that has no name of
+ * its own (the main thread, a native one that kept the process's name) is
+ * also named after its outermost Python function outside the threading
+ * module.  Threads started by threading carry their Python name, shown as
+ * it is.
  */
 static const char *thread_entry(const struct mt_dframe *f, int n)
 {
