@@ -31,7 +31,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def measure(cmd):
+def measure(cmd, out):
+    # a fresh capture file each run, as memtide's default names give: writing
+    # over an old one adds the file system's truncate to the figures
+    if os.path.exists(out):
+        os.unlink(out)
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
@@ -66,7 +70,7 @@ def main():
     times = {name: [] for name, _, _ in rows}
     for _ in range(args.runs):
         for name, cmd, _ in rows:
-            times[name].append(measure(cmd))
+            times[name].append(measure(cmd, out))
     med = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
            for name, t in times.items()}
     print(f"{'':39} {'wall ms':>8} {'+ms':>7} {'cpu ms':>8} {'+ms':>7}   ({args.runs} runs, medians)")
