@@ -43,11 +43,14 @@ PYSTAMP = $(BUILD)/python/.stamp
 
 all: $(BIN) $(LIB) $(PYSTAMP)
 
+# zstd is linked in, its symbols hidden (the program's own libzstd stays
+# its own): one library less for the loader in every tracked process.
 $(LIB): $(CAPTURE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(LIB_SAN) $(CPPFLAGS) -fPIC -shared -fvisibility=hidden \
 		-ftls-model=initial-exec -o $@ $(CAPTURE_SRC) \
-		-lunwind -lzstd -ldl -lpthread
+		-Wl,--exclude-libs,libzstd.a -Wl,-Bstatic -lzstd -Wl,-Bdynamic \
+		-lunwind -ldl -lpthread
 
 # elfutils and its compressors, zstd and the demangler are linked in
 # statically: loading and relocating them took 3 ms of every command's

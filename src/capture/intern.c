@@ -55,7 +55,7 @@ static struct tslot *table_find(struct table *t, uint64_t k1, uint64_t k2)
 
 static int table_grow(struct table *t)
 {
-	size_t n = t->slots ? (t->mask + 1) * 2 : 4096;
+	size_t n = t->slots ? (t->mask + 1) * 2 : 1024;	/* every page is touched */
 	struct table nt = { mt_raw_alloc(n * sizeof(struct tslot)), n - 1, t->used };
 
 	if (!nt.slots)

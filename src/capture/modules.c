@@ -23,14 +23,13 @@ struct module {
 	uint64_t bias;
 	uint64_t name_hash;
 };
-static struct module *known;	/* modules reported so far */
-static size_t nknown;
-
 struct scan {
 	struct module *found;
 	size_t n;
 	uint8_t *recs;		/* MODULE records of new modules */
 	size_t len, cap;
+	const struct module *known;	/* modules reported so far */
+	const size_t *nknown;
 };
 
 static void hex(char *out, const uint8_t *b, size_t n)
@@ -91,8 +90,8 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 	h = mt_str_hash(name, strlen(name));
 	if (s->n < MAX_MODULES)
 		s->found[s->n++] = (struct module){ info->dlpi_addr, h };
-	for (size_t i = 0; i < nknown; i++)
-		if (known[i].bias == info->dlpi_addr && known[i].name_hash == h)
+	for (size_t i = 0; i < *s->nknown; i++)
+		if (s->known[i].bias == info->dlpi_addr && s->known[i].name_hash == h)
 			return 0;
 	build_id(info, id, sizeof(id));
 	need = 64 + strlen(name) + strlen(id) + 20 * (size_t)info->dlpi_phnum;
@@ -126,18 +125,15 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
  */
 void mt_modules_changed(void)
 {
+	/* static (touched only as far as used): no mmap/munmap per dlopen,
+	 * whose TLB shoot-downs every thread of the program pays for */
 	static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
-	struct scan s = { 0 };
-	size_t found_size = MAX_MODULES * sizeof(struct module);
+	static struct module found[MAX_MODULES], known[MAX_MODULES];
+	static uint8_t recs[1u << 20];
+	static size_t nknown;
+	struct scan s = { found, 0, recs, 0, sizeof(recs), known, &nknown };
 
 	pthread_mutex_lock(&scan_lock);
-	s.cap = 1u << 20;
-	s.found = mt_raw_alloc(found_size);
-	s.recs = mt_raw_alloc(s.cap);
-	if (!known)
-		known = mt_raw_alloc(found_size);
-	if (!s.found || !s.recs || !known)
-		goto out;
 	dl_iterate_phdr(scan_one, &s);
 
 	pthread_mutex_lock(&mt_meta_lock);
@@ -159,8 +155,5 @@ void mt_modules_changed(void)
 	memcpy(known, s.found, s.n * sizeof(struct module));
 	nknown = s.n;
 	pthread_mutex_unlock(&mt_meta_lock);
-out:
-	mt_raw_free(s.found, found_size);
-	mt_raw_free(s.recs, s.cap);
 	pthread_mutex_unlock(&scan_lock);
 }

@@ -47,6 +47,12 @@
 #define SYNC_NS 100000000ull		/* the stream flushed at least every 100 ms */
 #define CHUNK_RAW (4u << 20)		/* raw bytes per chunk, at most */
 #define ZSTD_LEVEL 3
+/* A chunk after a small one (and the first) starts with small match
+ * tables: zstd clears its tables at each frame's start, 768 KiB at level
+ * 3, which was most of a short program's added page faults.  The window
+ * stays the level's; a chunk after a big one gets the level's tables. */
+#define SMALL_CHUNK (256u << 10)
+#define SMALL_TABLE_LOG 14
 #define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
 
 /* Live heap blocks: address -> slot, and the stack of free slots. */
@@ -75,6 +81,7 @@ static struct {
 	int64_t chunk_off;		/* header of the open chunk; -1: none */
 	int header_due;			/* its header goes out with its first bytes */
 	uint64_t chunk_z, chunk_r;	/* its sizes so far */
+	uint64_t prev_chunk_r;		/* raw size of the last chunk closed */
 	uint64_t round_ns;		/* time of the last whole round written */
 	uint64_t t0, last_flush;
 	size_t meta_off;
@@ -269,6 +276,10 @@ static void compress(ZSTD_EndDirective mode)
 			return;
 		w.chunk_off = (int64_t)w.off;
 		w.header_due = 1;
+		/* between frames: no data in zstd, parameters may change */
+		int log = w.prev_chunk_r < SMALL_CHUNK ? SMALL_TABLE_LOG : 0;
+		ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_hashLog, log);
+		ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_chainLog, log);
 	}
 	do {
 		ZSTD_outBuffer o = { w.z, w.zcap, 0 };
@@ -290,6 +301,7 @@ static void compress(ZSTD_EndDirective mode)
 		put_u32(sizes + 4, (uint32_t)w.chunk_r);
 		write_at((uint64_t)w.chunk_off + 4, sizes, sizeof(sizes), NULL, 0);
 		w.chunk_off = -1;
+		w.prev_chunk_r = w.chunk_r;
 		w.chunk_z = w.chunk_r = 0;
 		w.header_due = 0;
 		w.last_flush = mono_ns();
@@ -389,7 +401,7 @@ static struct sm_entry *sm_find(struct slotmap *m, uint64_t addr)
 static int sm_grow(struct slotmap *m)
 {
 	struct slotmap old = *m;
-	size_t n = m->v ? (m->mask + 1) * 2 : 65536;
+	size_t n = m->v ? (m->mask + 1) * 2 : 4096;	/* grows with the live blocks */
 
 	m->v = map(n * sizeof(*m->v));
 	if (!m->v) {
@@ -832,7 +844,7 @@ int mt_writer_start(const char *path)
 	w.fail_errno = 0;
 	w.off = 0;
 	w.chunk_off = -1;
-	w.chunk_z = w.chunk_r = 0;
+	w.chunk_z = w.chunk_r = w.prev_chunk_r = 0;
 	w.header_due = 0;
 	write_at(0, hdr, sizeof(hdr), NULL, 0);
 	w.off = sizeof(hdr);
