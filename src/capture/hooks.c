@@ -113,11 +113,12 @@ static inline void leave(void)
 /*
  * Native stacks are unwound right here, in the hook's own frame, so that
  * libunwind steps through one frame of memtide's instead of the whole
- * recording path.
+ * recording path.  Not in a handler that interrupted memtide (maybe
+ * inside libunwind): its events are only counted.
  */
 #define RECORD_ALLOC(kind, p, size)						\
 	do {									\
-		if (mt_native_stacks) {						\
+		if (mt_native_stacks && !mt_sig_over_hook) {			\
 			void *ips_[MT_MAX_NATIVE + 4];				\
 			int n_ = unw_backtrace(ips_, MT_MAX_NATIVE + 4);	\
 			mt_record_alloc(kind, p, size, ips_, n_);		\
@@ -196,16 +197,19 @@ static void *realloc_boot(void *p, size_t n)
  */
 static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 {
-	int tracked = enter();
+	int tracked = enter(), counting = tracked && mt_sig_over_hook;
 	void *q;
 
-	if (tracked && p)
+	if (tracked && p && !counting)
 		mt_record_free(MT_EV_FREE, p, 0);
 	q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
 	if (tracked) {
+		/* only counted: a failed call changed nothing */
+		if (counting && p && (q || !total))
+			mt_record_free(MT_EV_FREE, p, 0);
 		if (q)
 			RECORD_ALLOC(kind, q, total);
-		else if (p && total)
+		else if (p && total && !counting)
 			RECORD_ALLOC(kind, p, malloc_usable_size(p));
 		leave();
 	}
@@ -340,7 +344,7 @@ static void *hook_dlopen(const char *file, int mode)
 
 	ENSURE();
 	h = mt_real.dlopen(file, mode);
-	if (h && enter()) {
+	if (h && !mt_sig_over_hook && enter()) {
 		mt_modules_changed();
 		mt_got_refresh();
 		leave();
@@ -354,7 +358,7 @@ static int hook_dlclose(void *h)
 
 	ENSURE();
 	rc = mt_real.dlclose(h);
-	if (rc == 0 && enter()) {
+	if (rc == 0 && !mt_sig_over_hook && enter()) {
 		mt_modules_changed();
 		leave();
 	}

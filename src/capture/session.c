@@ -399,7 +399,7 @@ void memtide_record_pymalloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	if (mt_native_stacks) {
+	if (mt_native_stacks && !mt_sig_over_hook) {
 		void *ips[MT_MAX_NATIVE + 4];
 		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
 
@@ -421,6 +421,7 @@ static void report_dropped(void)
 {
 	uint64_t n = atomic_load(&mt_dropped);
 
+	mt_signals_report(mt_meta_kv_num);
 	if (!n)
 		return;
 	mt_meta_kv_num("dropped_events", n);

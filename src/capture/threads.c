@@ -202,7 +202,8 @@ void mt_thread_set_name(const char *name)
 {
 	struct mt_thread *t = tls_thread;
 
-	if (t && t != THREAD_GONE)
+	/* not from a handler that interrupted memtide: the meta lock may be held */
+	if (t && t != THREAD_GONE && !mt_sig_over_hook)
 		emit_thread_record(t, name);
 }
 
@@ -273,8 +274,13 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips)
 {
-	struct mt_thread *t = mt_current_thread();
+	struct mt_thread *t;
 
+	if (MT_UNLIKELY(mt_sig_over_hook)) {
+		mt_signals_count(0, size);
+		return;
+	}
+	t = mt_current_thread();
 	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
 		mt_writer_resume_due();
 	if (MT_UNLIKELY(mt_tpa_pending) && mt_py->trace_python_allocators())
@@ -285,8 +291,13 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 
 void mt_record_free(unsigned kind, const void *addr, size_t size)
 {
-	struct mt_thread *t = mt_current_thread();
+	struct mt_thread *t;
 
+	if (MT_UNLIKELY(mt_sig_over_hook)) {
+		mt_signals_count(1, 0);
+		return;
+	}
+	t = mt_current_thread();
 	if (t)
 		mt_emit(t, kind, (uintptr_t)addr, size, 0);
 }

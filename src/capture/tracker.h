@@ -191,6 +191,12 @@ void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* signals.c */
 void mt_signals_install(void);
 void mt_signals_set(sigset_t *set);	/* the signals memtide catches */
+/* Set while a program's handler runs that interrupted memtide: its events
+ * are counted (mt_signals_count), not recorded. */
+extern __thread int mt_sig_over_hook MT_TLS;
+void mt_signals_count(int is_free, uint64_t bytes);
+/* The counts as META key/values, when there are any. */
+void mt_signals_report(void (*kv)(const char *key, unsigned long long v));
 
 /* unwind.c */
 void mt_unwind_init(void);

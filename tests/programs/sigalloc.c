@@ -1,0 +1,73 @@
+/*
+ * sigalloc.c - allocations made in signal handlers.  "timer": a timer
+ * fires every TICK_US microseconds and its SIGPROF handler maps and unmaps a page (system calls, safe in a handler, unlike
+ * malloc) while the main thread mallocs and frees in a loop, so most
+ * handlers interrupt an allocation.  "raise": the handler runs RAISED
+ * times from plain code, outside any allocation.  Prints how many times
+ * the handler ran.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define LOOPS 300000
+#define SIZE 1000
+#define PAGE 4096
+#define TICK_US 50
+#define RAISED 20
+
+static volatile sig_atomic_t handled;
+
+static void on_prof(int sig)
+{
+	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* @site:handler_map */
+
+	(void)sig;
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+	handled++;
+}
+
+__attribute__((noinline)) void churn(void)
+{
+	for (int i = 0; i < LOOPS; i++) {
+		char *volatile p = malloc(SIZE); /* @site:churn */
+
+		p[0] = (char)i;
+		free(p);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct itimerspec on = { { 0, TICK_US * 1000 }, { 0, TICK_US * 1000 } }, off;
+	struct sigevent ev;
+	struct sigaction sa;
+	timer_t timer;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_prof;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGPROF, &sa, NULL);
+	if (argc > 1 && !strcmp(argv[1], "raise")) {
+		for (int i = 0; i < RAISED; i++)
+			raise(SIGPROF);
+	} else {
+		memset(&ev, 0, sizeof(ev));
+		ev.sigev_notify = SIGEV_SIGNAL;
+		ev.sigev_signo = SIGPROF;
+		if (timer_create(CLOCK_MONOTONIC, &ev, &timer) < 0) {
+			perror("timer_create");
+			return 1;
+		}
+		timer_settime(timer, 0, &on, NULL);
+		churn();
+		memset(&off, 0, sizeof(off));
+		timer_settime(timer, 0, &off, NULL);
+	}
+	printf("handled %d\n", (int)handled);
+	return 0;
+}
