@@ -399,7 +399,7 @@ void memtide_record_pymalloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	if (mt_native_stacks && !mt_sig_over_hook) {
+	if (mt_native_stacks && !MT_SIG_COUNTING()) {
 		void *ips[MT_MAX_NATIVE + 4];
 		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
 

@@ -45,7 +45,8 @@ static struct {
 	int installed;
 } s;
 
-__thread int mt_sig_over_hook MT_TLS;
+__thread int mt_sig_state MT_TLS;
+__thread int mt_hook_calling MT_TLS;
 
 /* What handlers that interrupted memtide could not record. */
 static atomic_uint_fast64_t dropped_allocs, dropped_bytes, dropped_frees;
@@ -198,18 +199,23 @@ static void die(int sig, siginfo_t *info)
 
 /*
  * The program's handler runs outside the re-entry guard, so that its
- * allocations are recorded; but when the thread was inside memtide (the
- * guard was held: a hook, the tracker's start, ...), recording could
- * deadlock on what the interrupted code holds, so the handler's hooks
- * count their events instead (mt_sig_over_hook, which nested handlers
- * inherit).  The guard is put back as it was when the handler returns.
+ * allocations are recorded.  When the thread was inside memtide (the guard
+ * was held: a hook, the tracker's start, ...), recording could deadlock on
+ * what the interrupted code holds, so the handler's hooks only count their
+ * events (MT_SIG_COUNT, which nested handlers inherit) -- unless the hook
+ * was in its allocator call, where it holds nothing of memtide's
+ * (MT_SIG_RECORD).  The guard is put back when the handler returns.
  */
 static void run_handler(int sig, const struct sigaction *h, siginfo_t *info, void *uc)
 {
-	int in_hook = mt_in_hook, over = mt_sig_over_hook;
+	int in_hook = mt_in_hook, state = mt_sig_state, calling = mt_hook_calling;
 
-	mt_sig_over_hook = over || in_hook;
+	if (state == MT_SIG_COUNT || (in_hook && !calling))
+		mt_sig_state = MT_SIG_COUNT;
+	else if (in_hook)
+		mt_sig_state = MT_SIG_RECORD;
 	mt_in_hook = 0;
+	mt_hook_calling = 0;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (h->sa_flags & SA_SIGINFO)
 		h->sa_sigaction(sig, info, uc);
@@ -217,7 +223,8 @@ static void run_handler(int sig, const struct sigaction *h, siginfo_t *info, voi
 		h->sa_handler(sig);
 	atomic_signal_fence(memory_order_seq_cst);
 	mt_in_hook = in_hook;
-	mt_sig_over_hook = over;
+	mt_sig_state = state;
+	mt_hook_calling = calling;
 }
 
 static void on_signal(int sig, siginfo_t *info, void *uc)

@@ -203,7 +203,7 @@ void mt_thread_set_name(const char *name)
 	struct mt_thread *t = tls_thread;
 
 	/* not from a handler that interrupted memtide: the meta lock may be held */
-	if (t && t != THREAD_GONE && !mt_sig_over_hook)
+	if (t && t != THREAD_GONE && !MT_SIG_COUNTING())
 		emit_thread_record(t, name);
 }
 
@@ -268,7 +268,7 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 	ev->stack = stack;
 	ev->kind = (uint8_t)kind;
 	mt_thread_unlock(t);
-	if (MT_UNLIKELY(wait))
+	if (MT_UNLIKELY(wait) && !mt_sig_state)
 		wait_for_writer();
 }
 
@@ -276,12 +276,13 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 {
 	struct mt_thread *t;
 
-	if (MT_UNLIKELY(mt_sig_over_hook)) {
+	if (MT_SIG_COUNTING()) {
 		mt_signals_count(0, size);
 		return;
 	}
 	t = mt_current_thread();
-	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
+	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)) &&
+	    !mt_sig_state)	/* pthread_create allocates */
 		mt_writer_resume_due();
 	if (MT_UNLIKELY(mt_tpa_pending) && mt_py->trace_python_allocators())
 		mt_tpa_pending = 0;
@@ -293,7 +294,7 @@ void mt_record_free(unsigned kind, const void *addr, size_t size)
 {
 	struct mt_thread *t;
 
-	if (MT_UNLIKELY(mt_sig_over_hook)) {
+	if (MT_SIG_COUNTING()) {
 		mt_signals_count(1, 0);
 		return;
 	}

@@ -191,9 +191,18 @@ void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* signals.c */
 void mt_signals_install(void);
 void mt_signals_set(sigset_t *set);	/* the signals memtide catches */
-/* Set while a program's handler runs that interrupted memtide: its events
- * are counted (mt_signals_count), not recorded. */
-extern __thread int mt_sig_over_hook MT_TLS;
+/*
+ * While a program's handler runs: MT_SIG_COUNT when it interrupted memtide
+ * holding something (a lock, libunwind, the stack cache): its events are
+ * counted (mt_signals_count), not recorded; MT_SIG_RECORD when it
+ * interrupted a hook's allocator call, which holds nothing of memtide's:
+ * recorded, but nothing is started that could allocate (the allocator may
+ * hold its own lock).  0 otherwise.
+ */
+enum { MT_SIG_COUNT = 1, MT_SIG_RECORD = 2 };
+extern __thread int mt_sig_state MT_TLS;
+extern __thread int mt_hook_calling MT_TLS;	/* in a hook's allocator call */
+#define MT_SIG_COUNTING() MT_UNLIKELY(mt_sig_state == MT_SIG_COUNT)
 void mt_signals_count(int is_free, uint64_t bytes);
 /* The counts as META key/values, when there are any. */
 void mt_signals_report(void (*kv)(const char *key, unsigned long long v));

@@ -51,6 +51,9 @@ def test_handler_allocations_interrupting_hooks_are_recorded_or_counted(mt, buil
     if rec:
         assert_site(stats, "on_prof", src, lines["handler_map"], rec, rec * d["PAGE"])
     assert dropped > 0, "the timer never interrupted a hook: the test proves nothing"
+    # handlers that interrupt a hook's allocator call record (about 1 in 10
+    # of thousands here)
+    assert rec > 0
     text = mt.stats(path).out
     assert f"Note: {dropped:,} allocations (" in text, text
     assert (f") and {dropped:,} frees made in signal handlers while memtide was "
@@ -63,11 +66,15 @@ def test_handler_outside_hooks_records(mt, build):
     d = c_defines(src)
     lines = site_lines(src)
     plain = mt.plain(prog, "raise")
-    assert plain.returncode == 0 and handled(plain) == d["RAISED"]
+    assert plain.returncode == 0
+    assert plain.stdout == (b"query: own handler\nafter reset: default\n"
+                            b"handled %d\n" % (d["RAISED"] + 1))
     res, path = mt.capture(prog, "raise")
     assert res.stdout == plain.stdout
     stats = mt.stats_json(path)
-    assert_site(stats, "on_prof", src, lines["handler_map"], d["RAISED"], d["RAISED"] * d["PAGE"])
+    assert stats["truncated"] is False
+    runs = d["RAISED"] + 1
+    assert_site(stats, "on_prof", src, lines["handler_map"], runs, runs * d["PAGE"])
     assert stats["signal_dropped_allocations"] == 0
     assert stats["signal_dropped_frees"] == 0
     assert "signal handlers" not in mt.stats(path).out

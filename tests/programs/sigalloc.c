@@ -3,8 +3,10 @@
  * fires every TICK_US microseconds and its SIGPROF handler maps and unmaps a page (system calls, safe in a handler, unlike
  * malloc) while the main thread mallocs and frees in a loop, so most
  * handlers interrupt an allocation.  "raise": the handler runs RAISED
- * times from plain code, outside any allocation.  Prints how many times
- * the handler ran.
+ * times from plain code, outside any allocation, then once more set with
+ * SA_RESETHAND, and a SIGCHLD handler is set and taken away (as without
+ * memtide: the dispositions read back, the default action).  Prints how
+ * many times the handler ran.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -53,8 +55,21 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGPROF, &sa, NULL);
 	if (argc > 1 && !strcmp(argv[1], "raise")) {
+		struct sigaction back;
+
 		for (int i = 0; i < RAISED; i++)
 			raise(SIGPROF);
+		sigaction(SIGPROF, NULL, &back);
+		printf("query: %s\n", back.sa_handler == on_prof ? "own handler" : "other");
+		sa.sa_flags = SA_RESETHAND;
+		sigaction(SIGPROF, &sa, NULL);
+		raise(SIGPROF);
+		sigaction(SIGPROF, NULL, &back);
+		printf("after reset: %s\n", back.sa_handler == SIG_DFL ? "default" : "other");
+		sa.sa_flags = 0;
+		sigaction(SIGCHLD, &sa, NULL);
+		signal(SIGCHLD, SIG_DFL);
+		raise(SIGCHLD);
 	} else {
 		memset(&ev, 0, sizeof(ev));
 		ev.sigev_notify = SIGEV_SIGNAL;
