@@ -451,6 +451,12 @@ void mt_tracker_unend(int64_t mark)
 
 void mt_tracker_shutdown(void)
 {
+	/* exit from a handler that interrupted memtide: what it holds is
+	 * not waited for, as when the program dies of a signal */
+	if (MT_SIG_COUNTING()) {
+		mt_tracker_end(NULL, 1);
+		return;
+	}
 	if (!atomic_load(&mt_active) || !g.open || getpid() != g.pid ||
 	    atomic_exchange(&g.shut, 1))
 		return;

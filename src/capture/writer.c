@@ -951,7 +951,8 @@ static void out_meta_num(const char *key, unsigned long long v)
 /*
  * The end of a process that does not reach exit: it dies of a signal
  * (dying: in its handler, where the writer thread may be mid-round) or
- * becomes another program by exec.  Every event goes out in a last
+ * becomes another program by exec (or exits from a signal handler that
+ * interrupted the tracker: ended_by NULL).  Every event goes out in a last
  * round, the chunk is closed, and a chunk of its own says how the
  * program ended (META ended_by) and ENDs the capture.  Returns where
  * that last chunk starts, for mt_writer_unfinish, or -1.
@@ -974,7 +975,8 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 	run_round(1);
 	compress(ZSTD_e_end);
 	mark = w.failed ? -1 : (int64_t)w.off;
-	out_meta("ended_by", ended_by);
+	if (ended_by)
+		out_meta("ended_by", ended_by);
 	mt_signals_report(out_meta_num);	/* the meta lock may be held */
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
 	compress(ZSTD_e_end);

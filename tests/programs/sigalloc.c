@@ -5,8 +5,9 @@
  * handlers interrupt an allocation.  "raise": the handler runs RAISED
  * times from plain code, outside any allocation, then once more set with
  * SA_RESETHAND, and a SIGCHLD handler is set and taken away (as without
- * memtide: the dispositions read back, the default action).  Prints how
- * many times the handler ran.
+ * memtide: the dispositions read back, the default action).  "exit": as
+ * "timer", but the handler's EXIT_AFTER-th run exits with _exit(EXIT_CODE).
+ * Prints how many times the handler ran.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,14 +15,26 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOOPS 300000
 #define SIZE 1000
 #define PAGE 4096
 #define TICK_US 50
 #define RAISED 20
+#define EXIT_AFTER 300
+#define EXIT_CODE 3
 
-static volatile sig_atomic_t handled;
+static volatile sig_atomic_t handled, exit_after;
+
+static void say_handled(void)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "handled %d\n", (int)handled);
+
+	if (write(1, buf, (size_t)n) < 0)
+		_exit(1);
+}
 
 static void on_prof(int sig)
 {
@@ -31,11 +44,15 @@ static void on_prof(int sig)
 	if (p != MAP_FAILED)
 		munmap(p, PAGE);
 	handled++;
+	if (exit_after && handled == exit_after) {
+		say_handled();
+		_exit(EXIT_CODE);
+	}
 }
 
 __attribute__((noinline)) void churn(void)
 {
-	for (int i = 0; i < LOOPS; i++) {
+	for (int i = 0; i < LOOPS || exit_after; i++) {
 		char *volatile p = malloc(SIZE); /* @site:churn */
 
 		p[0] = (char)i;
@@ -71,6 +88,7 @@ int main(int argc, char **argv)
 		signal(SIGCHLD, SIG_DFL);
 		raise(SIGCHLD);
 	} else {
+		exit_after = argc > 1 && !strcmp(argv[1], "exit") ? EXIT_AFTER : 0;
 		memset(&ev, 0, sizeof(ev));
 		ev.sigev_notify = SIGEV_SIGNAL;
 		ev.sigev_signo = SIGPROF;
@@ -83,6 +101,7 @@ int main(int argc, char **argv)
 		memset(&off, 0, sizeof(off));
 		timer_settime(timer, 0, &off, NULL);
 	}
-	printf("handled %d\n", (int)handled);
+	fflush(stdout);
+	say_handled();
 	return 0;
 }
