@@ -12,10 +12,10 @@
  *
  * Every other signal the program handles goes through the same handler
  * (while the program's disposition is a handler), so that memtide knows
- * when a handler runs: a handler that interrupted a hook cannot record
- * its own allocations (the hook may hold the thread's block lock, the
- * intern mutex, or be inside libunwind), so they are counted instead and
- * the capture says how many (META signal_dropped_*).
+ * when a handler runs: a handler that interrupted a hook while it records
+ * cannot record its own allocations (the hook may hold the thread's block
+ * lock, the intern mutex, or be inside libunwind), so they are counted
+ * instead and the capture says how many (META signal_dropped_*).
  *
  * Only for `memtide run` (LD_PRELOAD): an in-process Tracker leaves the
  * program's signals alone.

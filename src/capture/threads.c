@@ -272,11 +272,22 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 		wait_for_writer();
 }
 
+/*
+ * A signal handler's events are counted, not recorded, when it interrupted
+ * memtide (see run_handler in signals.c), and when it would register the
+ * thread while interrupting an allocator call (pthread_setspecific may
+ * allocate).
+ */
+static inline int counting(void)
+{
+	return MT_UNLIKELY(mt_sig_state) && (mt_sig_state == MT_SIG_COUNT || !tls_thread);
+}
+
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips)
 {
 	struct mt_thread *t;
 
-	if (MT_SIG_COUNTING()) {
+	if (counting()) {
 		mt_signals_count(0, size);
 		return;
 	}
@@ -294,7 +305,7 @@ void mt_record_free(unsigned kind, const void *addr, size_t size)
 {
 	struct mt_thread *t;
 
-	if (MT_SIG_COUNTING()) {
+	if (counting()) {
 		mt_signals_count(1, 0);
 		return;
 	}
