@@ -119,7 +119,8 @@ void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
 int mt_tracker_owner(void);	/* this process's capture is live */
-/* The last flush of a process that will not reach exit (signals.c, exec.c);
+/* The last flush of a process that will not reach exit (signals.c, exec.c;
+ * ended_by NULL: an exit from a handler that interrupted memtide);
  * -1, or the mark for mt_tracker_unend() (a failed exec). */
 int64_t mt_tracker_end(const char *ended_by, int dying);
 void mt_tracker_unend(int64_t mark);

@@ -206,10 +206,9 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	if (c->truncated)
 		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));
 	fprintf(f, ",\n  \"dropped_events\": %llu", (unsigned long long)c->dropped_events);
-	fprintf(f, ",\n  \"signal_dropped_allocations\": %llu, \"signal_dropped_bytes\": %llu, "
-		   "\"signal_dropped_frees\": %llu", (unsigned long long)c->signal_dropped_allocs,
-		(unsigned long long)c->signal_dropped_bytes,
-		(unsigned long long)c->signal_dropped_frees);
+	fprintf(f, ",\n  \"signal_dropped_allocations\": %llu", (unsigned long long)c->signal_dropped_allocs);
+	fprintf(f, ",\n  \"signal_dropped_bytes\": %llu", (unsigned long long)c->signal_dropped_bytes);
+	fprintf(f, ",\n  \"signal_dropped_frees\": %llu", (unsigned long long)c->signal_dropped_frees);
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])
