@@ -113,17 +113,32 @@ static inline void leave(void)
 /*
  * Native stacks are unwound right here, in the hook's own frame, so that
  * libunwind steps through one frame of memtide's instead of the whole
- * recording path.
+ * recording path.  Not in a handler that interrupted memtide (maybe
+ * inside libunwind): its events are only counted.
  */
 #define RECORD_ALLOC(kind, p, size)						\
 	do {									\
-		if (mt_native_stacks) {						\
+		if (mt_native_stacks && !MT_SIG_COUNTING()) {			\
 			void *ips_[MT_MAX_NATIVE + 4];				\
 			int n_ = unw_backtrace(ips_, MT_MAX_NATIVE + 4);	\
 			mt_record_alloc(kind, p, size, ips_, n_);		\
 		} else {							\
 			mt_record_alloc(kind, p, size, NULL, 0);		\
 		}								\
+	} while (0)
+
+/*
+ * The allocator call of a hook that entered the tracker: meanwhile the
+ * hook holds nothing of memtide's, so a signal handler that interrupts it
+ * records its own events (see run_handler in signals.c).
+ */
+#define CALLING(stmt)							\
+	do {								\
+		mt_hook_calling = 1;					\
+		atomic_signal_fence(memory_order_seq_cst);		\
+		stmt;							\
+		atomic_signal_fence(memory_order_seq_cst);		\
+		mt_hook_calling = 0;					\
 	} while (0)
 
 /*
@@ -136,7 +151,7 @@ static inline void leave(void)
 		void *p_;						\
 		if (!enter())						\
 			return call;					\
-		p_ = call;						\
+		CALLING(p_ = call);					\
 		if (p_)							\
 			RECORD_ALLOC(kind, p_, size);			\
 		leave();						\
@@ -161,7 +176,7 @@ static void hook_free(void *p)
 		return;
 	}
 	mt_record_free(MT_EV_FREE, p, 0);
-	mt_real.free(p);
+	CALLING(mt_real.free(p));
 	leave();
 }
 
@@ -196,16 +211,23 @@ static void *realloc_boot(void *p, size_t n)
  */
 static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 {
-	int tracked = enter();
+	int tracked = enter(), counting = tracked && MT_SIG_COUNTING();
 	void *q;
 
-	if (tracked && p)
+	if (tracked && p && !counting)
 		mt_record_free(MT_EV_FREE, p, 0);
-	q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
+	if (!tracked)
+		q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
+	else
+		CALLING(q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total)
+						  : mt_real.reallocarray(p, n, size));
 	if (tracked) {
+		/* only counted: a failed call changed nothing */
+		if (counting && p && (q || !total))
+			mt_record_free(MT_EV_FREE, p, 0);
 		if (q)
 			RECORD_ALLOC(kind, q, total);
-		else if (p && total)
+		else if (p && total && !counting)
 			RECORD_ALLOC(kind, p, malloc_usable_size(p));
 		leave();
 	}
@@ -249,7 +271,7 @@ static int hook_posix_memalign(void **out, size_t align, size_t n)
 	}
 	if (!enter())
 		return mt_real.posix_memalign(out, align, n);
-	rc = mt_real.posix_memalign(out, align, n);
+	CALLING(rc = mt_real.posix_memalign(out, align, n));
 	if (rc == 0)
 		RECORD_ALLOC(MT_EV_POSIX_MEMALIGN, *out, n);
 	leave();
@@ -294,7 +316,7 @@ static void *hook_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	ENSURE();
 	if (!enter())
 		return mt_real.mmap(addr, len, prot, flags, fd, off);
-	p = mt_real.mmap(addr, len, prot, flags, fd, off);
+	CALLING(p = mt_real.mmap(addr, len, prot, flags, fd, off));
 	if (p != MAP_FAILED)
 		RECORD_ALLOC(fd >= 0 && !(flags & MAP_ANONYMOUS) ? MT_EV_MMAP_FILE : MT_EV_MMAP, p, len);
 	leave();
@@ -325,7 +347,7 @@ static void *hook_mremap(void *old, size_t old_len, size_t new_len, int flags, .
 	ENSURE();
 	if (!enter())
 		return mt_real.mremap(old, old_len, new_len, flags, new_addr);
-	p = mt_real.mremap(old, old_len, new_len, flags, new_addr);
+	CALLING(p = mt_real.mremap(old, old_len, new_len, flags, new_addr));
 	if (p != MAP_FAILED) {
 		mt_record_free(MT_EV_MUNMAP, old, old_len);
 		RECORD_ALLOC(MT_EV_MREMAP, p, new_len);
@@ -340,7 +362,7 @@ static void *hook_dlopen(const char *file, int mode)
 
 	ENSURE();
 	h = mt_real.dlopen(file, mode);
-	if (h && enter()) {
+	if (h && !MT_SIG_COUNTING() && enter()) {
 		mt_modules_changed();
 		mt_got_refresh();
 		leave();
@@ -354,7 +376,7 @@ static int hook_dlclose(void *h)
 
 	ENSURE();
 	rc = mt_real.dlclose(h);
-	if (rc == 0 && enter()) {
+	if (rc == 0 && !MT_SIG_COUNTING() && enter()) {
 		mt_modules_changed();
 		leave();
 	}

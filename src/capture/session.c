@@ -399,7 +399,7 @@ void memtide_record_pymalloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	if (mt_native_stacks) {
+	if (mt_native_stacks && !MT_SIG_COUNTING()) {
 		void *ips[MT_MAX_NATIVE + 4];
 		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
 
@@ -421,6 +421,7 @@ static void report_dropped(void)
 {
 	uint64_t n = atomic_load(&mt_dropped);
 
+	mt_signals_report(mt_meta_kv_num);
 	if (!n)
 		return;
 	mt_meta_kv_num("dropped_events", n);
@@ -450,6 +451,12 @@ void mt_tracker_unend(int64_t mark)
 
 void mt_tracker_shutdown(void)
 {
+	/* exit from a handler that interrupted memtide: what it holds is
+	 * not waited for, as when the program dies of a signal */
+	if (MT_SIG_COUNTING()) {
+		mt_tracker_end(NULL, 1);
+		return;
+	}
 	if (!atomic_load(&mt_active) || !g.open || getpid() != g.pid ||
 	    atomic_exchange(&g.shut, 1))
 		return;

@@ -10,6 +10,13 @@
  * program dies as it would have (exit status, core dump).  A signal the
  * program ignores is ignored by the kernel, as without memtide.
  *
+ * Every other signal the program handles goes through the same handler
+ * (while the program's disposition is a handler), so that memtide knows
+ * when a handler runs: a handler that interrupted a hook while it records
+ * cannot record its own allocations (the hook may hold the thread's block
+ * lock, the intern mutex, or be inside libunwind), so they are counted
+ * instead and the capture says how many (META signal_dropped_*).
+ *
  * Only for `memtide run` (LD_PRELOAD): an in-process Tracker leaves the
  * program's signals alone.
  */
@@ -34,8 +41,44 @@ static const int caught[] = {
 static struct {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	struct sigaction prog[NSIG];	/* the program's dispositions */
+	char known[NSIG];		/* prog[] holds it (the signal exists) */
 	int installed;
 } s;
+
+__thread int mt_sig_state MT_TLS;
+__thread int mt_hook_calling MT_TLS;
+
+/* What handlers that interrupted memtide could not record. */
+static atomic_uint_fast64_t dropped_allocs, dropped_bytes, dropped_frees;
+
+void mt_signals_count(int is_free, uint64_t bytes)
+{
+	if (is_free) {
+		atomic_fetch_add_explicit(&dropped_frees, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&dropped_allocs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dropped_bytes, bytes, memory_order_relaxed);
+}
+
+void mt_signals_report(void (*kv)(const char *key, unsigned long long v))
+{
+	uint64_t n = atomic_load(&dropped_allocs), f = atomic_load(&dropped_frees);
+
+	if (!n && !f)
+		return;
+	kv("signal_dropped_allocations", n);
+	kv("signal_dropped_bytes", atomic_load(&dropped_bytes));
+	kv("signal_dropped_frees", f);
+}
+
+/* A child that goes on tracking starts a capture of its own. */
+static void reset_counts(void)
+{
+	atomic_store(&dropped_allocs, 0);
+	atomic_store(&dropped_bytes, 0);
+	atomic_store(&dropped_frees, 0);
+}
 
 static atomic_int ending;	/* a thread is writing the capture's end */
 
@@ -78,7 +121,12 @@ static int is_ignored(const struct sigaction *a)
 
 static void on_signal(int sig, siginfo_t *info, void *uc);
 
-/* memtide's handler, with the program's mask and flags. */
+/*
+ * memtide's handler, with the program's mask and flags.  A signal memtide
+ * catches keeps it for good (SA_RESETHAND is done by on_signal); any
+ * other has it only while the program's handler is set, and the kernel
+ * resets it as it would the program's.
+ */
 static int arm(int sig, const struct sigaction *prog)
 {
 	struct sigaction ours;
@@ -86,8 +134,16 @@ static int arm(int sig, const struct sigaction *prog)
 	memset(&ours, 0, sizeof(ours));
 	ours.sa_sigaction = on_signal;
 	ours.sa_mask = prog->sa_mask;
-	ours.sa_flags = (prog->sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+	ours.sa_flags = prog->sa_flags | SA_SIGINFO;
+	if (is_caught(sig))
+		ours.sa_flags &= ~SA_RESETHAND;
 	return real_sigaction(sig, &ours, NULL);
+}
+
+/* Whether memtide's handler stands in for disposition a of sig. */
+static int wraps(int sig, const struct sigaction *a)
+{
+	return is_caught(sig) ? !is_ignored(a) : is_handler(a);
 }
 
 /* "signal 15 (SIGTERM)", without stdio: this runs in a handler. */
@@ -141,6 +197,36 @@ static void die(int sig, siginfo_t *info)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/*
+ * The program's handler runs outside the re-entry guard, so that its
+ * allocations are recorded.  When the thread was inside memtide (the guard
+ * was held: a hook, the tracker's start, ...), recording could deadlock on
+ * what the interrupted code holds, so the handler's hooks only count their
+ * events (MT_SIG_COUNT, which nested handlers inherit) -- unless the hook
+ * was in its allocator call, where it holds nothing of memtide's
+ * (MT_SIG_RECORD).  The guard is put back when the handler returns.
+ */
+static void run_handler(int sig, const struct sigaction *h, siginfo_t *info, void *uc)
+{
+	int in_hook = mt_in_hook, state = mt_sig_state, calling = mt_hook_calling;
+
+	if (state == MT_SIG_COUNT || (in_hook && !calling))
+		mt_sig_state = MT_SIG_COUNT;
+	else if (in_hook)
+		mt_sig_state = MT_SIG_RECORD;
+	mt_in_hook = 0;
+	mt_hook_calling = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (h->sa_flags & SA_SIGINFO)
+		h->sa_sigaction(sig, info, uc);
+	else
+		h->sa_handler(sig);
+	atomic_signal_fence(memory_order_seq_cst);
+	mt_in_hook = in_hook;
+	mt_sig_state = state;
+	mt_hook_calling = calling;
+}
+
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
 	struct sigaction *p = &s.prog[sig];
@@ -152,25 +238,29 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
 			memset(p, 0, sizeof(*p));
 			p->sa_handler = SIG_DFL;
 		}
-		if (h.sa_flags & SA_SIGINFO)
-			h.sa_sigaction(sig, info, uc);
-		else
-			h.sa_handler(sig);
+		run_handler(sig, &h, info, uc);
 		return;
 	}
+	/* a signal memtide does not catch, delivered as the program took its
+	 * handler away: the program's new disposition is the kernel's now */
+	if (!is_caught(sig))
+		return;
 	if (!is_ignored(p))
 		die(sig, info);
 }
 
+/* Handlers set before this (by constructors run before ours) are wrapped too. */
 void mt_signals_install(void)
 {
-	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++) {
-		int sig = caught[i];
-
-		if (real_sigaction(sig, NULL, &s.prog[sig]) < 0 || is_ignored(&s.prog[sig]))
-			continue;
-		arm(sig, &s.prog[sig]);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    real_sigaction(sig, NULL, &s.prog[sig]) < 0)
+			continue;	/* and the signals the C library keeps */
+		s.known[sig] = 1;
+		if (wraps(sig, &s.prog[sig]))
+			arm(sig, &s.prog[sig]);
 	}
+	pthread_atfork(NULL, NULL, reset_counts);
 	s.installed = 1;
 }
 
@@ -178,11 +268,11 @@ static int hook_sigaction(int sig, const struct sigaction *act, struct sigaction
 {
 	struct sigaction prev;
 
-	if (!s.installed || sig <= 0 || sig >= NSIG || !is_caught(sig))
+	if (!s.installed || sig <= 0 || sig >= NSIG || !s.known[sig])
 		return real_sigaction(sig, act, old);
 	prev = s.prog[sig];
 	if (act) {
-		int rc = is_ignored(act) ? real_sigaction(sig, act, NULL) : arm(sig, act);
+		int rc = wraps(sig, act) ? arm(sig, act) : real_sigaction(sig, act, NULL);
 
 		if (rc < 0)
 			return rc;

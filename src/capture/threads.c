@@ -189,7 +189,8 @@ void mt_thread_set_name(const char *name)
 {
 	struct mt_thread *t = tls_thread;
 
-	if (t && t != THREAD_GONE)
+	/* not from a handler that interrupted memtide: the meta lock may be held */
+	if (t && t != THREAD_GONE && !MT_SIG_COUNTING())
 		emit_thread_record(t, name);
 }
 
@@ -276,15 +277,32 @@ void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr,
 	ev->stack = stack;
 	ev->kind = (uint8_t)kind;
 	mt_thread_unlock(t);
-	if (MT_UNLIKELY(wait))
+	if (MT_UNLIKELY(wait) && !mt_sig_state)
 		wait_for_writer();
+}
+
+/*
+ * A signal handler's events are counted, not recorded, when it interrupted
+ * memtide (see run_handler in signals.c), and when it would register the
+ * thread while interrupting an allocator call (pthread_setspecific may
+ * allocate).
+ */
+static inline int counting(void)
+{
+	return MT_UNLIKELY(mt_sig_state) && (mt_sig_state == MT_SIG_COUNT || !tls_thread);
 }
 
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips)
 {
-	struct mt_thread *t = mt_current_thread();
+	struct mt_thread *t;
 
-	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)))
+	if (counting()) {
+		mt_signals_count(0, size);
+		return;
+	}
+	t = mt_current_thread();
+	if (MT_UNLIKELY(atomic_load_explicit(&mt_writer_paused, memory_order_relaxed)) &&
+	    !mt_sig_state)	/* pthread_create allocates */
 		mt_writer_resume_due();
 	if (MT_UNLIKELY(mt_tpa_pending) && mt_py->trace_python_allocators())
 		mt_tpa_pending = 0;
@@ -296,8 +314,13 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 
 void mt_record_free(unsigned kind, const void *addr, size_t size)
 {
-	struct mt_thread *t = mt_current_thread();
+	struct mt_thread *t;
 
+	if (counting()) {
+		mt_signals_count(1, 0);
+		return;
+	}
+	t = mt_current_thread();
 	if (t)
 		mt_emit(t, kind, (uintptr_t)addr, size, 0);
 }

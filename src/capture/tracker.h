@@ -119,7 +119,8 @@ void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
 int mt_tracker_owner(void);	/* this process's capture is live */
-/* The last flush of a process that will not reach exit (signals.c, exec.c);
+/* The last flush of a process that will not reach exit (signals.c, exec.c;
+ * ended_by NULL: an exit from a handler that interrupted memtide);
  * -1, or the mark for mt_tracker_unend() (a failed exec). */
 int64_t mt_tracker_end(const char *ended_by, int dying);
 void mt_tracker_unend(int64_t mark);
@@ -190,6 +191,21 @@ void mt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* signals.c */
 void mt_signals_install(void);
 void mt_signals_set(sigset_t *set);	/* the signals memtide catches */
+/*
+ * While a program's handler runs: MT_SIG_COUNT when it interrupted memtide
+ * holding something (a lock, libunwind, the stack cache): its events are
+ * counted (mt_signals_count), not recorded; MT_SIG_RECORD when it
+ * interrupted a hook's allocator call, which holds nothing of memtide's:
+ * recorded, but nothing is started that could allocate (the allocator may
+ * hold its own lock).  0 otherwise.
+ */
+enum { MT_SIG_COUNT = 1, MT_SIG_RECORD = 2 };
+extern __thread int mt_sig_state MT_TLS;
+extern __thread int mt_hook_calling MT_TLS;	/* in a hook's allocator call */
+#define MT_SIG_COUNTING() MT_UNLIKELY(mt_sig_state == MT_SIG_COUNT)
+void mt_signals_count(int is_free, uint64_t bytes);
+/* The counts as META key/values, when there are any. */
+void mt_signals_report(void (*kv)(const char *key, unsigned long long v));
 
 /* unwind.c */
 void mt_unwind_init(void);

@@ -934,18 +934,43 @@ void mt_writer_stop(void)
 	report_failure();
 }
 
+/* A META record written directly, for the end of a process. */
+static void out_meta(const char *key, const char *value)
+{
+	uint8_t rec[16], *p = rec;
+	size_t klen = strlen(key), vlen = strlen(value);
+
+	*p++ = MT_REC_META;
+	p = mt_put_varint(p, klen);
+	out(rec, (size_t)(p - rec));
+	out(key, klen);
+	p = mt_put_varint(rec, vlen);
+	out(rec, (size_t)(p - rec));
+	out(value, vlen);
+}
+
+static void out_meta_num(const char *key, unsigned long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10));
+	out_meta(key, p);
+}
+
 /*
  * The end of a process that does not reach exit: it dies of a signal
  * (dying: in its handler, where the writer thread may be mid-round) or
- * becomes another program by exec.  Every event goes out in a last
+ * becomes another program by exec (or exits from a signal handler that
+ * interrupted the tracker: ended_by NULL).  Every event goes out in a last
  * round, the chunk is closed, and a chunk of its own says how the
  * program ended (META ended_by) and ENDs the capture.  Returns where
  * that last chunk starts, for mt_writer_unfinish, or -1.
  */
 int64_t mt_writer_finish(const char *ended_by, int dying)
 {
-	uint8_t rec[16], *p = rec;
-	size_t klen = strlen("ended_by"), vlen = strlen(ended_by);
 	sigset_t old;
 	int64_t mark;
 
@@ -962,13 +987,9 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 	run_round(1);
 	compress(ZSTD_e_end);
 	mark = w.failed ? -1 : (int64_t)w.off;
-	*p++ = MT_REC_META;
-	p = mt_put_varint(p, klen);
-	out(rec, (size_t)(p - rec));
-	out("ended_by", klen);
-	p = mt_put_varint(rec, vlen);
-	out(rec, (size_t)(p - rec));
-	out(ended_by, vlen);
+	if (ended_by)
+		out_meta("ended_by", ended_by);
+	mt_signals_report(out_meta_num);	/* the meta lock may be held */
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
 	compress(ZSTD_e_end);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

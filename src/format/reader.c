@@ -256,6 +256,12 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 		c->native = !strcmp(value, "1");
 	else if (!strcmp(key, "dropped_events"))
 		c->dropped_events = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "signal_dropped_allocations"))
+		c->signal_dropped_allocs = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "signal_dropped_bytes"))
+		c->signal_dropped_bytes = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "signal_dropped_frees"))
+		c->signal_dropped_frees = strtoull(value, NULL, 10);
 	free(value);
 }
 

@@ -73,6 +73,8 @@ struct mt_capture {
 	int truncated;		/* the file stops before its end */
 	int truncation;		/* enum mt_truncation: why */
 	uint64_t dropped_events;	/* the tracker ran out of memory for these */
+	/* made in signal handlers that interrupted the tracker: not recorded */
+	uint64_t signal_dropped_allocs, signal_dropped_bytes, signal_dropped_frees;
 	/* private */
 	struct mt_reader_state *st;
 };

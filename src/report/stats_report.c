@@ -86,7 +86,7 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 			 int include_files)
 {
 	const struct mt_capture *c = &r->c;
-	char a[32], b[32];
+	char a[32], b[32], d[32];
 
 	char text[4096];
 
@@ -107,6 +107,14 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	if (c->dropped_events)
 		fprintf(f, "Note: %llu events dropped: the tracker ran out of address space.\n",
 			(unsigned long long)c->dropped_events);
+	if (c->signal_dropped_allocs || c->signal_dropped_frees)
+		fprintf(f, "Note: %s %s (%s) and %s %s made in signal handlers while memtide was "
+			   "recording could not be recorded; the figures leave them out.\n",
+			mt_fmt_count(a, sizeof(a), c->signal_dropped_allocs),
+			mt_plural(c->signal_dropped_allocs, "allocation", "allocations"),
+			mt_fmt_size(b, sizeof(b), c->signal_dropped_bytes),
+			mt_fmt_count(d, sizeof(d), c->signal_dropped_frees),
+			mt_plural(c->signal_dropped_frees, "free", "frees"));
 
 	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
@@ -198,6 +206,9 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	if (c->truncated)
 		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));
 	fprintf(f, ",\n  \"dropped_events\": %llu", (unsigned long long)c->dropped_events);
+	fprintf(f, ",\n  \"signal_dropped_allocations\": %llu", (unsigned long long)c->signal_dropped_allocs);
+	fprintf(f, ",\n  \"signal_dropped_bytes\": %llu", (unsigned long long)c->signal_dropped_bytes);
+	fprintf(f, ",\n  \"signal_dropped_frees\": %llu", (unsigned long long)c->signal_dropped_frees);
 	fputs(",\n  \"allocators\": {", f);
 	for (int i = 1; i < MT_EV_KIND_COUNT; i++) {
 		if (!r->kinds[i])
