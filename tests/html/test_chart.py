@@ -19,8 +19,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-import mt_browser  # noqa: E402
 import mt_pages  # noqa: E402
+from mt_fixtures import browser, page, templates  # noqa: E402,F401 (fixtures)
 from test_pages import READY, assert_clean, open_page, set_control  # noqa: E402
 
 REPO = HERE.parent.parent
@@ -50,27 +50,6 @@ def record(page, doc):
     expr = RECORD.replace("STEPS", json.dumps(doc["steps"])).replace(
         "PEAK", json.dumps(doc["meta"]["peak_time_ms"] / 1000))
     return page.eval(expr)
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    if not mt_browser.find_chromium():
-        pytest.fail("chromium is not installed: run tests/html/setup.sh")
-    return mt_pages.build_templates(tmp_path_factory.mktemp("pages"))
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    b = mt_browser.Browser(tmp_path_factory.mktemp("chromium"))
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def page(browser):
-    p = browser.new_page()
-    yield p
-    p.close()
 
 
 def steps_doc():

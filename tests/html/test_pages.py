@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import mt_browser  # noqa: E402
 import mt_pages  # noqa: E402
+from mt_fixtures import browser, page, templates  # noqa: E402,F401 (fixtures)
 from mt_pages import XSS  # noqa: E402
 
 READY = "document.body.dataset.ready === '1'"
@@ -30,27 +30,6 @@ LABELS = "Array.from(document.querySelectorAll('#flame .d3-flame-graph-label')).
 # d3-flame-graph sets the labels' text at the end of a transition
 LABELS_SET = "(() => { const l = document.querySelectorAll('#flame .d3-flame-graph-label');" \
              " return l.length > 0 && Array.from(l).every(e => e.textContent !== ''); })()"
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    if not mt_browser.find_chromium():
-        pytest.fail("chromium is not installed: run tests/html/setup.sh")
-    return mt_pages.build_templates(tmp_path_factory.mktemp("pages"))
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    b = mt_browser.Browser(tmp_path_factory.mktemp("chromium"))
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def page(browser):
-    p = browser.new_page()
-    yield p
-    p.close()
 
 
 @pytest.fixture
