@@ -242,8 +242,9 @@ TOOL_ENV = {"memtide_nosync": {"MEMTIDE_SYNC_ROUNDS": "0"}}
 
 def tool_cmd(tool, workload, base):
     """(command, capture path prefix or None) for tool on workload, or (None, reason)."""
-    # memtide picks /usr/bin/python3 itself for a script; a native program is run directly.
-    prog = base if workload == "native_churn" else base[1:]
+    # a script runs under the baseline's interpreter (memtide run would take
+    # python3 on PATH); a native program is run directly.
+    prog = base if workload == "native_churn" else ["--python", PYTHON] + base[1:]
     if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync"):
         if not os.access(MEMTIDE, os.X_OK):
             return None, "n/a"
@@ -502,7 +503,8 @@ def bench_startup(rows):
         rows.append(row("startup", "python3 empty.py", scale="-"))
         return
     configs = [("memtide run empty.py",
-                [MEMTIDE, "run", "-q", "-f", "-o", os.path.join(CAP, "empty.tide"), empty]
+                [MEMTIDE, "run", "-q", "-f", "--python", PYTHON, "-o", os.path.join(CAP, "empty.tide"),
+                 empty]
                 if os.access(MEMTIDE, os.X_OK) else None),
                ("heaptrack empty.py",
                 [HEAPTRACK, "-o", os.path.join(CAP, "empty.heaptrack"), PYTHON, empty]
