@@ -28,7 +28,7 @@ PYTHONS ?= $(wildcard /usr/bin/python3) \
 	$(wildcard $(foreach v,3.9 3.10 3.11 3.12 3.13,$(PYENV_ROOT)/versions/$(v).*/bin/python3))
 
 CAPTURE_SRC = $(wildcard src/capture/*.c)
-CLI_SRC = $(wildcard src/cli/*.c src/format/*.c src/analysis/*.c src/report/*.c)
+CLI_SRC = $(wildcard src/cli/*.c src/format/*.c src/analysis/*.c src/report/*.c src/live/*.c)
 HEADERS = $(wildcard include/memtide/*.h src/*/*.h web/*.h)
 # The HTML pages: our templates and scripts plus pinned npm packages,
 # embedded into the binary as one generated C file.
@@ -55,7 +55,7 @@ $(LIB): $(CAPTURE_SRC) $(HEADERS)
 # elfutils and its compressors, zstd and the demangler are linked in
 # statically: loading and relocating them took 3 ms of every command's
 # start-up, `memtide run` included (bench/startup.py).
-CLI_LIBS = -Wl,-Bstatic -ldw -lelf -lz -llzma -lbz2 -lzstd -lstdc++ -Wl,-Bdynamic -lm
+CLI_LIBS = -Wl,-Bstatic -ldw -lelf -lz -llzma -lbz2 -lzstd -lstdc++ -lncursesw -ltinfo -Wl,-Bdynamic -lpthread -lm
 
 $(BIN): $(CLI_SRC) $(HEADERS) $(ASSETS)
 	@mkdir -p $(dir $@)

@@ -4,12 +4,12 @@
 # are there, so it is cheap to run before every build.
 set -e
 PKGS="gcc g++ make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
-zlib1g-dev liblzma-dev libbz2-dev \
+zlib1g-dev liblzma-dev libbz2-dev libncurses-dev libcairo2-dev \
 python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
 python3-ipykernel python3-nbclient python3-nbformat \
 python3-pip python3-wheel python3-venv \
 chromium fonts-dejavu-core \
-clang-14 libclang-rt-14-dev zstd"
+clang-14 libclang-rt-14-dev zstd tmux gdb"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
