@@ -7,7 +7,7 @@ PKGS="gcc g++ make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
 zlib1g-dev liblzma-dev libbz2-dev libncurses-dev libcairo2-dev \
 python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
 python3-ipykernel python3-nbclient python3-nbformat \
-python3-pip python3-wheel python3-venv \
+python3-pip python3-wheel python3-venv python3-jsonschema \
 chromium fonts-dejavu-core \
 clang-14 libclang-rt-14-dev zstd tmux gdb"
 missing=""
