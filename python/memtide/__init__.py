@@ -12,12 +12,18 @@ numpy included) into a capture that every `memtide` report reads:
 
 marks pipeline steps for `memtide steps out.tide`.  They work under a
 Tracker and under `memtide run` alike.
+
+    @memtide.profile
+    def load(): ...
+
+prints the memory of each line of load() when a call returns (see
+`memtide lines`).
 """
 import os
 
 from . import _cli
 
-__all__ = ["Tracker", "step", "tracking"]
+__all__ = ["Tracker", "profile", "step", "tracking"]
 __version__ = "0.1.0"
 
 
@@ -82,6 +88,13 @@ class step:
     def __exit__(self, *exc):
         _ext().step(None)
         return False
+
+
+def profile(func=None, **options):
+    """Decorator: memory line by line of func, printed when each call
+    returns; options: stream, min, native, keep (see memtide._profile)."""
+    from ._profile import profile as _profile
+    return _profile(func, **options)
 
 
 def tracking():

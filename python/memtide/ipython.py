@@ -20,6 +20,9 @@
                                  0.5 MB per cell); a terminal prints the path
     %memtide_top [N] [--all]     the top allocation sites of the last measured
                                  cell; --all also shows IPython's own
+    %memtide_lines -f FUNC [-m SIZE] statement
+                                 runs the statement tracked and prints the
+                                 memory of each line of FUNC (like %mprun)
 
 The peaks come from memtide's own accounting of every allocation made by
 the cell's code (a Tracker started when the cell's code starts, stopped
@@ -30,8 +33,10 @@ counted.  Sizes are in binary units (MiB = 2^20 bytes).
 import ast
 import html
 import json
+import linecache
 import os
 import re
+import tempfile
 
 from . import _cli
 from ._measure import MiB, Session, format_size, rss_bytes, short_path
@@ -189,6 +194,29 @@ def _measure(shell, code, native=False):
     return m, value, name, error
 
 
+def _lines_table(code, capture, min_size=None):
+    """`memtide lines` for one function of a capture, with its source
+    from linecache (where IPython keeps cells that are not files)."""
+    args = ["lines", "--function", code.co_name, "--file", code.co_filename, "-w", "0"]
+    if min_size:
+        args += ["--min", min_size]
+    source = None
+    if not os.path.isfile(code.co_filename):
+        lines = linecache.getlines(code.co_filename)
+        if lines:
+            fd, source = tempfile.mkstemp(prefix="memtide-source-", suffix=".py")
+            with os.fdopen(fd, "w") as f:
+                f.writelines(lines)
+            args += ["--source", source]
+    try:
+        return _cli.run(*args, capture).rstrip("\n")
+    except RuntimeError as e:
+        return "%%memtide_lines: %s" % str(e).replace("memtide: ", "", 1)
+    finally:
+        if source:
+            os.unlink(source)
+
+
 def _from_cell(error, name):
     """The cell's exception with its traceback starting at the cell's code
     (memtide's frames dropped)."""
@@ -325,6 +353,36 @@ class MemtideMagics(Magics):
             print("peak memory: %.2f MiB, increment: %.2f MiB" % (
                 (before + best.heap_peak) / MiB, best.heap_peak / MiB))
         return best if "o" in opts else None
+
+    @line_magic
+    def memtide_lines(self, line):
+        """%memtide_lines -f FUNC [-f FUNC ...] [-m SIZE] statement
+
+        Runs the statement tracked and prints the memory of each line of
+        the functions named with -f, as `memtide lines` does (like
+        memory_profiler's %mprun, from exact allocation accounting).
+        -m SIZE leaves out lines that allocated less (e.g. -m 1MiB)."""
+        _abandon_watched_cell()
+        opts, stmt = self.parse_options(line, "f:m:", posix=False, strict=False,
+                                        list_all=True, preserve_non_opts=True)
+        if not opts.get("f") or not stmt.strip():
+            raise UsageError("usage: %memtide_lines -f FUNC [-f FUNC ...] [-m SIZE] statement")
+        codes = []
+        for name in opts["f"]:
+            try:
+                obj = eval(name, self.shell.user_global_ns, self.shell.user_ns)
+            except Exception as e:
+                raise UsageError("%%memtide_lines: -f %s: %s" % (name, e))
+            code = getattr(getattr(obj, "__func__", obj), "__code__", None)
+            if code is None:
+                raise UsageError("%%memtide_lines: -f %s is not a Python function" % name)
+            codes.append(code)
+        m, _, name, error = _measure(self.shell, stmt)
+        _set_last(m)
+        for code in codes:
+            print(_lines_table(code, m.capture, opts["m"][-1] if opts.get("m") else None))
+        if error is not None:
+            raise _from_cell(error, name)
 
     @cell_magic
     def memtide_flamegraph(self, line, cell):

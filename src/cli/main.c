@@ -24,6 +24,7 @@ static const struct command {
 	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
+	{ "lines", cmd_lines, "memory line by line inside chosen Python functions" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

@@ -1,6 +1,7 @@
 /*
  * output.c - formatting shared by the reports (see output.h).
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -29,6 +30,40 @@ const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes)
 const char *mt_plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;
+}
+
+int mt_parse_size(const char *s, uint64_t *out)
+{
+	static const char prefixes[] = "kmgtp";
+	char *end;
+	double v, mult = 1;
+	const char *p;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return -1;
+	v = strtod(s, &end);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end && (p = strchr(prefixes, tolower((unsigned char)*end)))) {
+		int binary = tolower((unsigned char)end[1]) == 'i';
+
+		for (const char *q = prefixes; q <= p; q++)
+			mult *= binary ? 1024 : 1000;
+		end += binary ? 2 : 1;
+		if (tolower((unsigned char)*end) != 'b')
+			return -1;
+		end++;
+	} else if (tolower((unsigned char)*end) == 'b') {
+		end++;
+	}
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end || v * mult >= 18446744073709551615.0)
+		return -1;
+	*out = (uint64_t)(v * mult + 0.5);
+	return 0;
 }
 
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n)

@@ -13,6 +13,14 @@
 const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes);
 /* one when n is 1, else many: "1 allocation", "2 allocations". */
 const char *mt_plural(uint64_t n, const char *one, const char *many);
+/*
+ * Reads a size as users write it: "512", "10 MB" (10,000,000), "10 MiB"
+ * (10,485,760), "1.5GiB", "64kb": decimal units are powers of 1000, binary
+ * ones of 1024, the unit case-insensitive.  0, or -1 for anything else.
+ */
+int mt_parse_size(const char *s, uint64_t *out);
+#define MT_SIZE_SYNTAX "a number of bytes, or a number and a unit: B, KB, MB, GB, TB " \
+	"(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"
 /* "1,234,567". */
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n);
 /* Writes s as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
