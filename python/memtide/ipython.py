@@ -1,10 +1,12 @@
 """memtide in IPython and Jupyter: `%load_ext memtide`, then
 
-    %memtide_watch on|off        after each cell: "In [4] used 762.9 MiB RAM in
+    %memtide_watch on [--perf]|off
+                                 after each cell: "In [4] used 762.9 MiB RAM in
                                  0.32s (system mean cpu 6%, single max cpu 100%),
                                  peaked 0.0 MiB above final usage, current RAM
                                  usage now 1595.5 MiB"; the figures of the last
-                                 cell are in memtide.ipython.last
+                                 cell are in memtide.ipython.last; --perf adds
+                                 cycles, instructions, IPC and cache misses
     %memit [-r N] [-q] [-o] statement / %%memit [-r N] [-q] [-o]
                                  peak memory and increment of a statement or
                                  cell; -r N runs it N times and keeps the
@@ -93,6 +95,8 @@ def _cell_started():
     if _watch and _watch.armed:
         _watch.armed = False
         _watch.session = Session().start()
+        if _watch.counters:
+            _watch.perf0 = _watch.counters.read()
 
 
 class _Watcher(ast.NodeTransformer):
@@ -104,11 +108,18 @@ class _Watcher(ast.NodeTransformer):
     compiling the cell are not measured.  post_run_cell stops the tracker
     and prints the line."""
 
-    def __init__(self, shell):
+    def __init__(self, shell, perf=False):
         self.shell = shell
         self.session = None
         self.armed = False
         self.nested = 0     # cells run by the measured cell (run_cell inside it)
+        self.counters = None    # hardware counters (--perf), when available
+        if perf:
+            from . import _perf
+            try:
+                self.counters = _perf.Counters()
+            except _perf.Unavailable as e:
+                print("perf counters unavailable: %s" % e)
 
     def visit_Module(self, node):
         if not self.armed:
@@ -144,8 +155,14 @@ class _Watcher(ast.NodeTransformer):
             return
         m.cell = getattr(getattr(result, "info", None), "raw_cell", None)
         m.count = getattr(result, "execution_count", None) or self.shell.execution_count
+        line = _line(m.count, m)
+        if self.counters:
+            from . import _perf
+            counts = _perf.delta(self.perf0, self.counters.read())
+            m.__dict__.update(counts)
+            line += "; " + _perf.describe(counts)
         _set_last(m)
-        print(_line(m.count, m))
+        print(line)
 
 
 def _unwatch(shell):
@@ -153,6 +170,8 @@ def _unwatch(shell):
     if _watch:
         shell.events.unregister("pre_run_cell", _watch.pre)
         shell.events.unregister("post_run_cell", _watch.post)
+        if _watch.counters:
+            _watch.counters.close()
         if _watch in shell.ast_transformers:
             shell.ast_transformers.remove(_watch)
         _abandon_watched_cell()
@@ -294,14 +313,19 @@ except ImportError:     # IPython is optional
 class MemtideMagics(Magics):
     @line_magic
     def memtide_watch(self, line):
-        """%memtide_watch on|off: the memory line after each cell."""
+        """%memtide_watch on [--perf] | off: the memory line after each cell;
+        --perf adds the cell's hardware counters (cycles, instructions, IPC,
+        cache references and misses), also in memtide.ipython.last."""
         global _watch
-        arg = line.strip().lower()
-        if arg not in ("on", "off", ""):
-            raise UsageError("usage: %memtide_watch on|off")
+        args = line.lower().split()
+        perf = "--perf" in args
+        args = [a for a in args if a != "--perf"]
+        if len(args) > 1 or (args and args[0] not in ("on", "off")) or \
+                (perf and args == ["off"]):
+            raise UsageError("usage: %memtide_watch on [--perf] | off")
         _unwatch(self.shell)
-        if arg in ("on", ""):
-            _watch = _Watcher(self.shell)
+        if args != ["off"]:
+            _watch = _Watcher(self.shell, perf=perf)
             self.shell.events.register("pre_run_cell", _watch.pre)
             self.shell.events.register("post_run_cell", _watch.post)
             self.shell.ast_transformers.append(_watch)
