@@ -52,7 +52,7 @@ print("held", MIB, HOW)
 sys.exit(3 if HOW == "exit" else 0)
 """
 
-MIBS = ("3", "6", "12")
+MIBS = ("4", "6", "8")
 WAYS = ("list", "tuple")
 HELD = {m: int(m) * (MiB + 1) for m in MIBS}
 
@@ -190,10 +190,12 @@ def test_json_exact(matrix, expected):
         assert hold["peak_above_start_bytes"] == HELD[key[1]], shown
         assert (hold["peak_bytes"], hold["peak_above_start_bytes"]) == \
             (steps[0]["peak_bytes"], steps[0]["peak_above_start_bytes"]), shown
-    # the same interpreter doing the same work: the peaks differ by what is held
+    # the same interpreter doing the same work (with arguments of the same
+    # length): the peaks differ by what is held
     by = {(c["params"]["way"], c["params"]["mib"]): c["peak_bytes"] for c in doc["cells"]}
     for way in WAYS:
-        assert by[way, "12"] - by[way, "3"] == HELD["12"] - HELD["3"], by
+        assert by[way, "8"] - by[way, "4"] == HELD["8"] - HELD["4"], by
+        assert by[way, "6"] - by[way, "4"] == HELD["6"] - HELD["4"], by
 
 
 def test_markdown_exact(matrix, expected):
@@ -247,7 +249,7 @@ def test_sort(matrix):
     peaks = [c["peak_bytes"] for c in doc["cells"]]
     assert peaks == sorted(peaks, reverse=True)
     doc = run_json(mt, "bench", "--report", out, "--format", "json", "--sort", "mib")
-    # values sort as numbers: 3, 6, 12 (not "12" < "3"), ties in the matrix's order
+    # ties keep the matrix's order
     assert [(c["params"]["mib"], c["params"]["way"]) for c in doc["cells"]] == \
         [(m, w) for m in MIBS for w in WAYS]
     res = bench(mt, "--report", out, "--sort", "speed")
@@ -276,9 +278,9 @@ def test_parallel_gives_the_same_figures(matrix, tmp_path):
 def test_repeat(mt, system_python, tmp_path):
     script = write_script(tmp_path)
     out = tmp_path / "rep"
-    res = bench(mt, "-o", out, "-r", "2", "--param", "mib=3,6", "--", script, "{mib}", "list")
+    res = bench(mt, "-o", out, "-r", "2", "--param", "mib=12,4", "--", script, "{mib}", "list")
     assert res.returncode == 0, str(res)
-    assert "cell 2 of 2 (mib=6), run 2 of 2: running" in res.err
+    assert "cell 2 of 2 (mib=4), run 2 of 2: running" in res.err
     doc = run_json(mt, "bench", "--report", out, "--format", "json")
     assert doc["repeat"] == 2
     for cell in doc["cells"]:
@@ -292,7 +294,10 @@ def test_repeat(mt, system_python, tmp_path):
         assert cell["total_bytes"] == min(r["total_bytes"] for r in runs), cell
         assert (cell["wall_s_min"], cell["wall_s_max"]) == pytest.approx(tuple(walls), abs=2e-6)
         assert cell["wall_s"] == pytest.approx(sum(walls) / 2, abs=2e-6)
-        assert cell["steps"][0]["peak_above_start_bytes"] == HELD[cell["params"]["mib"]]
+        assert cell["steps"][0]["peak_above_start_bytes"] == int(cell["params"]["mib"]) * (MiB + 1)
+    # values sort as numbers: 4 before 12 (not "12" before "4")
+    doc = run_json(mt, "bench", "--report", out, "--format", "json", "--sort", "mib")
+    assert [c["params"]["mib"] for c in doc["cells"]] == ["4", "12"]
     text = bench(mt, "--report", out).out
     assert "2 runs each" in text and "wall time: median (min-max)" in text
 
@@ -300,7 +305,7 @@ def test_repeat(mt, system_python, tmp_path):
 def test_failed_cells(mt, system_python, tmp_path):
     script = write_script(tmp_path)
     out = tmp_path / "fail"
-    res = bench(mt, "-o", out, "--param", "how=ok,kill,exit", "--", script, "3", "{how}")
+    res = bench(mt, "-o", out, "--param", "how=ok,kill,exit", "--", script, "4", "{how}")
     assert res.returncode == 1, str(res)
     err = res.err.splitlines()
     assert "memtide bench: cell 2 of 3 (how=kill): failed, killed by SIGKILL" in res.err
@@ -323,9 +328,9 @@ def test_failed_cells(mt, system_python, tmp_path):
     # what the failed runs' captures hold is still shown: both held their buffers
     for how in ("ok", "kill", "exit"):
         hold = cells[how]["steps"][0]
-        assert (hold["name"], hold["peak_above_start_bytes"]) == ("hold", HELD["3"]), cells[how]
-        assert cells[how]["peak_bytes"] >= HELD["3"]
-    assert (out / "how=exit" / "run1.stdout").read_text() == "held 3 exit\n"
+        assert (hold["name"], hold["peak_above_start_bytes"]) == ("hold", HELD["4"]), cells[how]
+        assert cells[how]["peak_bytes"] >= HELD["4"]
+    assert (out / "how=exit" / "run1.stdout").read_text() == "held 4 exit\n"
     assert (out / "how=kill" / "run1.stdout").read_text() == ""
     # --report alone says nothing of failures: it only prints
     assert bench(mt, "--report", out).returncode == 0
@@ -334,7 +339,7 @@ def test_failed_cells(mt, system_python, tmp_path):
 def test_resume_and_force(mt, system_python, tmp_path):
     script = write_script(tmp_path)
     out = tmp_path / "res"
-    args = ["-o", out, "--param", "how=ok,exit", "--", script, "3", "{how}"]
+    args = ["-o", out, "--param", "how=ok,exit", "--", script, "4", "{how}"]
     first = bench(mt, *args)
     assert first.returncode == 1, str(first)
     ok = out / "how=ok" / "run1.tide"
@@ -481,7 +486,7 @@ def test_html_page(matrix, expected, tmp_path):
         assert not p.eval("document.getElementById('steps-panel').hidden")
         first = p.eval("Array.from(document.querySelectorAll('#cells tbody tr')[0].cells)"
                        ".map(c => c.textContent)")
-        assert first[:3] == ["list", "3", "ok"]
+        assert first[:3] == ["list", "4", "ok"]
         assert first[9] == f"fill at {script}:{site_lines(SCRIPT)['fill']}"
         assert p.errors() == [] and p.alerts() == []
         assert all(u.startswith("file://") for u in p.requests()), p.requests()
