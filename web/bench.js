@@ -53,9 +53,12 @@
     return s;
   }
 
-  function headRow(table, names, numFrom) {
+  /* Header cells; columns [numFrom, numTo) hold numbers. */
+  function headRow(table, names, numFrom, numTo) {
     var tr = el('tr');
-    names.forEach(function (n, i) { tr.appendChild(el('th', { scope: 'col', class: i >= numFrom ? 'num' : null }, el('span', { class: 'mt-th' }, n))); });
+    names.forEach(function (n, i) {
+      tr.appendChild(el('th', { scope: 'col', class: i >= numFrom && i < numTo ? 'num' : null }, el('span', { class: 'mt-th' }, n)));
+    });
     table.querySelector('thead').appendChild(tr);
   }
 
@@ -66,7 +69,7 @@
   function table() {
     var t = document.getElementById('cells');
     var names = params.map(function (p) { return p.name; });
-    headRow(t, names.concat(['status', 'wall time', 'peak heap', 'peak RSS', 'allocated', 'allocations', 'leaked', 'top site at the peak']), names.length + 1);
+    headRow(t, names.concat(['status', 'wall time', 'peak heap', 'peak RSS', 'allocated', 'allocations', 'leaked', 'top site at the peak']), names.length + 1, names.length + 7);
     var body = t.querySelector('tbody');
     cells.forEach(function (c) {
       var tr = el('tr');
@@ -89,7 +92,7 @@
     if (!names.length) return;
     document.getElementById('steps-panel').hidden = false;
     var t = document.getElementById('steps');
-    headRow(t, params.map(function (p) { return p.name; }).concat(names.map(String)), params.length);
+    headRow(t, params.map(function (p) { return p.name; }).concat(names.map(String)), params.length, params.length + names.length);
     var body = t.querySelector('tbody');
     cells.forEach(function (c) {
       var tr = el('tr');
