@@ -520,7 +520,7 @@ static int reap(struct runner *r)
 {
 	const struct mt_matrix *m = &r->o->m;
 	struct bench_status s = { 0 };
-	char path[PATH_MAX], err[PATH_MAX + 128], what[96], name[32];
+	char path[PATH_MAX], err[PATH_MAX + 128], what[96], how[64];
 	struct stat sb;
 	struct job *j = NULL;
 	int status, rc;
@@ -541,16 +541,12 @@ static int reap(struct runner *r)
 		s.state = MT_RUN_FAILED;
 		s.signal = WTERMSIG(status);
 		s.exit_status = 128 + s.signal;
-		if (sigabbrev_np(s.signal))
-			snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(s.signal));
-		else
-			snprintf(name, sizeof(name), "signal %d", s.signal);
-		snprintf(what, sizeof(what), "failed, killed by %s", name);
 	} else {
 		s.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		s.state = s.exit_status ? MT_RUN_FAILED : MT_RUN_OK;
-		snprintf(what, sizeof(what), "failed with exit status %d", s.exit_status);
 	}
+	snprintf(what, sizeof(what), "failed, %s",
+		 mt_matrix_failure(how, sizeof(how), s.exit_status, s.signal));
 	bench_run_file(m, j->cell, j->rep, "tide", path, sizeof(path));
 	s.capture_bytes = stat(path, &sb) ? 0 : (uint64_t)sb.st_size;
 	bench_run_file(m, j->cell, j->rep, "status", path, sizeof(path));
@@ -653,7 +649,10 @@ static int report(const char *dir, const struct bench_opts *o, int run)
 		mt_matrix_release(&m);
 		return mt_error("cannot sort by '%s': --sort takes %s", o->sort, mt_matrix_sort_help);
 	}
-	mt_matrix_write(stdout, &m, o->format, o->sort);
+	if (mt_matrix_write(stdout, &m, o->format, o->sort) < 0) {
+		mt_matrix_release(&m);
+		return mt_error("the page template has no {{TITLE}} and {{DATA}} to fill");
+	}
 	for (size_t i = 0; i < (size_t)m.ncells * m.repeat; i++) {
 		runs += m.runs[i].state != MT_RUN_MISSING;
 		failed += m.runs[i].state == MT_RUN_FAILED;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "html.h"
 #include "matrix.h"
 #include "output.h"
 #include "web/assets.h"
@@ -241,8 +242,7 @@ static const char *signal_name(int sig, char *buf, size_t cap)
 	return buf;
 }
 
-/* "killed by SIGKILL", "exit status 3". */
-static const char *failure_text(int exit_status, int sig, char *buf, size_t cap)
+const char *mt_matrix_failure(char *buf, size_t cap, int exit_status, int sig)
 {
 	char name[32];
 
@@ -373,7 +373,7 @@ static void write_md(FILE *f, const struct mt_matrix *m, const struct row *rows)
 		md_params(f, m, r->cell);
 		if (r->failed)
 			snprintf(text, sizeof(text), "failed: %s",
-				 failure_text(r->exit_status, r->signal, b, sizeof(b)));
+				 mt_matrix_failure(b, sizeof(b), r->exit_status, r->signal));
 		else
 			snprintf(text, sizeof(text), "%s", r->status);
 		if (r->done && r->done < m->repeat)
@@ -436,7 +436,7 @@ static void write_md(FILE *f, const struct mt_matrix *m, const struct row *rows)
 				fputs("- ", f);
 				cell_name(f, m, rows[i].cell);
 				fprintf(f, ", run %u: %s\n", k + 1,
-					failure_text(run->exit_status, run->signal, b, sizeof(b)));
+					mt_matrix_failure(b, sizeof(b), run->exit_status, run->signal));
 			}
 	}
 	free(steps);
@@ -637,51 +637,43 @@ static void write_json(FILE *f, const struct mt_matrix *m, const struct row *row
 
 /* ---------------------------------------------------------------- HTML */
 
-static void html_text(FILE *f, const char *s)
+struct page_ctx {
+	const struct mt_matrix *m;
+	const struct row *rows;
+	const char *title;
+};
+
+static void page_data(FILE *f, const void *ctx)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f);
-		}
-	}
+	const struct page_ctx *c = ctx;
+
+	write_json(f, c->m, c->rows, c->title);
 }
 
 /* The page: web/bench.html with the title and the JSON document filled in. */
-static void write_html(FILE *f, const struct mt_matrix *m, const struct row *rows)
+static int write_html(FILE *f, const struct mt_matrix *m, const struct row *rows)
 {
-	const char *tmpl = mt_asset_bench_html;
-	const char *title = strstr(tmpl, "{{TITLE}}");
-	const char *data = title ? strstr(title, "{{DATA}}") : NULL;
-	char *text = NULL;
+	char *title = NULL;
 	size_t len = 0;
-	FILE *t = open_memstream(&text, &len);
+	FILE *t = open_memstream(&title, &len);
+	struct page_ctx c = { m, rows, NULL };
+	int rc;
 
 	if (!t)
 		mt_oom();
 	fprintf(t, "memtide bench: %s", m->command);
 	fclose(t);
-	if (!title || !data) {	/* web/embed.js checks this at build time */
-		fputs("memtide: the bench page template has no {{TITLE}} and {{DATA}}\n", stderr);
-		abort();
-	}
-	fwrite(tmpl, 1, (size_t)(title - tmpl), f);
-	html_text(f, text);
-	title += strlen("{{TITLE}}");
-	fwrite(title, 1, (size_t)(data - title), f);
-	write_json(f, m, rows, text);
-	fputs(data + strlen("{{DATA}}"), f);
-	free(text);
+	c.title = title;
+	rc = mt_html_page(f, mt_asset_bench_html, title, page_data, &c);
+	free(title);
+	return rc;
 }
 
-void mt_matrix_write(FILE *f, const struct mt_matrix *m, enum mt_matrix_format fmt,
-		     const char *sort)
+int mt_matrix_write(FILE *f, const struct mt_matrix *m, enum mt_matrix_format fmt,
+		    const char *sort)
 {
 	struct row *rows = mt_xcalloc(m->ncells, sizeof(*rows));
+	int rc = 0;
 
 	for (uint32_t i = 0; i < m->ncells; i++)
 		summarize(m, i, &rows[i]);
@@ -691,9 +683,10 @@ void mt_matrix_write(FILE *f, const struct mt_matrix *m, enum mt_matrix_format f
 	case MT_MATRIX_MD: write_md(f, m, rows); break;
 	case MT_MATRIX_CSV: write_csv(f, m, rows); break;
 	case MT_MATRIX_JSON: write_json(f, m, rows, NULL); break;
-	case MT_MATRIX_HTML: write_html(f, m, rows); break;
+	case MT_MATRIX_HTML: rc = write_html(f, m, rows); break;
 	}
 	free(rows);
+	return rc;
 }
 
 void mt_matrix_release(struct mt_matrix *m)

@@ -55,17 +55,19 @@ uint32_t mt_matrix_value(const struct mt_matrix *m, uint32_t cell, uint32_t p);
 struct mt_matrix_run *mt_matrix_run(const struct mt_matrix *m, uint32_t cell, uint32_t rep);
 /* 0 when the rows can be sorted by col (a parameter or a figure), else -1. */
 int mt_matrix_sort_column(const struct mt_matrix *m, const char *col);
+/* How a run failed: "killed by SIGKILL", "exit status 3".  Returns buf. */
+const char *mt_matrix_failure(char *buf, size_t cap, int exit_status, int sig);
 /* The columns --sort takes, for an error message. */
 extern const char mt_matrix_sort_help[];
 
 /*
  * Writes the table.  sort: NULL for the matrix's order, a parameter (its
  * values in ascending order, as numbers when they are) or a figure
- * (biggest first).  Unknown sort columns are left to
- * mt_matrix_sort_column to refuse beforehand.
+ * (biggest first); mt_matrix_sort_column refuses other columns beforehand.
+ * Returns 0, or -1 when the page template lacks its placeholders.
  */
-void mt_matrix_write(FILE *f, const struct mt_matrix *m, enum mt_matrix_format fmt,
-		     const char *sort);
+int mt_matrix_write(FILE *f, const struct mt_matrix *m, enum mt_matrix_format fmt,
+		    const char *sort);
 void mt_matrix_release(struct mt_matrix *m);
 
 #endif

@@ -309,7 +309,7 @@ def test_failed_cells(mt, system_python, tmp_path):
     assert res.returncode == 1, str(res)
     err = res.err.splitlines()
     assert "memtide bench: cell 2 of 3 (how=kill): failed, killed by SIGKILL" in res.err
-    assert "memtide bench: cell 3 of 3 (how=exit): failed with exit status 3" in res.err
+    assert "memtide bench: cell 3 of 3 (how=exit): failed, exit status 3" in res.err
     assert err[-1] == "memtide: 2 of 3 runs failed (each one's output is beside its capture)"
     # the table is printed all the same, failed cells marked
     rows = {r["how"]: r for r in md_rows(res.out, "how")}
