@@ -46,7 +46,7 @@ static const char usage_text[] =
 	"                       comparable when each run has the machine alone)\n"
 	"  -o, --output DIR     where the runs go (default memtide-bench)\n"
 	"      --native         record native frames too (memtide run --native)\n"
-	"      --python PATH    the interpreter for Python scripts (memtide run --python)\n"
+	"      --python PATH    the interpreter of Python scripts (as memtide run)\n"
 	"      --force          run again the runs that succeeded before\n"
 	"      --report DIR     print the table of the runs in DIR, run nothing\n"
 	"      --format FMT     md (default), csv, json, or html (a page with charts)\n"
@@ -118,9 +118,6 @@ static int add_param(struct mt_matrix *m, const char *arg)
 
 		if (!n)
 			return mt_error("--param %s has an empty value in '%s'", p->name, eq + 1);
-		if (n > 200)
-			return mt_error("--param %s: a value of %zu bytes is too long to name a "
-					"directory", p->name, n);
 		for (uint32_t v = 0; v < p->nvalues; v++)
 			if (strlen(p->values[v]) == n && !strncmp(p->values[v], s, n))
 				return mt_error("--param %s gives the value '%.*s' twice", p->name,
@@ -317,9 +314,21 @@ static int check_matrix(struct bench_opts *o)
 	uint64_t cells = 1;
 
 	for (uint32_t p = 0; p < o->m.nparams; p++) {
-		cells *= o->m.params[p].nvalues;
+		const struct mt_matrix_param *mp = &o->m.params[p];
+
+		cells *= mp->nvalues;
 		if (cells > MAX_CELLS)
 			return mt_error("the matrix has more than %d combinations", MAX_CELLS);
+		/* each NAME=VALUE is a directory name, '/' and '%' written %2F, %25 */
+		for (uint32_t v = 0; v < mp->nvalues; v++) {
+			size_t len = strlen(mp->name) + 1;
+
+			for (const char *c = mp->values[v]; *c; c++)
+				len += *c == '/' || *c == '%' ? 3 : 1;
+			if (len > NAME_MAX)
+				return mt_error("--param %s: the value '%.40s...' is too long to name "
+						"a directory", mp->name, mp->values[v]);
+		}
 	}
 	o->m.ncells = (uint32_t)cells;
 	for (int i = 0; i < o->ncmd; i++)
@@ -455,12 +464,14 @@ static int start(struct runner *r, struct job *j, uint32_t cell, uint32_t rep, c
 		free(argv);
 		return mt_error("%s", err);
 	}
-	bench_run_file(m, cell, rep, "status", capture, sizeof(capture));
-	if (unlink(capture) && errno != ENOENT) {
-		free(argv);
-		return mt_error("cannot remove '%s': %s", capture, strerror(errno));
+	/* what an earlier run left must not pass for this one's */
+	for (int i = 0; i < 2; i++) {
+		bench_run_file(m, cell, rep, i ? "tide" : "status", capture, sizeof(capture));
+		if (unlink(capture) && errno != ENOENT) {
+			free(argv);
+			return mt_error("cannot remove '%s': %s", capture, strerror(errno));
+		}
 	}
-	bench_run_file(m, cell, rep, "tide", capture, sizeof(capture));
 	out = open_out(m, cell, rep, "stdout");
 	errfd = out < 0 ? -1 : open_out(m, cell, rep, "stderr");
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -575,13 +586,14 @@ static int run_matrix(struct bench_opts *o)
 	struct runner r = { .o = o };
 	const struct mt_matrix *m = &o->m;
 	size_t nruns = (size_t)m->ncells * m->repeat;
-	uint8_t *skip = mt_xcalloc(nruns, 1);
 	ssize_t n = readlink("/proc/self/exe", r.self, sizeof(r.self) - 1);
+	uint8_t *skip;
 	int rc = 0;
 
 	if (n <= 0)
 		return mt_error("cannot find memtide's own binary: %s", strerror(errno));
 	r.self[n] = '\0';
+	skip = mt_xcalloc(nruns, 1);
 	r.jobs = mt_xcalloc((size_t)o->jobs, sizeof(*r.jobs));
 	r.t0 = now();
 	for (uint32_t cell = 0; cell < m->ncells; cell++) {
