@@ -434,6 +434,20 @@ def test_unwritable_output(mt, tmp_path, nobody_dir):
     assert not list((nobody_dir / "ro").iterdir())
 
 
+def test_help_and_usage_errors(mt, tmp_path):
+    res = bench(mt, "--help")
+    assert res.returncode == 0 and res.out.startswith("usage: memtide bench --param NAME=")
+    assert "bench" in mt.run("--help").out
+    for args, message in ((["--format", "xml"], "--format is md, csv, json or html"),
+                          (["-r", "0"], "--repeat needs a number from 1 to 1000"),
+                          (["-j", "x"], "--jobs needs a number from 1 to 256"),
+                          (["--bogus"], "unknown option '--bogus'")):
+        res = bench(mt, "-o", tmp_path / "out", *args, "--param", "n=1", "--", "echo", "{n}")
+        assert res.returncode == 2 and message in res.err, str(res)
+        assert len(res.err.splitlines()) == 1, str(res)
+    assert not (tmp_path / "out").exists()
+
+
 def test_report_without_runs(mt, tmp_path):
     (tmp_path / "empty").mkdir()
     line = assert_one_line_error(bench(mt, "--report", tmp_path / "empty"))
