@@ -143,34 +143,6 @@ static int write_file(const char *path, const char *text, size_t len, char *err,
 
 /* ----------------------------------------------------------------- paths */
 
-void bench_cell_dir(const struct mt_matrix *m, uint32_t cell, char *buf, size_t cap)
-{
-	size_t o = (size_t)snprintf(buf, cap, "%s", m->dir);
-
-	for (uint32_t p = 0; p < m->nparams && o < cap; p++) {
-		const char *v = m->params[p].values[mt_matrix_value(m, cell, p)];
-
-		o += (size_t)snprintf(buf + o, cap - o, "/%s=", m->params[p].name);
-		for (; *v && o + 4 < cap; v++) {
-			if (*v == '/' || *v == '%')
-				o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*v);
-			else
-				buf[o++] = *v;
-		}
-		buf[o < cap ? o : cap - 1] = '\0';
-	}
-}
-
-void bench_run_file(const struct mt_matrix *m, uint32_t cell, uint32_t rep, const char *ext,
-		    char *buf, size_t cap)
-{
-	size_t o;
-
-	bench_cell_dir(m, cell, buf, cap);
-	o = strlen(buf);
-	snprintf(buf + o, cap - o, "/run%u.%s", rep + 1, ext);
-}
-
 int bench_mkdirs(const char *path, char *err, size_t errlen)
 {
 	char buf[4096];
@@ -344,7 +316,7 @@ int bench_load(const char *dir, struct mt_matrix *m, char *err, size_t errlen)
 			struct mt_matrix_run *run = mt_matrix_run(m, cell, k);
 			struct bench_status s;
 
-			bench_run_file(m, cell, k, "status", path, sizeof(path));
+			mt_matrix_run_file(m, cell, k, "status", path, sizeof(path));
 			if (bench_read_status(path, &s) < 0)
 				continue;
 			done++;
@@ -354,7 +326,7 @@ int bench_load(const char *dir, struct mt_matrix *m, char *err, size_t errlen)
 			run->wall_s = s.wall_s;
 			run->jobs = s.jobs;
 			bench_status_release(&s);
-			bench_run_file(m, cell, k, "tide", path, sizeof(path));
+			mt_matrix_run_file(m, cell, k, "tide", path, sizeof(path));
 			if (access(path, F_OK))
 				continue;
 			if (mt_figures_read(path, &run->fig, cerr, sizeof(cerr)) == 0)

@@ -9,6 +9,7 @@
  *   DIR/NAME=VALUE/.../runN.stderr
  *   DIR/NAME=VALUE/.../runN.status   and how it ended
  *
+ * (the paths come from mt_matrix_cell_dir and mt_matrix_run_file).
  * The matrix and status files are "key=value" lines (a backslash escapes
  * a newline or itself in a value); a status file is written once its run
  * has ended, by renaming a complete file into place.
@@ -30,12 +31,6 @@ struct bench_status {
 	uint64_t capture_bytes;		/* the capture's size when the run ended */
 	char *command;			/* the command line, quoted as a shell would take it */
 };
-
-/* DIR/NAME=VALUE/... of a cell, '/' and '%' in values written %2F, %25. */
-void bench_cell_dir(const struct mt_matrix *m, uint32_t cell, char *buf, size_t cap);
-/* DIR/.../run<rep+1>.<ext> */
-void bench_run_file(const struct mt_matrix *m, uint32_t cell, uint32_t rep, const char *ext,
-		    char *buf, size_t cap);
 
 /* mkdir -p: 0, or -1 with the reason in err. */
 int bench_mkdirs(const char *path, char *err, size_t errlen);

@@ -341,7 +341,7 @@ static int check_matrix(struct bench_opts *o)
 	if (o->sort && mt_matrix_sort_column(&o->m, o->sort) < 0)
 		return mt_error("cannot sort by '%s': --sort takes %s", o->sort, mt_matrix_sort_help);
 	for (uint32_t cell = 0; cell < o->m.ncells; cell++) {
-		bench_run_file(&o->m, cell, o->m.repeat - 1, "stdout.tmp", path, sizeof(path));
+		mt_matrix_run_file(&o->m, cell, o->m.repeat - 1, "stdout.tmp", path, sizeof(path));
 		if (strlen(path) >= sizeof(path) - 1)
 			return mt_error("the runs' paths under '%s' would be longer than %d bytes",
 					o->m.dir, PATH_MAX);
@@ -428,10 +428,10 @@ static int done_before(struct runner *r, uint32_t cell, uint32_t rep, const char
 	struct stat sb;
 	int done;
 
-	bench_run_file(&r->o->m, cell, rep, "status", path, sizeof(path));
+	mt_matrix_run_file(&r->o->m, cell, rep, "status", path, sizeof(path));
 	if (bench_read_status(path, &s) < 0)
 		return 0;
-	bench_run_file(&r->o->m, cell, rep, "tide", path, sizeof(path));
+	mt_matrix_run_file(&r->o->m, cell, rep, "tide", path, sizeof(path));
 	done = s.state == MT_RUN_OK && !strcmp(s.command, command) && !stat(path, &sb) &&
 	       s.capture_bytes && (uint64_t)sb.st_size == s.capture_bytes;
 	bench_status_release(&s);
@@ -443,7 +443,7 @@ static int open_out(const struct mt_matrix *m, uint32_t cell, uint32_t rep, cons
 	char path[PATH_MAX];
 	int fd;
 
-	bench_run_file(m, cell, rep, ext, path, sizeof(path));
+	mt_matrix_run_file(m, cell, rep, ext, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		mt_error("cannot write '%s': %s", path, strerror(errno));
@@ -459,14 +459,14 @@ static int start(struct runner *r, struct job *j, uint32_t cell, uint32_t rep, c
 	char **argv = mt_xcalloc((size_t)r->o->ncmd + 11, sizeof(char *));
 	int k = 0, out, errfd, devnull;
 
-	bench_cell_dir(m, cell, dir, sizeof(dir));
+	mt_matrix_cell_dir(m, cell, dir, sizeof(dir));
 	if (bench_mkdirs(dir, err, sizeof(err)) < 0) {
 		free(argv);
 		return mt_error("%s", err);
 	}
 	/* what an earlier run left must not pass for this one's */
 	for (int i = 0; i < 2; i++) {
-		bench_run_file(m, cell, rep, i ? "tide" : "status", capture, sizeof(capture));
+		mt_matrix_run_file(m, cell, rep, i ? "tide" : "status", capture, sizeof(capture));
 		if (unlink(capture) && errno != ENOENT) {
 			free(argv);
 			return mt_error("cannot remove '%s': %s", capture, strerror(errno));
@@ -558,9 +558,9 @@ static int reap(struct runner *r)
 	}
 	snprintf(what, sizeof(what), "failed, %s",
 		 mt_matrix_failure(how, sizeof(how), s.exit_status, s.signal));
-	bench_run_file(m, j->cell, j->rep, "tide", path, sizeof(path));
+	mt_matrix_run_file(m, j->cell, j->rep, "tide", path, sizeof(path));
 	s.capture_bytes = stat(path, &sb) ? 0 : (uint64_t)sb.st_size;
-	bench_run_file(m, j->cell, j->rep, "status", path, sizeof(path));
+	mt_matrix_run_file(m, j->cell, j->rep, "status", path, sizeof(path));
 	rc = bench_write_status(path, &s, err, sizeof(err));
 	r->running--;
 	r->finished++;

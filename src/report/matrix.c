@@ -49,6 +49,34 @@ struct mt_matrix_run *mt_matrix_run(const struct mt_matrix *m, uint32_t cell, ui
 	return &m->runs[(size_t)cell * m->repeat + rep];
 }
 
+void mt_matrix_cell_dir(const struct mt_matrix *m, uint32_t cell, char *buf, size_t cap)
+{
+	size_t o = (size_t)snprintf(buf, cap, "%s", m->dir);
+
+	for (uint32_t p = 0; p < m->nparams && o < cap; p++) {
+		const char *v = m->params[p].values[mt_matrix_value(m, cell, p)];
+
+		o += (size_t)snprintf(buf + o, cap - o, "/%s=", m->params[p].name);
+		for (; *v && o + 4 < cap; v++) {
+			if (*v == '/' || *v == '%')
+				o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*v);
+			else
+				buf[o++] = *v;
+		}
+		buf[o < cap ? o : cap - 1] = '\0';
+	}
+}
+
+void mt_matrix_run_file(const struct mt_matrix *m, uint32_t cell, uint32_t rep, const char *ext,
+		    char *buf, size_t cap)
+{
+	size_t o;
+
+	mt_matrix_cell_dir(m, cell, buf, cap);
+	o = strlen(buf);
+	snprintf(buf + o, cap - o, "/run%u.%s", rep + 1, ext);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -352,7 +380,7 @@ static void write_md(FILE *f, const struct mt_matrix *m, const struct row *rows)
 		"status", "wall time", "peak heap", "peak RSS", "allocated", "allocations", "leaked",
 		"top site at the peak"
 	};
-	char text[4096], b[64], c[64];
+	char text[4096], b[64], c[64], path[4096];
 	uint32_t nsteps, nfailed = 0;
 	char **steps = step_names(rows, m->ncells, &nsteps);
 	int jobs = max_jobs(m);
@@ -426,7 +454,7 @@ static void write_md(FILE *f, const struct mt_matrix *m, const struct row *rows)
 	}
 
 	if (nfailed) {
-		fputs("\nFailed runs (the program's output is beside each capture):\n", f);
+		fputs("\nFailed runs:\n", f);
 		for (uint32_t i = 0; i < m->ncells; i++)
 			for (uint32_t k = 0; k < m->repeat; k++) {
 				const struct mt_matrix_run *run = mt_matrix_run(m, rows[i].cell, k);
@@ -435,8 +463,10 @@ static void write_md(FILE *f, const struct mt_matrix *m, const struct row *rows)
 					continue;
 				fputs("- ", f);
 				cell_name(f, m, rows[i].cell);
-				fprintf(f, ", run %u: %s\n", k + 1,
-					mt_matrix_failure(b, sizeof(b), run->exit_status, run->signal));
+				mt_matrix_run_file(m, rows[i].cell, k, "stderr", path, sizeof(path));
+				fprintf(f, ", run %u: %s (its output: %s)\n", k + 1,
+					mt_matrix_failure(b, sizeof(b), run->exit_status, run->signal),
+					mt_fmt_text(text, sizeof(text), path));
 			}
 	}
 	free(steps);

@@ -51,6 +51,12 @@ enum mt_matrix_format { MT_MATRIX_MD, MT_MATRIX_CSV, MT_MATRIX_JSON, MT_MATRIX_H
 
 /* Index of the value of parameter p in cell. */
 uint32_t mt_matrix_value(const struct mt_matrix *m, uint32_t cell, uint32_t p);
+/* DIR/NAME=VALUE/... of a cell, '/' and '%' in values written %2F, %25. */
+void mt_matrix_cell_dir(const struct mt_matrix *m, uint32_t cell, char *buf, size_t cap);
+/* DIR/.../run<rep+1>.<ext>: a run's capture (tide), output (stdout,
+ * stderr) or status file (docs/BENCH.md). */
+void mt_matrix_run_file(const struct mt_matrix *m, uint32_t cell, uint32_t rep, const char *ext,
+			char *buf, size_t cap);
 /* The run rep (0-based) of cell. */
 struct mt_matrix_run *mt_matrix_run(const struct mt_matrix *m, uint32_t cell, uint32_t rep);
 /* 0 when the rows can be sorted by col (a parameter or a figure), else -1. */
