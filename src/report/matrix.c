@@ -27,7 +27,7 @@ struct row {
 	const struct mt_figures *fig;	/* the run of the median peak */
 };
 
-/* The figures columns: name (as --sort and JSON say it) and header. */
+/* The figures' columns, named as --sort and the JSON name them. */
 enum col { COL_WALL, COL_PEAK, COL_RSS, COL_TOTAL, COL_ALLOCS, COL_LEAKED, NCOLS };
 static const char *const col_key[NCOLS] = {
 	"wall_s", "peak_bytes", "peak_rss_bytes", "total_bytes", "allocations", "leaked_bytes"
@@ -68,7 +68,7 @@ void mt_matrix_cell_dir(const struct mt_matrix *m, uint32_t cell, char *buf, siz
 }
 
 void mt_matrix_run_file(const struct mt_matrix *m, uint32_t cell, uint32_t rep, const char *ext,
-		    char *buf, size_t cap)
+			char *buf, size_t cap)
 {
 	size_t o;
 
@@ -100,7 +100,7 @@ static uint64_t median_u64(uint64_t *v, uint32_t n)
 
 static void summarize(const struct mt_matrix *m, uint32_t cell, struct row *r)
 {
-	uint32_t n = 0, ok = 0;
+	uint32_t ok = 0;
 	uint64_t *v[NCOLS];
 	double *walls = mt_xcalloc(m->repeat, sizeof(double));
 	uint32_t nfig = 0, nwall = 0;
@@ -127,7 +127,6 @@ static void summarize(const struct mt_matrix *m, uint32_t cell, struct row *r)
 
 		if (run->state == MT_RUN_MISSING || (ok && run->state != MT_RUN_OK))
 			continue;
-		n++;
 		walls[nwall++] = run->wall_s;
 		if (!run->measured)
 			continue;
