@@ -4,7 +4,7 @@
  *
  *   npm ci --prefix web           # installs the pinned libraries
  *   node web/embed.js OUTDIR      # writes OUTDIR/assets.c
- *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html
+ *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html, DIR/bench.html
  *
  * Each page is its template (web/*.html) with {{CSS}}, {{JS_LIBS}},
  * {{APP_JS}}, {{LICENSES}} and {{CSP_SCRIPTS}} substituted; {{TITLE}} and
@@ -46,6 +46,13 @@ const PAGES = [
     libs: [],
     css: ['style.css'],
     app: ['common.js', 'table.js'],
+  },
+  {
+    name: 'bench',
+    template: 'bench.html',
+    libs: ['uplot'],
+    css: ['style.css'],
+    app: ['common.js', 'bench.js'],
   },
 ];
 

@@ -85,6 +85,12 @@ static int by_count(const void *a, const void *b)
 
 void mt_stats_sites(const struct mt_replay *r, int top_n, int show_all, struct mt_stats *s)
 {
+	mt_stats_sites_of(r, r->total, top_n, show_all, s);
+}
+
+void mt_stats_sites_of(const struct mt_replay *r, const struct mt_usage *values, int top_n,
+		       int show_all, struct mt_stats *s)
+{
 	struct site_table t = { 0 };
 	struct mt_symbols *syms = mt_symbols_new(&r->c);
 	uint32_t top = top_n > 0 ? (uint32_t)top_n : 10;
@@ -93,10 +99,10 @@ void mt_stats_sites(const struct mt_replay *r, int top_n, int show_all, struct m
 	for (uint32_t k = 0; k < r->nkeys; k++) {
 		struct mt_location l;
 
-		if (!r->total[k].count)
+		if (!values[k].count)
 			continue;
 		mt_locate(&r->c, syms, r->keys[k].stack, show_all, &l);
-		site_add(&t, &l, r->total[k].bytes, r->total[k].count);
+		site_add(&t, &l, values[k].bytes, values[k].count);
 	}
 	mt_symbols_free(syms);
 	free(t.idx);

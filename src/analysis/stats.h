@@ -25,6 +25,10 @@ struct mt_stats {
 
 /* show_all: sites may be hidden frames too (--show-all-frames) */
 void mt_stats_sites(const struct mt_replay *r, int top, int show_all, struct mt_stats *s);
+/* The same for other values per key than r->total: r->peak gives the
+ * sites of the memory live at the peak. */
+void mt_stats_sites_of(const struct mt_replay *r, const struct mt_usage *values, int top,
+		       int show_all, struct mt_stats *s);
 void mt_stats_release(struct mt_stats *s);
 
 #endif

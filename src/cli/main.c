@@ -25,6 +25,7 @@ static const struct command {
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
 	{ "lines", cmd_lines, "memory line by line inside chosen Python functions" },
+	{ "bench", cmd_bench, "run a command over a matrix of parameters and compare the runs" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

@@ -305,20 +305,40 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	free(fr);
 }
 
+int mt_html_page(FILE *f, const char *tmpl, const char *title,
+		 void (*data)(FILE *f, const void *ctx), const void *ctx)
+{
+	const char *t = strstr(tmpl, "{{TITLE}}");
+	const char *d = t ? strstr(t, "{{DATA}}") : NULL;
+
+	if (!t || !d)
+		return -1;
+	fwrite(tmpl, 1, (size_t)(t - tmpl), f);
+	html_text(f, title);
+	t += strlen("{{TITLE}}");
+	fwrite(t, 1, (size_t)(d - t), f);
+	data(f, ctx);
+	fputs(d + strlen("{{DATA}}"), f);
+	return 0;
+}
+
+struct report_ctx {
+	const struct mt_replay *r;
+	struct mt_symbols *syms;
+	const struct mt_html_opts *o;
+};
+
+static void report_data(FILE *f, const void *ctx)
+{
+	const struct report_ctx *c = ctx;
+
+	write_data(f, c->r, c->syms, c->o);
+}
+
 int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 		  struct mt_symbols *syms, const struct mt_html_opts *o)
 {
-	const char *title = strstr(tmpl, "{{TITLE}}");
-	const char *data = title ? strstr(title, "{{DATA}}") : NULL;
+	struct report_ctx c = { r, syms, o };
 
-	if (!title || !data)
-		return -1;
-	fwrite(tmpl, 1, (size_t)(title - tmpl), f);
-	html_text(f, o->title);
-	title += strlen("{{TITLE}}");
-	fwrite(title, 1, (size_t)(data - title), f);
-	write_data(f, r, syms, o);
-	data += strlen("{{DATA}}");
-	fputs(data, f);
-	return 0;
+	return mt_html_page(f, tmpl, o->title, report_data, &c);
 }

@@ -18,7 +18,15 @@ struct mt_html_opts {
 	int show_all;			/* --show-all-frames: nothing marked hidden */
 };
 
-/* Returns 0, or -1 when the template lacks its placeholders. */
+/*
+ * Writes the page tmpl with {{TITLE}} replaced by title (HTML-escaped) and
+ * {{DATA}} by what data(f, ctx) writes (a JSON document with '<', '>' and
+ * '&' escaped, as mt_json_str does).  Returns 0, or -1 when the template
+ * lacks its placeholders.
+ */
+int mt_html_page(FILE *f, const char *tmpl, const char *title,
+		 void (*data)(FILE *f, const void *ctx), const void *ctx);
+/* A flame graph or table page of a replay: 0, or -1 as above. */
 int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 		  struct mt_symbols *syms, const struct mt_html_opts *o);
 
