@@ -47,6 +47,13 @@ const PAGES = [
     css: ['style.css'],
     app: ['common.js', 'table.js'],
   },
+  {
+    name: 'plot',
+    template: 'plot.html',
+    libs: ['uplot'],
+    css: ['style.css'],
+    app: ['common.js', 'plot.js'],
+  },
 ];
 
 function die(msg) {

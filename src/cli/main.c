@@ -24,6 +24,7 @@ static const struct command {
 	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
+	{ "plot", cmd_plot, "heap and RSS over time of one or more captures: PNG, SVG, PDF, HTML" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 
