@@ -73,7 +73,7 @@
     60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800];
 
   function timeTick(v) {
-    return +(v / unit).toFixed(6) + ' ' + unitName;
+    return v ? +(v / unit).toFixed(6) + ' ' + unitName : '0';
   }
 
   /* One table per run for uPlot.join: its times, then its series. */

@@ -397,11 +397,13 @@ static double nice_step(int i)
 	return m[((i % 3) + 3) % 3] * pow(10, floor(i / 3.0));
 }
 
-/* "0.5 s", "10 s", "2 min", "1.5 h": the k-th tick, step units apart. */
+/* "0", "0.5 s", "10 s", "2 min", "1.5 h": the k-th tick, step units apart. */
 static const char *time_tick(char *buf, size_t cap, int k, double step, double unit)
 {
 	int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
 
+	if (!k)
+		return snprintf(buf, cap, "0"), buf;
 	snprintf(buf, cap, "%.*f %s", dec, k * step, unit == 1 ? "s" : unit == 60 ? "min" : "h");
 	return buf;
 }
