@@ -32,6 +32,7 @@ const struct mt_cairo *mt_cairo_load(char *err, size_t errlen)
 	}
 	MT_CAIRO_FUNCTIONS(MT_CAIRO_LOOKUP)
 #undef MT_CAIRO_LOOKUP
+	*(void **)&cairo.FcFini = dlsym(lib, "FcFini");	/* in cairo's dependencies */
 	loaded = 1;
 	return &cairo;
 }

@@ -26,12 +26,18 @@
 	X(cairo_close_path) X(cairo_fill) X(cairo_stroke) X(cairo_clip)		\
 	X(cairo_set_line_width) X(cairo_set_line_join) X(cairo_set_dash)	\
 	X(cairo_select_font_face) X(cairo_set_font_size) X(cairo_text_extents)	\
-	X(cairo_show_text) X(cairo_rotate)
+	X(cairo_show_text) X(cairo_rotate) X(cairo_debug_reset_static_data)
 
 struct mt_cairo {
 #define MT_CAIRO_MEMBER(name) __typeof__(name) *name;
 	MT_CAIRO_FUNCTIONS(MT_CAIRO_MEMBER)
 #undef MT_CAIRO_MEMBER
+	/*
+	 * fontconfig's, which cairo uses for text: frees its caches after
+	 * cairo_debug_reset_static_data(), so that a leak checker sees none.
+	 * NULL when cairo was built without fontconfig.
+	 */
+	void (*FcFini)(void);
 };
 
 /*

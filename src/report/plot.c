@@ -1033,6 +1033,10 @@ int mt_plot_draw(FILE *f, enum mt_plot_format fmt, const struct mt_plot_run *run
 	if (st == CAIRO_STATUS_SUCCESS)
 		st = CR(surface_status)(sf);
 	CR(surface_destroy)(sf);
+	/* cairo's font caches, and fontconfig's patterns they hold */
+	CR(debug_reset_static_data)();
+	if (cv->c->FcFini)
+		cv->c->FcFini();
 	if (mem && fclose(mem) == 0 && st == CAIRO_STATUS_SUCCESS &&
 	    svg_with_texts(f, svg, svg_len, cv) < 0)
 		st = CAIRO_STATUS_WRITE_ERROR;
