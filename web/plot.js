@@ -76,27 +76,43 @@
     return v ? +(v / unit).toFixed(6) + ' ' + unitName : '0';
   }
 
-  /* One table per run for uPlot.join: its times, then its series. */
+  /*
+   * A series' points: its samples (each round's maximum at the round's
+   * end), with the peak put where it happened so that the line goes
+   * through its marker, and the heap from (0, 0).
+   */
+  function points(r, rss) {
+    var tl = r.timeline || {}, ts = (tl.t || []).slice(), ys = (tl[rss ? 'rss' : 'heap'] || []).slice();
+    var pt = rss ? r.peak_rss_time : r.peak_time, pv = rss ? r.peak_rss_bytes : r.peak_bytes;
+    if (ts.length && pv) {
+      var j = 0;
+      while (j < ts.length && ts[j] < pt) j++;
+      if (!(ts[j] === pt && ys[j] === pv)) { ts.splice(j, 0, pt); ys.splice(j, 0, pv); }
+    }
+    if (!rss && ts.length && ts[0] > 0) { ts.unshift(0); ys.unshift(0); }
+    // times are in ms: points at the same one (the heap freed at the end)
+    // are kept a microsecond apart, as uPlot has one value per time
+    for (var k = 1; k < ts.length; k++) if (ts[k] <= ts[k - 1]) ts[k] = ts[k - 1] + 1e-6;
+    return [ts, ys];
+  }
+
+  /* One table per series for uPlot.join, which puts them on one time axis. */
   function seriesAndData() {
     var tables = [], series = [{ label: 'time', value: function (u, v) { return v == null ? '–' : MT.fmtSecs(v); } }];
     var bytesValue = function (u, v) { return v == null ? '–' : MT.fmtBytes(v); };
     runs.forEach(function (r, i) {
-      var tl = r.timeline || {}, ts = tl.t || [];
-      // the heap is 0 when a capture starts: its line starts at (0, 0)
-      var zero = ts.length && ts[0] > 0, t = [zero ? [0].concat(ts) : ts];
-      [[showHeap, 'heap', false], [showRss, 'rss', true]].forEach(function (x) {
+      [[showHeap, false], [showRss, true]].forEach(function (x) {
         if (!x[0]) return;
-        var ys = tl[x[1]] || [];
-        t.push(zero ? [x[2] ? null : 0].concat(ys) : ys);
-        var name = single ? (x[2] ? 'RSS' : 'heap') : String(r.label) + (both ? (x[2] ? ' (RSS)' : ' (heap)') : '');
+        var rss = x[1];
+        tables.push(points(r, rss));
         series.push({
-          label: name, stroke: colourOf(i, x[2]), width: 1.8, spanGaps: true, value: bytesValue,
-          dash: x[2] && both ? [6, 4] : undefined,
-          fill: single && !x[2] ? 'rgba(194,65,12,0.10)' : undefined,
-          points: { show: false }, run: i, rss: x[2]
+          label: single ? (rss ? 'RSS' : 'heap') : String(r.label) + (both ? (rss ? ' (RSS)' : ' (heap)') : ''),
+          stroke: colourOf(i, rss), width: 1.8, spanGaps: true, value: bytesValue,
+          dash: rss && both ? [6, 4] : undefined,
+          fill: single && !rss ? 'rgba(194,65,12,0.10)' : undefined,
+          points: { show: false }, run: i, rss: rss
         });
       });
-      tables.push(t);
     });
     var data = tables.length ? uPlot.join(tables) : [[]];
     return { series: series, data: data };

@@ -299,12 +299,53 @@ static const uint64_t *values(const struct mt_replay *r, int series)
 }
 
 /*
- * The heap is 0 when a capture starts (nothing tracked is live yet): its
- * line starts at (0, 0), before the first sample.
+ * A series as drawn: the timeline's samples, which hold each round's
+ * maximum at the round's end, with the peak put where it happened (up to
+ * a round earlier), so that the line goes through its marker; the heap
+ * starts at (0, 0), as nothing tracked is live when a capture starts.
  */
-static int from_zero(const struct mt_replay *r, int series)
+struct line {
+	const uint64_t *t, *v;	/* the samples */
+	size_t n;		/* points, the samples and those below */
+	int zero;		/* point 0 is (0, 0) */
+	size_t peak_at;		/* the peak's point, n for none */
+	uint64_t peak_ns, peak;
+};
+
+static void line_init(struct line *l, const struct mt_replay *r, int series)
 {
-	return series == MT_PLOT_HEAP && r->ntl && r->tl_ns[0] > 0;
+	size_t j = 0;
+
+	l->t = r->tl_ns;
+	l->v = values(r, series);
+	l->n = r->ntl;
+	l->zero = series == MT_PLOT_HEAP && r->ntl && r->tl_ns[0] > 0;
+	l->peak_ns = series == MT_PLOT_HEAP ? r->peak_ns : r->c.peak_rss_ns;
+	l->peak = series == MT_PLOT_HEAP ? r->peak_bytes : r->c.peak_rss;
+	l->peak_at = SIZE_MAX;
+	while (j < r->ntl && r->tl_ns[j] < l->peak_ns)
+		j++;
+	if (r->ntl && l->peak && !(j < r->ntl && r->tl_ns[j] == l->peak_ns && l->v[j] == l->peak))
+		l->peak_at = j + (size_t)l->zero;
+	l->n += (size_t)l->zero + (l->peak_at != SIZE_MAX);
+	if (l->peak_at == SIZE_MAX)
+		l->peak_at = l->n;
+}
+
+/* Point k of a line: x in seconds, y in bytes. */
+static void line_point(const struct line *l, size_t k, double *x, double *y)
+{
+	size_t j = k - (size_t)l->zero - (k > l->peak_at);
+
+	if (k == l->peak_at) {
+		*x = (double)l->peak_ns / 1e9;
+		*y = (double)l->peak;
+	} else if (l->zero && !k) {
+		*x = *y = 0;
+	} else {
+		*x = (double)l->t[j] / 1e9;
+		*y = (double)l->v[j];
+	}
 }
 
 static struct rgba run_colour(const struct plot *p, int run, int series)
@@ -351,17 +392,17 @@ static int line_hits(const struct plot *p, struct rect r)
 		const struct mt_replay *rp = p->runs[i].r;
 
 		for (int s = MT_PLOT_HEAP; s <= MT_PLOT_RSS; s++) {
-			const uint64_t *v = values(rp, s);
+			struct line l;
+			double x0, y0, x1, y1;
 
 			if (!(p->o->series & s))
 				continue;
-			if (from_zero(rp, s))
-				hits += segment_hits(r, px(p, 0), py(p, 0), px(p, (double)rp->tl_ns[0] / 1e9),
-						     py(p, (double)v[0]));
-			for (size_t k = 0; k + 1 < rp->ntl; k++)
-				hits += segment_hits(r, px(p, (double)rp->tl_ns[k] / 1e9), py(p, (double)v[k]),
-						     px(p, (double)rp->tl_ns[k + 1] / 1e9),
-						     py(p, (double)v[k + 1]));
+			line_init(&l, rp, s);
+			for (size_t k = 0; k + 1 < l.n; k++) {
+				line_point(&l, k, &x0, &y0);
+				line_point(&l, k + 1, &x1, &y1);
+				hits += segment_hits(r, px(p, x0), py(p, y0), px(p, x1), py(p, y1));
+			}
 		}
 	}
 	return hits;
@@ -810,47 +851,54 @@ static void draw_steps(struct canvas *cv, const struct plot *p)
 
 /*
  * A series as a path: per half point of width, the first, lowest,
- * highest and last values in their order, so that a long capture draws
+ * highest and last points in their order, so that a long capture draws
  * the same envelope with a few thousand segments.
  */
 static void series_path(struct canvas *cv, const struct plot *p, const struct mt_replay *r,
 			int series)
 {
-	const uint64_t *v = values(r, series);
+	struct line l;
 	long col = LONG_MIN;
 	size_t first = 0, lo = 0, hi = 0, last = 0;
-	int started = from_zero(r, series);
+	double lo_v = 0, hi_v = 0;
+	int started = 0;
 
-	if (started)
-		CR(move_to)(cv->cr, px(p, 0), py(p, 0));
-	for (size_t k = 0; k <= r->ntl; k++) {
-		long c = k < r->ntl ? (long)floor(px(p, (double)r->tl_ns[k] / 1e9) * 2) : LONG_MAX;
+	line_init(&l, r, series);
+	for (size_t k = 0; k <= l.n; k++) {
+		double t = 0, v = 0;
+		long c = LONG_MAX;
 
+		if (k < l.n) {
+			line_point(&l, k, &t, &v);
+			c = (long)floor(px(p, t) * 2);
+		}
 		if (c != col && col != LONG_MIN) {
 			size_t pts[4] = { first, lo < hi ? lo : hi, lo < hi ? hi : lo, last };
 
 			for (int j = 0; j < 4; j++) {
-				double x = px(p, (double)r->tl_ns[pts[j]] / 1e9), y = py(p, (double)v[pts[j]]);
+				double x, y;
 
 				if (j && pts[j] == pts[j - 1])
 					continue;
+				line_point(&l, pts[j], &x, &y);
 				if (started)
-					CR(line_to)(cv->cr, x, y);
+					CR(line_to)(cv->cr, px(p, x), py(p, y));
 				else
-					CR(move_to)(cv->cr, x, y);
+					CR(move_to)(cv->cr, px(p, x), py(p, y));
 				started = 1;
 			}
 		}
-		if (k == r->ntl)
+		if (k == l.n)
 			break;
 		if (c != col) {
 			col = c;
 			first = lo = hi = k;
+			lo_v = hi_v = v;
 		}
-		if (v[k] < v[lo])
-			lo = k;
-		if (v[k] > v[hi])
-			hi = k;
+		if (v < lo_v)
+			lo = k, lo_v = v;
+		if (v > hi_v)
+			hi = k, hi_v = v;
 		last = k;
 	}
 }
