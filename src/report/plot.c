@@ -818,7 +818,8 @@ static void draw_axes(struct canvas *cv, const struct plot *p)
 		      LABEL_SIZE, muted);
 }
 
-static void draw_steps(struct canvas *cv, const struct plot *p)
+/* Bands first, under everything; names (names 1) over the grid and lines. */
+static void draw_steps(struct canvas *cv, const struct plot *p, int names)
 {
 	int row = 0;
 
@@ -833,12 +834,15 @@ static void draw_steps(struct canvas *cv, const struct plot *p)
 			double x1 = px(p, (double)r->steps[k].end_ns / 1e9);
 			char name[MAX_LABEL], shown[MAX_LABEL];
 
-			/* lighter when the bands of several captures overlap */
-			fill_rect(cv, (struct rect){ x0, p->top, fmax(x1, x0 + 1), p->bottom }, c,
-				  (k % 2 ? 0.05 : 0.10) / (p->step_rows > 1 ? 2.5 : 1));
-			dash(cv, 4, 3);
-			line(cv, round(x0) + 0.5, p->top, round(x0) + 0.5, p->bottom, 1, c, 0.7);
-			dash(cv, 0, 0);
+			if (!names) {
+				/* lighter when the bands of several captures overlap */
+				fill_rect(cv, (struct rect){ x0, p->top, fmax(x1, x0 + 1), p->bottom }, c,
+					  (k % 2 ? 0.05 : 0.10) / (p->step_rows > 1 ? 2.5 : 1));
+				dash(cv, 4, 3);
+				line(cv, round(x0) + 0.5, p->top, round(x0) + 0.5, p->bottom, 1, c, 0.7);
+				dash(cv, 0, 0);
+				continue;
+			}
 			mt_fmt_text(name, sizeof(name), mt_capture_string(&r->c, r->steps[k].name));
 			elide(cv, shown, sizeof(shown), name, LABEL_SIZE - 1, 0, x1 - x0 - 8, 0);
 			if (shown[0])
@@ -967,9 +971,10 @@ static void draw(struct canvas *cv, struct plot *p)
 	for (int i = 0; i < p->nruns; i++)
 		p->step_rows += has_steps(p, i) ? 1 : 0;
 	place_legend(cv, p);
-	draw_steps(cv, p);
+	draw_steps(cv, p, 0);
 	draw_axes(cv, p);
 	draw_series(cv, p);
+	draw_steps(cv, p, 1);
 	draw_peaks(cv, p);
 	draw_legend(cv, p);
 	elide(cv, title, sizeof(title), p->o->title, TITLE_SIZE, 1, W - 2 * PAD, 0);
