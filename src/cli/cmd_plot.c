@@ -3,10 +3,10 @@
  * captures, overlaid, as a PNG, SVG or PDF picture or an interactive HTML
  * page (src/report/plot.h).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,8 +95,8 @@ static int output_format(const char *output, const char *format)
 			return mt_usage_error("plot", "unknown format '%s' (png, svg, pdf or html)", format),
 			       -1;
 		if (by_name >= 0 && by_name != fmt)
-			return mt_usage_error("plot", "'%s' is not a name for a %s file", output,
-					      formats[fmt]), -1;
+			return mt_usage_error("plot", "--format %s does not match the name '%s'",
+					      formats[fmt], output), -1;
 		return fmt;
 	}
 	if (!strcmp(output, "-"))
@@ -221,10 +221,13 @@ int cmd_plot(int argc, char **argv)
 	note_programs(r, n);
 	label_runs(r, labels, argv + optind, n);
 	for (int i = 0; i < n; i++) {
+		char name[1024];
+
 		runs[i] = (struct mt_plot_run){ &r[i], labels[i] };
 		if (r[i].c.truncated)
 			fprintf(stderr, "memtide: note: '%s' is truncated (%s): drawn up to where it ends\n",
-				argv[optind + i], mt_truncation_reason(r[i].c.truncation));
+				mt_fmt_text(name, sizeof(name), argv[optind + i]),
+				mt_truncation_reason(r[i].c.truncation));
 		if (pa.steps < 0 && r[i].nsteps)
 			pa.o.steps = 1;
 	}

@@ -250,7 +250,7 @@ def test_same_command_twice_is_named_by_file(mt, phases):
      r"\.png, \.svg, \.pdf or \.html \(or give --format\) \(see 'memtide plot --help'\)"),
     (["{cap}", "-o", "mem.png", "--format", "gif"], 2, r"memtide plot: unknown format 'gif' .*"),
     (["{cap}", "-o", "mem.png", "--format", "svg"], 2,
-     r"memtide plot: 'mem\.png' is not a name for a svg file .*"),
+     r"memtide plot: --format svg does not match the name 'mem\.png' .*"),
     (["{cap}", "-o", "no/such/dir/mem.png"], 1,
      r"memtide: cannot write 'no/such/dir/mem\.png': No such file or directory"),
     (["{cap}", "{junk}"], 1, r"memtide: '.*junk\.tide': .*"),
