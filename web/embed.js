@@ -4,7 +4,7 @@
  *
  *   npm ci --prefix web           # installs the pinned libraries
  *   node web/embed.js OUTDIR      # writes OUTDIR/assets.c
- *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html
+ *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html, DIR/plot.html
  *
  * Each page is its template (web/*.html) with {{CSS}}, {{JS_LIBS}},
  * {{APP_JS}}, {{LICENSES}} and {{CSP_SCRIPTS}} substituted; {{TITLE}} and

@@ -138,9 +138,7 @@ static void text(struct canvas *cv, double x, double y, const char *s, double si
 			cv->cap = cv->cap ? cv->cap * 2 : 64;
 			cv->texts = mt_xrealloc(cv->texts, cv->cap * sizeof(*cv->texts));
 		}
-		cv->texts[cv->ntexts++] = (struct text){ x, y, size, a, bold, 0, c, strdup(s) };
-		if (!cv->texts[cv->ntexts - 1].s)
-			mt_oom();
+		cv->texts[cv->ntexts++] = (struct text){ x, y, size, a, bold, 0, c, mt_xstrdup(s) };
 		return;
 	}
 	colour(cv, c, c.a);
@@ -245,35 +243,29 @@ static const char *elide(struct canvas *cv, char *buf, size_t cap, const char *s
 /* "0", "512 B", "1.5 KiB", "20 MiB": a tick's size, without useless zeros. */
 static const char *size_short(char *buf, size_t cap, double bytes)
 {
-	char *dot, *end;
+	char *end, *cut;
 
 	if (bytes < 0.5)
 		return snprintf(buf, cap, "0"), buf;
 	mt_fmt_size(buf, cap, (uint64_t)(bytes + 0.5));
-	dot = strchr(buf, '.');
-	if (!dot)
-		return buf;
-	end = strchr(dot, ' ');
-	while (end > dot && (end[-1] == '0' || end[-1] == '.')) {
-		int was_dot = end[-1] == '.';
-
-		memmove(end - 1, end, strlen(end) + 1);
-		end--;
-		if (was_dot)
-			break;
-	}
+	if (!strchr(buf, '.'))
+		return buf;		/* "512 B" */
+	end = cut = strchr(buf, ' ');	/* "1.50 KiB": "1.5 KiB"; "20.00 MiB": "20 MiB" */
+	while (cut[-1] == '0')
+		cut--;
+	if (cut[-1] == '.')
+		cut--;
+	memmove(cut, end, strlen(end) + 1);
 	return buf;
 }
 
-/* "0.504 s", "12.35 s", "2 min 05 s", "1 h 02 min": a moment of a run. */
+/* "0.504 s" (as stats says it), "2 min 05 s", "1 h 02 min": a moment of a run. */
 static const char *moment(char *buf, size_t cap, uint64_t ns)
 {
 	double s = (double)ns / 1e9;
 
-	if (s < 10)
+	if (s < 60)
 		snprintf(buf, cap, "%.3f s", s);
-	else if (s < 60)
-		snprintf(buf, cap, "%.2f s", s);
 	else if (s < 3600)
 		snprintf(buf, cap, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
 	else
@@ -613,7 +605,7 @@ static void place_axes(struct canvas *cv, struct plot *p, double below)
 	for (int k = 0; k * step <= p->ymax; k++)
 		wmax = fmax(wmax, text_width(cv, size_short(buf, sizeof(buf), k * step), TICK_SIZE, 0));
 	p->left = PAD + 22 + wmax + 8;
-	p->right = W - PAD - 8;
+	p->right = W - PAD - 14;	/* room for half the last tick label */
 	time_ticks(cv, p);
 }
 
