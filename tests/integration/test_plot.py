@@ -118,7 +118,7 @@ def unescape(s):
 
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_one_and_three_captures_in_each_format(mt, phases, fmt):
-    d, caps = phases
+    _, caps = phases
     for name, files in (("one", [caps[0][0]]), ("three", [c[0] for c in caps])):
         out = mt.cwd / f"{name}.{fmt}"
         res = plot(mt, *files, "-o", out)
@@ -162,7 +162,7 @@ def test_svg_holds_legend_peaks_and_steps(mt, phases, sizes):
 
 
 def test_both_series_title_and_rss_peak(mt, phases, sizes):
-    d, caps = phases
+    _, caps = phases
     out = mt.cwd / "both.svg"
     plot(mt, caps[1][0], "--both", "--title", "k=2 <both>", "-o", out)
     texts = [unescape(t) for t in svg_texts(out)]
@@ -178,7 +178,7 @@ def test_both_series_title_and_rss_peak(mt, phases, sizes):
 
 def test_steps_are_shaded(mt, phases):
     """The step bands tint the plot area; --no-steps leaves it white."""
-    d, caps = phases
+    _, caps = phases
     shaded, plain = mt.cwd / "steps.png", mt.cwd / "nosteps.png"
     plot(mt, caps[0][0], "-o", shaded)
     plot(mt, caps[0][0], "--no-steps", "-o", plain)
@@ -198,7 +198,7 @@ def test_steps_are_shaded(mt, phases):
 
 
 def test_default_name_stdout_and_force(mt, phases):
-    d, caps = phases
+    _, caps = phases
     res = plot(mt, caps[0][0])
     assert res.err == "memtide: wrote memtide-plot-k1.png\n"
     assert (mt.cwd / "memtide-plot-k1.png").read_bytes()[:8] == PNG_MAGIC
@@ -213,7 +213,7 @@ def test_default_name_stdout_and_force(mt, phases):
 
 
 def test_truncated_capture_is_drawn_and_marked(mt, phases):
-    d, caps = phases
+    _, caps = phases
     data = caps[2][0].read_bytes()
     cut = mt.cwd / "cut.tide"
     cut.write_bytes(data[:len(data) * 2 // 3])
@@ -226,7 +226,7 @@ def test_truncated_capture_is_drawn_and_marked(mt, phases):
 
 
 def test_different_programs_are_drawn_with_a_note(mt, phases, build):
-    d, caps = phases
+    _, caps = phases
     _, other = mt.capture(build.program("basic"), out="basic.tide")
     res = plot(mt, caps[0][0], other, "-o", "mixed.png")
     lines = res.err.splitlines()
@@ -236,7 +236,7 @@ def test_different_programs_are_drawn_with_a_note(mt, phases, build):
 
 
 def test_same_command_twice_is_named_by_file(mt, phases):
-    d, caps = phases
+    _, caps = phases
     for name in ("a.tide", "b.tide"):
         shutil.copy(caps[0][0], mt.cwd / name)
     plot(mt, "a.tide", "b.tide", "-o", "same.svg")
@@ -258,7 +258,7 @@ def test_same_command_twice_is_named_by_file(mt, phases):
     (["{cap}", "--bogus"], 2, r"memtide plot: unknown option '--bogus' \(see 'memtide plot --help'\)"),
 ])
 def test_bad_input_one_line_errors(mt, phases, args, rc, err):
-    d, caps = phases
+    _, caps = phases
     (mt.cwd / "junk.tide").write_bytes(b"not a capture at all\n" * 10)
     args = [a.format(cap=caps[0][0], junk=mt.cwd / "junk.tide") for a in args]
     res = mt.run("plot", *args)
