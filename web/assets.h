@@ -20,5 +20,7 @@ extern const unsigned long mt_asset_table_html_len;
 
 extern const char mt_asset_bench_html[];
 extern const unsigned long mt_asset_bench_html_len;
+extern const char mt_asset_plot_html[];
+extern const unsigned long mt_asset_plot_html_len;
 
 #endif

@@ -26,6 +26,7 @@ static const struct command {
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
 	{ "lines", cmd_lines, "memory line by line inside chosen Python functions" },
 	{ "bench", cmd_bench, "run a command over a matrix of parameters and compare the runs" },
+	{ "plot", cmd_plot, "heap and RSS over time of one or more captures: PNG, SVG, PDF, HTML" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

@@ -672,7 +672,7 @@ struct page_ctx {
 	const char *title;
 };
 
-static void page_data(FILE *f, const void *ctx)
+static void page_data(FILE *f, void *ctx)
 {
 	const struct page_ctx *c = ctx;
 
@@ -693,7 +693,7 @@ static int write_html(FILE *f, const struct mt_matrix *m, const struct row *rows
 	fprintf(t, "memtide bench: %s", m->command);
 	fclose(t);
 	c.title = title;
-	rc = mt_html_page(f, mt_asset_bench_html, title, page_data, &c);
+	rc = mt_html_fill(f, mt_asset_bench_html, title, page_data, &c);
 	free(title);
 	return rc;
 }
