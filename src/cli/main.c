@@ -24,6 +24,7 @@ static const struct command {
 	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
+	{ "diff", cmd_diff, "compare two captures: totals, and what grew where" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 
