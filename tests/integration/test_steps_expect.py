@@ -220,3 +220,33 @@ def test_c_api(mt, build):
         ("spike", d["SPIKE_SIZE"], d["SPIKE_EXPECT"], 2.0, "over"),
         ("plain", d["PLAIN_SIZE"], None, None, None),
     ], steps
+
+
+# --------------------------------------------------------------------------
+# The capture: META step_expected_bytes "ID BYTES" before the STEP it is for
+
+MALLOC, FREE, STEP = 1, 13, 15  # event kinds (docs/FORMAT.md)
+
+
+def test_crafted_estimates(mt):
+    """An estimate applies to the next step of its name only; a value that
+    makes no sense makes the capture damaged."""
+    from test_reader import META, craft, events, rec
+
+    names = (rec(2, b"load"), rec(2, b"save"))
+    path = mt.cwd / "crafted.tide"
+    path.write_bytes(craft(*META, *names, rec(1, b"step_expected_bytes", b"1 3000000"),
+                           events((STEP, 1, 10, 1), (MALLOC, 3_000_001, 0), (FREE, 0),
+                                  (STEP, 2, 20, 1), (STEP, 1, 30, 1), (STEP, 0, 40, 1)),
+                           rec(11, 50)))
+    steps = steps_json(mt, path)
+    assert [(s["name"], s["expected_bytes"], s["off_estimate"]) for s in steps] == \
+        [("load", 3_000_000, None), ("save", None, None), ("load", None, None)], steps
+    assert steps[0]["measured_over_expected"] == 3_000_001 / 3_000_000, steps
+    for value in (b"3 100", b"0 100", b"1", b"1 x", b"1 -5", b"x 1",
+                  b"1 99999999999999999999"):
+        path.write_bytes(craft(*META, *names, rec(1, b"step_expected_bytes", value),
+                               events((STEP, 1, 10, 1)), rec(11, 50)))
+        res = mt.run("steps", path)
+        line = one_line_error(res)
+        assert line == f"memtide: '{path}': damaged capture: malformed record 1", (value, line)
