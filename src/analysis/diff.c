@@ -4,7 +4,8 @@
  * Each capture's sites come from stats (mt_sites_of, over the replay's
  * per-key figures: one replay per capture, no other pass).  Their files
  * are put in a form that does not depend on the machine (the short paths
- * of the text reports, with dist-packages read as site-packages), every
+ * of the text reports, with dist-packages read as site-packages, then the
+ * program's own files relative to a root found in both captures), every
  * site of both captures is sorted by (function, file, line) as grouped,
  * and equal neighbours merge into one row.
  */
@@ -88,6 +89,182 @@ static int by_growth(const void *pa, const void *pb)
 	return a->new_line < b->new_line ? -1 : a->new_line > b->new_line;
 }
 
+/* ---- the program's own files: a common root ---------------------------- */
+
+/*
+ * A program's own files are named relative to its working directory when
+ * below it, else by their absolute paths: both differ between machines
+ * and checkouts (/home/a/proj/x.c, /builds/7/proj/x.c, or proj/x.c run
+ * from /home/a).  Of the pairs of such files, one of each capture, that
+ * differ but share their base name, each gives the two directories before
+ * their longest common ending (/home/a/ and /builds/7/); the pair that
+ * most pairs give is taken as the captures' common root, and files below
+ * it on either side, unless the other side has the very same path, are
+ * named relative to it (proj/x.c).  Installed packages (site-packages/...)
+ * and the standard library (<stdlib>/...) are named alike everywhere.
+ */
+
+#define MAX_PAIRS_PER_NAME 4096	/* files sharing a base name: skip beyond */
+
+struct root_vote {
+	const char *a, *b;	/* the two directories, with their last '/' */
+	size_t na, nb;
+};
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+static int by_path(const void *pa, const void *pb)
+{
+	return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+static int by_base_name(const void *pa, const void *pb)
+{
+	const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+	int c = strcmp(base_name(a), base_name(b));
+
+	return c ? c : strcmp(a, b);
+}
+
+static int by_roots(const void *pa, const void *pb)
+{
+	const struct root_vote *a = pa, *b = pb;
+	int c;
+
+	if (a->na != b->na)
+		return a->na < b->na ? -1 : 1;
+	if (a->nb != b->nb)
+		return a->nb < b->nb ? -1 : 1;
+	c = strncmp(a->a, b->a, a->na);
+	return c ? c : strncmp(a->b, b->b, a->nb);
+}
+
+/* Whether a file is named after where the program was: see above. */
+static int own_file(const char *f)
+{
+	return f && f[0] && f[0] != '<' && strncmp(f, "site-packages/", 14);
+}
+
+/* The distinct own files of one side's entries, sorted. */
+static const char **own_files(const struct entry *v, uint32_t n, uint32_t *count)
+{
+	const char **f = mt_xrealloc(NULL, ((size_t)n + 1) * sizeof(*f));
+	uint32_t k = 0, out = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (own_file(v[i].file))
+			f[k++] = v[i].file;
+	qsort(f, k, sizeof(*f), by_path);
+	for (uint32_t i = 0; i < k; i++)
+		if (!out || strcmp(f[out - 1], f[i]))
+			f[out++] = f[i];
+	*count = out;
+	return f;
+}
+
+static int has_path(const char **f, uint32_t n, const char *path)
+{
+	return bsearch(&path, f, n, sizeof(*f), by_path) != NULL;
+}
+
+/* Only the files of a that b does not have too, sorted by base name. */
+static uint32_t only_in(const char **a, uint32_t na, const char **b, uint32_t nb,
+			const char **out)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < na; i++)
+		if (!has_path(b, nb, a[i]))
+			out[n++] = a[i];
+	qsort(out, n, sizeof(*out), by_base_name);
+	return n;
+}
+
+/*
+ * The directories of a and b (with their last '/', or empty) before their
+ * longest common ending in whole components; a and b share their base name.
+ */
+static struct root_vote roots_of(const char *a, const char *b)
+{
+	size_t la = strlen(a), i = la, j = strlen(b);
+
+	while (i && j && a[i - 1] == b[j - 1])
+		i--, j--;
+	while (i < la && !((!i || a[i - 1] == '/') && (!j || b[j - 1] == '/')))
+		i++, j++;
+	return (struct root_vote){ a, b, i, j };
+}
+
+/* Renames the files below the common root of v[0..nb) and v[nb..n), if any. */
+static void match_roots(struct entry *v, uint32_t nb, uint32_t n)
+{
+	uint32_t fa, fb, na, nn, nvotes = 0, cap = 0, best = 0, run = 0;
+	const char **a = own_files(v, nb, &fa), **b = own_files(v + nb, n - nb, &fb);
+	const char **oa = mt_xrealloc(NULL, ((size_t)fa + 1) * sizeof(*oa));
+	const char **ob = mt_xrealloc(NULL, ((size_t)fb + 1) * sizeof(*ob));
+	struct root_vote *votes = NULL, root = { 0 };
+	size_t *cut;
+
+	na = only_in(a, fa, b, fb, oa);
+	nn = only_in(b, fb, a, fa, ob);
+	for (uint32_t i = 0, j = 0; i < na && j < nn;) {
+		int c = strcmp(base_name(oa[i]), base_name(ob[j]));
+		uint32_t ei = i, ej = j;
+
+		if (c) {
+			c < 0 ? i++ : j++;
+			continue;
+		}
+		while (ei < na && !strcmp(base_name(oa[ei]), base_name(oa[i])))
+			ei++;
+		while (ej < nn && !strcmp(base_name(ob[ej]), base_name(ob[j])))
+			ej++;
+		if ((uint64_t)(ei - i) * (ej - j) <= MAX_PAIRS_PER_NAME)
+			for (uint32_t x = i; x < ei; x++)
+				for (uint32_t y = j; y < ej; y++) {
+					if (nvotes == cap) {
+						cap = cap ? cap * 2 : 64;
+						votes = mt_xrealloc(votes, cap * sizeof(*votes));
+					}
+					votes[nvotes++] = roots_of(oa[x], ob[y]);
+				}
+		i = ei;
+		j = ej;
+	}
+	qsort(votes, nvotes, sizeof(*votes), by_roots);
+	for (uint32_t i = 0; i < nvotes; i++) {
+		run = i && !by_roots(&votes[i - 1], &votes[i]) ? run + 1 : 1;
+		if (run > best) {
+			best = run;
+			root = votes[i];
+		}
+	}
+	/* decided on the paths as they are, then cut: a, b and root point into them */
+	cut = mt_xcalloc((size_t)n + 1, sizeof(*cut));
+	for (uint32_t i = 0; best && i < n; i++) {
+		const char *f = v[i].file, *dir = i < nb ? root.a : root.b;
+		size_t len = i < nb ? root.na : root.nb;
+
+		if (own_file(f) && !strncmp(f, dir, len) &&
+		    !(i < nb ? has_path(b, fb, f) : has_path(a, fa, f)))
+			cut[i] = len;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (cut[i])
+			memmove(v[i].file, v[i].file + cut[i], strlen(v[i].file + cut[i]) + 1);
+	free(cut);
+	free(votes);
+	free(a);
+	free(b);
+	free(oa);
+	free(ob);
+}
+
 /* Appends the sites of r, grouped as o says, to v[*n]. */
 static void add_sites(struct entry *v, uint32_t *n, const struct mt_replay *r, int is_new,
 		      const struct mt_site *s, uint32_t ns, const struct mt_diff_opts *o)
@@ -122,6 +299,7 @@ void mt_diff_run(const struct mt_replay *base, const struct mt_replay *new,
 
 	add_sites(v, &n, base, 0, sb, nb, o);
 	add_sites(v, &n, new, 1, sn, nn, o);
+	match_roots(v, nb, n);
 	mt_sites_free(sb, nb);
 	mt_sites_free(sn, nn);
 	qsort(v, n, sizeof(*v), by_key);

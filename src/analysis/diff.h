@@ -3,7 +3,7 @@
  * one measure (live at the peak, everything allocated, or leaked) of each
  * replay folded by location as `stats` folds it, then matched across the
  * two by function, file and line, with files named the same way wherever
- * the program ran.
+ * the program ran and was built.
  */
 #ifndef MT_DIFF_H
 #define MT_DIFF_H
@@ -28,9 +28,10 @@ struct mt_diff_opts {
 struct mt_diff_row {
 	char *function;		/* NULL when grouping by file */
 	/*
-	 * As matched: relative to the program's working directory when below
-	 * it, "site-packages/..." for installed packages (dist-packages
-	 * too), "<stdlib>/..." for Python's standard library, else as it is.
+	 * As matched: the program's own files relative to the root both
+	 * captures' paths have in common (see diff.c), "site-packages/..."
+	 * for installed packages (dist-packages too), "<stdlib>/..." for
+	 * Python's standard library.
 	 */
 	char *file;
 	/* the line in each capture: 0 when not grouped by line or absent

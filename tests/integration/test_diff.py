@@ -203,6 +203,39 @@ def test_fail_above_other_measures(native):
                                "limit of 0%"), res
 
 
+def test_native_matches_across_checkouts(mt, native, build):
+    """The program built from two checkouts (as on two machines) and run
+    from different directories: its files match under their common root."""
+    import shutil
+    import subprocess
+
+    from conftest import CFLAGS
+
+    progs = {}
+    for side, root in (("base", "a/home/proj"), ("new", "b/builds/7/proj")):
+        (mt.cwd / root).mkdir(parents=True)
+        src = mt.cwd / root / "diff_sites.c"
+        shutil.copy(native["src"], src)
+        progs[side] = mt.cwd / root / "diff_sites"
+        subprocess.run([build.cc, *CFLAGS, "-o", str(progs[side]), str(src)], check=True,
+                       timeout=120)
+    (mt.cwd / "run").mkdir()
+    # the base run's files are outside its working directory, the new run's below it
+    res, base = mt.capture(progs["base"], "base", out="base.tide", cwd=mt.cwd / "run")
+    res, new = mt.capture(progs["new"], "new", out="new.tide")
+    res = mt.run("diff", "--json", "-n", "0", base, new)
+    assert res.returncode == 0, str(res)
+    data = json.loads(res.stdout)
+    d = native["d"]
+    assert [(r["function"], r["file"], r["delta_bytes"]) for r in data["locations"]] == [
+        ("grow", "proj/diff_sites.c", d["GROW_BY"]),
+        ("only_new", "proj/diff_sites.c", d["NEW_SIZE"]),
+        ("steady", "proj/diff_sites.c", 0),
+        ("steady", "proj/diff_sites.c", 0),
+        ("only_base", "proj/diff_sites.c", -d["GONE_SIZE"]),
+    ], data["locations"]
+
+
 # --------------------------------------------------------------------------
 # Python: matching across directories, and --ignore-lines
 
