@@ -236,7 +236,8 @@ static void match_roots(struct entry *v, uint32_t nb, uint32_t n)
 		i = ei;
 		j = ej;
 	}
-	qsort(votes, nvotes, sizeof(*votes), by_roots);
+	if (nvotes)
+		qsort(votes, nvotes, sizeof(*votes), by_roots);
 	for (uint32_t i = 0; i < nvotes; i++) {
 		run = i && !by_roots(&votes[i - 1], &votes[i]) ? run + 1 : 1;
 		if (run > best) {
