@@ -108,7 +108,7 @@ static int by_growth(const void *pa, const void *pb)
 
 struct root_vote {
 	const char *a, *b;	/* the two directories, with their last '/' */
-	size_t na, nb;
+	size_t na, nb;		/* their lengths (0: no directory) */
 };
 
 static const char *base_name(const char *path)
