@@ -51,6 +51,7 @@ enum { OPT_PEAK = VOPT_OWN, OPT_TOTAL, OPT_BY, OPT_IGNORE_LINES, OPT_FAIL_ABOVE 
 
 struct diff_args {
 	struct mt_diff_opts o;
+	int measures;			/* --peak, --total (and --leaks) given */
 	long top;
 	const char *fail_above;		/* as given */
 	int fail_pct;			/* the limit is a percentage ... */
@@ -82,10 +83,9 @@ static int diff_option(void *ctx, int c, const char *arg)
 
 	switch (c) {
 	case OPT_PEAK:
-		d->o.measure = MT_DIFF_PEAK;
-		break;
 	case OPT_TOTAL:
-		d->o.measure = MT_DIFF_TOTAL;
+		d->o.measure = c == OPT_PEAK ? MT_DIFF_PEAK : MT_DIFF_TOTAL;
+		d->measures++;
 		break;
 	case OPT_BY:
 		if (!strcmp(arg, "location"))
@@ -171,8 +171,12 @@ int cmd_diff(int argc, char **argv)
 	if (a.view == MT_VIEW_TEMPORARY)
 		return mt_usage_error("diff", "--temporary-allocations is not a measure of diff "
 				      "(--peak, --total or --leaks)");
-	if (a.view == MT_VIEW_LEAKS)
+	if (a.view == MT_VIEW_LEAKS) {
 		d.o.measure = MT_DIFF_LEAKS;
+		d.measures++;
+	}
+	if (d.measures > 1)
+		return mt_usage_error("diff", "one measure at a time: --peak, --total or --leaks");
 	if (d.o.ignore_lines && d.o.by != MT_DIFF_BY_LOCATION)
 		return mt_usage_error("diff", "--ignore-lines goes with --by location: "
 				      "functions and files have no lines");

@@ -358,6 +358,7 @@ def test_different_programs_and_truncated(mt, native, python_runs):
     (["--by", "file", "--ignore-lines", "{base}", "{base}"], "--ignore-lines"),
     (["-n", "x", "{base}", "{base}"], "--top"),
     (["--temporary-allocations", "{base}", "{base}"], "not a measure"),
+    (["--leaks", "--total", "{base}", "{base}"], "one measure at a time"),
     (["--bogus", "{base}", "{base}"], "unknown option"),
     (["{junk}", "{base}"], "junk.tide"),
 ])
