@@ -274,7 +274,9 @@ static void add_sites(struct entry *v, uint32_t *n, const struct mt_replay *r, i
 		struct entry *e = &v[(*n)++];
 
 		*e = (struct entry){
-			.function = o->by == MT_DIFF_BY_FILE ? NULL : mt_xstrdup(s[i].function),
+			/* by file, [no Python frame] (no file) keeps its name */
+			.function = o->by == MT_DIFF_BY_FILE && s[i].file[0] ? NULL :
+				    mt_xstrdup(s[i].function),
 			.file = match_file(s[i].file, r->c.cwd),
 			.line = o->by == MT_DIFF_BY_LOCATION && !o->ignore_lines ? s[i].line : 0,
 			.site_line = s[i].line, .is_new = is_new,

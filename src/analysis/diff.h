@@ -26,7 +26,7 @@ struct mt_diff_opts {
 #define MT_DIFF_LINES UINT_MAX	/* a location spans several lines */
 
 struct mt_diff_row {
-	char *function;		/* NULL when grouping by file */
+	char *function;		/* NULL when grouping by file (but for no file) */
 	/*
 	 * As matched: the program's own files relative to the root both
 	 * captures' paths have in common (see diff.c), "site-packages/..."
