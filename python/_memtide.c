@@ -173,6 +173,7 @@ static struct {
 	int (*stop)(void);
 	int (*active)(void);
 	int (*step)(const char *);
+	int (*step_expect)(const char *, uint64_t);
 	int (*thread_name)(const char *);
 } lib;
 
@@ -241,10 +242,11 @@ static int find_lib(void *handle)
 	SYM(stop, "memtide_tracker_stop");
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
+	SYM(step_expect, "memtide_step_expect");
 	SYM(thread_name, "memtide_thread_name");
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step && lib.thread_name ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.step_expect && lib.thread_name ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -536,13 +538,23 @@ static int active_lib(void)
 static PyObject *mod_step(PyObject *self, PyObject *args)
 {
 	const char *name = NULL;
+	PyObject *expected = Py_None;
+	unsigned long long bytes = 0;
+	int rc;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "z", &name))
+	if (!PyArg_ParseTuple(args, "z|O", &name, &expected))
 		return NULL;
-	if (active_lib() && lib.step(name ? name : "") == 0)
-		Py_RETURN_TRUE;
-	Py_RETURN_FALSE;
+	if (expected != Py_None) {
+		bytes = PyLong_AsUnsignedLongLong(expected);
+		if (PyErr_Occurred())
+			return NULL;
+	}
+	if (!active_lib())
+		Py_RETURN_FALSE;
+	rc = expected != Py_None && name && *name ? lib.step_expect(name, bytes) :
+	     lib.step(name ? name : "");
+	return PyBool_FromLong(rc == 0);
 }
 
 static PyObject *mod_active(PyObject *self, PyObject *unused)
@@ -556,8 +568,8 @@ static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False)" },
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
-	{ "step", mod_step, METH_VARARGS, "step(name) - marks the start of a step; "
-	  "False when nothing is tracking" },
+	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
+	  "with an estimate of its peak above its start; False when nothing is tracking" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
 	{ NULL, NULL, 0, NULL },
 };

@@ -9,6 +9,7 @@ numpy included) into a capture that every `memtide` report reads:
 
     memtide.step("load halos")          # starts a step (ends the last one)
     with memtide.step("fit"): ...        # a step that ends with the block
+    memtide.step("load halos", expect="2.5 GB")   # with an estimate
 
 marks pipeline steps for `memtide steps out.tide`.  They work under a
 Tracker and under `memtide run` alike.
@@ -76,11 +77,17 @@ class step:
     As a call, the step lasts until the next step() or the end of the
     capture; as a context manager, until the end of the block.  Does
     nothing when no tracker is recording.
+
+    expect (a size: "2.5 GB", "300 MiB", or a number of bytes) or
+    expect_bytes (an int) is the estimate of how far the heap will go above
+    its level at the step's start; `memtide steps` sets what was measured
+    against it.  KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024.
     """
 
-    def __init__(self, name):
+    def __init__(self, name, expect=None, expect_bytes=None):
         self.name = str(name)
-        _ext().step(self.name)
+        self.expected_bytes = _expected_bytes(self.name, expect, expect_bytes)
+        _ext().step(self.name, self.expected_bytes)
 
     def __enter__(self):
         return self
@@ -95,6 +102,27 @@ def profile(func=None, **options):
     returns; options: stream, min, native, keep (see memtide._profile)."""
     from ._profile import profile as _profile
     return _profile(func, **options)
+
+
+def _expected_bytes(name, expect, expect_bytes):
+    """The estimate of step(), in bytes, or None; ValueError/TypeError on a bad one."""
+    if expect is not None and expect_bytes is not None:
+        raise TypeError("step() takes expect or expect_bytes, not both")
+    if expect_bytes is not None:
+        if isinstance(expect_bytes, bool) or not isinstance(expect_bytes, int):
+            raise TypeError("expect_bytes must be an int (a number of bytes), not %r"
+                            % (expect_bytes,))
+        value = expect_bytes
+    elif expect is not None:
+        from ._measure import parse_size
+        value = parse_size(expect)
+    else:
+        return None
+    if not 0 <= value < 2 ** 63:
+        raise ValueError("an estimate of %r bytes: it must be from 0 to 2**63 - 1" % (value,))
+    if not name:
+        raise ValueError("a step with an estimate needs a name")
+    return value
 
 
 def tracking():

@@ -343,6 +343,7 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 	r->steps[r->nsteps++] = (struct mt_step){
 		.name = (uint32_t)ev->addr, .start_ns = ev->time_ns,
 		.heap_start = current(st), .peak = current(st),
+		.expect = ev->expect, .expected = ev->expected,
 	};
 	st->in_step = 1;
 }

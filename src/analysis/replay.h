@@ -48,6 +48,8 @@ struct mt_step {
 	uint64_t allocations, allocated_bytes;
 	uint32_t top_key;		/* the key that allocated most in it */
 	uint64_t top_bytes;
+	int expect;			/* the program estimated peak - heap_start: */
+	uint64_t expected;		/* ... this many bytes (memtide.step(expect=)) */
 };
 
 struct mt_replay_opts {

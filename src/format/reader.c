@@ -54,6 +54,9 @@ struct mt_reader_state {
 	uint32_t bias_mask, nbias;
 	uint32_t *bias_next;		/* per module: the next older at its bias, +1 */
 	size_t cap_bias_next;
+	/* per string id: the estimate for the next step of that name, + 1 */
+	uint64_t *step_expect;
+	size_t cap_step_expect;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -153,6 +156,11 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 				goto bad;
 			ev.time_ns = ev.size;
 			ev.size = v * 4096;
+			if (ev.addr < st->cap_step_expect && st->step_expect[ev.addr]) {
+				ev.expect = 1;
+				ev.expected = st->step_expect[ev.addr] - 1;
+				st->step_expect[ev.addr] = 0;
+			}
 		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
@@ -231,22 +239,48 @@ static char *str(struct cursor *k)
 	return s ? dupn(s, n) : NULL;
 }
 
-static void set_meta(struct mt_capture *c, const char *key, char *value)
+/*
+ * META step_expected_bytes "ID BYTES": the estimate for the next STEP
+ * naming string ID.  0, or -1 when the value makes no sense.
+ */
+static int step_expected(struct mt_capture *c, const char *value)
 {
+	struct mt_reader_state *st = c->st;
+	char *end;
+	unsigned long long id, bytes;
+
+	errno = 0;
+	id = strtoull(value, &end, 10);
+	if (end == value || *end != ' ' || !id || id >= c->nstrings)
+		return -1;
+	value = end + 1;
+	bytes = strtoull(value, &end, 10);
+	if (end == value || *end || errno || bytes > INT64_MAX)
+		return -1;
+	st->step_expect = grow(st->step_expect, &st->cap_step_expect, id, sizeof(uint64_t));
+	st->step_expect[id] = bytes + 1;
+	return 0;
+}
+
+/* 0, or -1 for a value that makes no sense. */
+static int set_meta(struct mt_capture *c, const char *key, char *value)
+{
+	int rc = 0;
+
 	if (!strcmp(key, "command")) {
 		free((char *)c->command);
 		c->command = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "python")) {
 		free((char *)c->python);
 		c->python = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "cwd")) {
 		free((char *)c->cwd);
 		c->cwd = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "pid"))
 		c->pid = strtoull(value, NULL, 10);
@@ -262,7 +296,10 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 		c->signal_dropped_bytes = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "signal_dropped_frees"))
 		c->signal_dropped_frees = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "step_expected_bytes"))
+		rc = step_expected(c, value);
 	free(value);
+	return rc;
 }
 
 /* The entry of a load bias in the module index; made on first sight. */
@@ -335,7 +372,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		a = str(k);
 		b = str(k);
 		if (a && b) {
-			set_meta(c, a, b);
+			if (set_meta(c, a, b) < 0)
+				k->bad = 1;
 			b = NULL;
 		}
 		break;
@@ -778,6 +816,7 @@ void mt_capture_release(struct mt_capture *c)
 		free(st->raw);
 		free(st->bias);
 		free(st->bias_next);
+		free(st->step_expect);
 		ZSTD_freeDCtx(st->dctx);
 		free(st);
 	}

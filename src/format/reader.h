@@ -19,6 +19,8 @@ struct mt_event {
 	uint32_t stack;		/* node id, 0 for none */
 	uint32_t thread;	/* thread index */
 	uint8_t kind;		/* enum mt_event_kind */
+	uint8_t expect;		/* step: the program gave an estimate, */
+	uint64_t expected;	/* ... of the step's peak above its start */
 };
 
 struct mt_pyframe {
