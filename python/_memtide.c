@@ -174,6 +174,7 @@ static struct {
 	int (*active)(void);
 	int (*step)(const char *);
 	int (*step_expect)(const char *, uint64_t);
+	int (*step_counters)(const char *, const int64_t *);
 	int (*thread_name)(const char *);
 } lib;
 
@@ -243,10 +244,11 @@ static int find_lib(void *handle)
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
 	SYM(step_expect, "memtide_step_expect");
+	SYM(step_counters, "memtide_step_counters");
 	SYM(thread_name, "memtide_thread_name");
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step && lib.step_expect && lib.thread_name ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters && lib.thread_name ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -557,6 +559,20 @@ static PyObject *mod_step(PyObject *self, PyObject *args)
 	return PyBool_FromLong(rc == 0);
 }
 
+static PyObject *mod_step_counters(PyObject *self, PyObject *args)
+{
+	const char *name;
+	long long v[4];
+	int64_t counts[4];
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "s(LLLL)", &name, &v[0], &v[1], &v[2], &v[3]))
+		return NULL;
+	for (int i = 0; i < 4; i++)
+		counts[i] = v[i];
+	return PyBool_FromLong(active_lib() && lib.step_counters(name, counts) == 0);
+}
+
 static PyObject *mod_active(PyObject *self, PyObject *unused)
 {
 	(void)self;
@@ -570,6 +586,9 @@ static PyMethodDef methods[] = {
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
 	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
 	  "with an estimate of its peak above its start; False when nothing is tracking" },
+	{ "step_counters", mod_step_counters, METH_VARARGS, "step_counters(name, (cycles, "
+	  "instructions, cache_references, cache_misses)) - the hardware counters of the step "
+	  "that has just ended (-1: not counted)" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
 	{ NULL, NULL, 0, NULL },
 };

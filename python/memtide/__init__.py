@@ -61,6 +61,7 @@ class Tracker:
         return self
 
     def stop(self):
+        _end_counted_step()
         _ext().stop()
 
     def __enter__(self):
@@ -82,17 +83,26 @@ class step:
     expect_bytes (an int) is the estimate of how far the heap will go above
     its level at the step's start; `memtide steps` sets what was measured
     against it.  KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024.
+
+    perf=True also records the step's hardware counters (cycles,
+    instructions, cache references and misses of this process, user
+    space), which `memtide steps` shows; where the machine has none, one
+    line on stderr says why and the step is recorded without them.
     """
 
-    def __init__(self, name, expect=None, expect_bytes=None):
+    def __init__(self, name, expect=None, expect_bytes=None, perf=False):
         self.name = str(name)
         self.expected_bytes = _expected_bytes(self.name, expect, expect_bytes)
+        _end_counted_step()
         _ext().step(self.name, self.expected_bytes)
+        if perf and self.name:
+            _begin_counted_step(self.name)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        _end_counted_step()
         _ext().step(None)
         return False
 
@@ -102,6 +112,41 @@ def profile(func=None, **options):
     returns; options: stream, min, native, keep (see memtide._profile)."""
     from ._profile import profile as _profile
     return _profile(func, **options)
+
+
+# The counters of this process once opened (memtide._perf.Counters), or
+# why they are unavailable; the open step(perf=True) and its start counts.
+_counters = None
+_counted_step = None
+
+
+def _begin_counted_step(name):
+    global _counters, _counted_step
+    from . import _perf
+    if _counters is None:
+        try:
+            _counters = _perf.Counters()
+        except _perf.Unavailable as e:
+            _counters = str(e)
+            import sys
+            print("memtide: perf counters unavailable: %s" % e, file=sys.stderr)
+        else:
+            import atexit
+            atexit.register(_end_counted_step)  # a last step that runs to the end
+    if not isinstance(_counters, str):
+        _counted_step = (name, _counters.read())
+
+
+def _end_counted_step():
+    """Records the counters of the open step(perf=True), if any."""
+    global _counted_step
+    if _counted_step is None:
+        return
+    from . import _perf
+    name, start = _counted_step
+    _counted_step = None
+    d = _perf.delta(start, _counters.read())
+    _ext().step_counters(name, tuple(-1 if d[k] is None else d[k] for k, _ in _perf.EVENTS))
 
 
 def _expected_bytes(name, expect, expect_bytes):

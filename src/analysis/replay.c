@@ -535,6 +535,26 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	return rc;
 }
 
+/* The k-th counters record naming a step belongs to the step's k-th run. */
+static void match_counters(struct mt_replay *r)
+{
+	uint32_t from = 0;
+
+	for (uint32_t i = 0; i < r->nsteps && from < r->c.nstep_counters; i++) {
+		for (uint32_t j = from; j < r->c.nstep_counters; j++) {
+			if (r->c.step_counters[j].name != r->steps[i].name)
+				continue;
+			r->steps[i].counters = j + 1;
+			if (j == from)
+				from++;
+			r->c.step_counters[j].name = 0;	/* taken */
+			break;
+		}
+		while (from < r->c.nstep_counters && !r->c.step_counters[from].name)
+			from++;
+	}
+}
+
 int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		  struct mt_replay *r, char *err, size_t errlen)
 {
@@ -553,6 +573,8 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	rc = pass(path, st, err, errlen);
 	if (rc == 0 && st->in_step)
 		close_step(st, r->c.end_ns);
+	if (rc == 0)
+		match_counters(r);
 	for (uint32_t t = 0; rc == 0 && st->in_call && t < st->nthreads_cap; t++)
 		if (st->in_call[t])
 			close_call(st, t);

@@ -50,6 +50,7 @@ struct mt_step {
 	uint64_t top_bytes;
 	int expect;			/* the program estimated peak - heap_start: */
 	uint64_t expected;		/* ... this many bytes (memtide.step(expect=)) */
+	uint32_t counters;		/* 1 + its index in c.step_counters; 0: none */
 };
 
 struct mt_replay_opts {

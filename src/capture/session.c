@@ -2,8 +2,8 @@
  * session.c - a capture session of libmemtide.so: start-up under
  * LD_PRELOAD from the variables memtide run sets (which are then taken out
  * of the environment), or in-process from memtide.Tracker through the
- * exported API (memtide_tracker_start/stop, memtide_step and
- * memtide_step_expect, the guard and record calls of the Python allocator
+ * exported API (memtide_tracker_start/stop, memtide_step,
+ * memtide_step_expect and memtide_step_counters, the guard and record calls of the Python allocator
  * wrappers); fork handling and shutdown.
  */
 
@@ -389,6 +389,32 @@ __attribute__((visibility("default")))
 int memtide_step(const char *name)
 {
 	return step_begin(name, 0, 0);
+}
+
+/*
+ * The hardware counters of the step named name that has just ended
+ * (memtide.step(perf=True)), as the program read them: META step_counters
+ * "ID CYCLES INSTRUCTIONS REFERENCES MISSES", '-' for one not counted
+ * (negative).  The k-th record naming a step belongs to its k-th run.
+ */
+__attribute__((visibility("default")))
+int memtide_step_counters(const char *name, const int64_t counts[4])
+{
+	char v[128];
+	int len;
+
+	if (!atomic_load(&mt_active) || mt_in_hook || !name || !*name)
+		return -1;
+	mt_in_hook = 1;
+	pthread_mutex_lock(&mt_meta_lock);
+	len = snprintf(v, sizeof(v), "%u", mt_intern_string(name));
+	for (int i = 0; i < 4; i++)
+		len += counts[i] < 0 ? snprintf(v + len, sizeof(v) - (size_t)len, " -") :
+			snprintf(v + len, sizeof(v) - (size_t)len, " %lld", (long long)counts[i]);
+	mt_meta_record(MT_REC_META, 0, NULL, "step_counters", v);
+	pthread_mutex_unlock(&mt_meta_lock);
+	mt_in_hook = 0;
+	return 0;
 }
 
 /*

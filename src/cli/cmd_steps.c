@@ -3,7 +3,8 @@
  * with memtide.step(): how long each step took, the heap at its end, its
  * peak and how far above its start that peak went, the program's
  * estimate of that (memtide.step(expect=...)) and how far off it was, the
- * RSS at its end, what it allocated and where most of it came from.
+ * RSS at its end, what it allocated, its hardware counters
+ * (memtide.step(perf=True)) and where most of it came from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ static const char usage_text[] =
 	"also show it (expected) and measured/expected, the peak above the step's\n"
 	"start divided by the estimate; a step more than X times off either way\n"
 	"is flagged \"over\" or \"under\".\n"
+	"\n"
+	"Steps marked with memtide.step(\"name\", perf=True) show their hardware\n"
+	"counters: cycles, instructions, IPC, cache misses (JSON: \"counters\").\n"
 	"\n"
 	"      --tolerance X    flag steps off by more than X times (default 1.5)\n"
 	"      --json           a list of objects instead of the table\n"
@@ -99,6 +103,49 @@ static struct estimate estimate_of(const struct mt_step *s, uint64_t above, doub
 	return e;
 }
 
+/* A hardware count in a 9-column cell: "1.23 G", "-" when not counted. */
+static const char *count_text(char *buf, size_t cap, int64_t v)
+{
+	static const struct { double div; const char *unit; } u[] = {
+		{ 1e12, "T" }, { 1e9, "G" }, { 1e6, "M" }, { 1e3, "k" },
+	};
+
+	if (v < 0) {
+		snprintf(buf, cap, "-");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if ((double)v >= u[i].div) {
+			snprintf(buf, cap, "%.2f %s", (double)v / u[i].div, u[i].unit);
+			return buf;
+		}
+	snprintf(buf, cap, "%lld", (long long)v);
+	return buf;
+}
+
+/* The counters columns of a step (all "-" for a step without them). */
+static int counters_text(char *line, size_t cap, const struct mt_capture *c,
+			 const struct mt_step *s)
+{
+	struct mt_step_counters none = { 0, -1, -1, -1, -1 };
+	const struct mt_step_counters *k = s->counters ? &c->step_counters[s->counters - 1] : &none;
+	char b[3][32], ipc[16] = "-";
+
+	if (k->cycles > 0 && k->instructions >= 0)
+		snprintf(ipc, sizeof(ipc), "%.2f", (double)k->instructions / (double)k->cycles);
+	return snprintf(line, cap, " %9s %9s %5s %9s", count_text(b[0], sizeof(b[0]), k->cycles),
+			count_text(b[1], sizeof(b[1]), k->instructions), ipc,
+			count_text(b[2], sizeof(b[2]), k->cache_misses));
+}
+
+static void json_count(FILE *f, const char *key, int64_t v)
+{
+	if (v < 0)
+		fprintf(f, "\"%s\": null", key);
+	else
+		fprintf(f, "\"%s\": %lld", key, (long long)v);
+}
+
 static int steps_option(void *ctx, int c, const char *arg)
 {
 	char *end = NULL;
@@ -119,7 +166,7 @@ int cmd_steps(int argc, char **argv)
 	struct mt_symbols *syms;
 	FILE *f;
 	char line[4096];
-	int rc, width, estimates = 0, flagged = 0;
+	int rc, width, estimates = 0, counters = 0, flagged = 0;
 	double tol = 1.5;
 
 	view_init(&a);
@@ -143,8 +190,10 @@ int cmd_steps(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	for (uint32_t i = 0; i < r.nsteps; i++)
+	for (uint32_t i = 0; i < r.nsteps; i++) {
 		estimates |= r.steps[i].expect;
+		counters |= r.steps[i].counters != 0;
+	}
 	if (a.json)
 		fputc('[', f);
 	else if (!r.nsteps)
@@ -158,8 +207,12 @@ int cmd_steps(int argc, char **argv)
 		if (estimates)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " %11s %-17s", "expected",
 				      "measured/expected");
-		snprintf(line + n, sizeof(line) - (size_t)n, " %11s %10s %11s  %s", "RSS at end",
-			 "allocs", "allocated", "top site");
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %11s %10s %11s", "RSS at end",
+			      "allocs", "allocated");
+		if (counters)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " %9s %9s %5s %9s", "cycles",
+				      "instr", "IPC", "cache miss");
+		snprintf(line + n, sizeof(line) - (size_t)n, "  %s", "top site");
 		mt_put_line(f, line, width);
 	}
 	for (uint32_t i = 0; i < r.nsteps; i++) {
@@ -197,9 +250,25 @@ int cmd_steps(int argc, char **argv)
 				fputs("null", f);
 			fputs(", \"off_estimate\": ", f);
 			if (e.off)
-				fprintf(f, "\"%s\"}", e.off);
+				fprintf(f, "\"%s\"", e.off);
 			else
+				fputs("null", f);
+			fputs(", \"counters\": ", f);
+			if (s->counters) {
+				const struct mt_step_counters *k = &r.c.step_counters[s->counters - 1];
+
+				fputc('{', f);
+				json_count(f, "cycles", k->cycles);
+				fputs(", ", f);
+				json_count(f, "instructions", k->instructions);
+				fputs(", ", f);
+				json_count(f, "cache_references", k->cache_references);
+				fputs(", ", f);
+				json_count(f, "cache_misses", k->cache_misses);
+				fputs("}}", f);
+			} else {
 				fputs("null}", f);
+			}
 			continue;
 		}
 		n = snprintf(line, sizeof(line), "%s %7.3f s %11s %11s %11s",
@@ -216,10 +285,13 @@ int cmd_steps(int argc, char **argv)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " %11s %-17s",
 				      e.known ? mt_fmt_size(b[6], sizeof(b[6]), s->expected) : "-", ratio);
 		}
-		snprintf(line + n, sizeof(line) - (size_t)n, " %11s %10s %11s  %s",
-			 mt_fmt_size(b[3], sizeof(b[3]), s->rss_end),
-			 mt_fmt_count(b[4], sizeof(b[4]), s->allocations),
-			 mt_fmt_size(b[5], sizeof(b[5]), s->allocated_bytes), site);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %11s %10s %11s",
+			      mt_fmt_size(b[3], sizeof(b[3]), s->rss_end),
+			      mt_fmt_count(b[4], sizeof(b[4]), s->allocations),
+			      mt_fmt_size(b[5], sizeof(b[5]), s->allocated_bytes));
+		if (counters)
+			n += counters_text(line + n, sizeof(line) - (size_t)n, &r.c, s);
+		snprintf(line + n, sizeof(line) - (size_t)n, "  %s", site);
 		mt_put_line(f, line, width);
 	}
 	if (a.json)

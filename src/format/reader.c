@@ -57,6 +57,7 @@ struct mt_reader_state {
 	/* per string id: the estimate for the next step of that name, + 1 */
 	uint64_t *step_expect;
 	size_t cap_step_expect;
+	size_t cap_step_counters;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -262,6 +263,44 @@ static int step_expected(struct mt_capture *c, const char *value)
 	return 0;
 }
 
+/*
+ * META step_counters "ID CYCLES INSTRUCTIONS REFERENCES MISSES" ('-': not
+ * counted), appended in order.  0, or -1 when the value makes no sense.
+ */
+static int step_counters(struct mt_capture *c, const char *value)
+{
+	struct mt_reader_state *st = c->st;
+	struct mt_step_counters sc;
+	int64_t *v[4] = { &sc.cycles, &sc.instructions, &sc.cache_references, &sc.cache_misses };
+	unsigned long long id;
+	char *end;
+
+	errno = 0;
+	id = strtoull(value, &end, 10);
+	if (end == value || !id || id >= c->nstrings)
+		return -1;
+	sc.name = (uint32_t)id;
+	for (int i = 0; i < 4; i++) {
+		if (*end != ' ')
+			return -1;
+		value = end + 1;
+		if (*value == '-' && (value[1] == ' ' || !value[1])) {
+			*v[i] = -1;
+			end = (char *)value + 1;
+			continue;
+		}
+		*v[i] = (int64_t)strtoull(value, &end, 10);
+		if (end == value || errno || *v[i] < 0)
+			return -1;
+	}
+	if (*end)
+		return -1;
+	c->step_counters = grow(c->step_counters, &st->cap_step_counters, c->nstep_counters,
+				sizeof(sc));
+	c->step_counters[c->nstep_counters++] = sc;
+	return 0;
+}
+
 /* 0, or -1 for a value that makes no sense. */
 static int set_meta(struct mt_capture *c, const char *key, char *value)
 {
@@ -298,6 +337,8 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->signal_dropped_frees = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "step_expected_bytes"))
 		rc = step_expected(c, value);
+	else if (!strcmp(key, "step_counters"))
+		rc = step_counters(c, value);
 	free(value);
 	return rc;
 }
@@ -809,6 +850,7 @@ void mt_capture_release(struct mt_capture *c)
 	free((char *)c->command);
 	free((char *)c->python);
 	free((char *)c->cwd);
+	free(c->step_counters);
 	if (st) {
 		if (st->f)
 			fclose(st->f);

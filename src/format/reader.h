@@ -43,6 +43,12 @@ struct mt_module {
 	uint64_t lo, hi;	/* lowest and highest mapped address */
 };
 
+/* The counters of one run of the step named name: -1 where not counted. */
+struct mt_step_counters {
+	uint32_t name;		/* string id */
+	int64_t cycles, instructions, cache_references, cache_misses;
+};
+
 struct mt_thread_info {
 	uint64_t tid;
 	const char *name;
@@ -77,6 +83,9 @@ struct mt_capture {
 	uint64_t dropped_events;	/* the tracker ran out of memory for these */
 	/* made in signal handlers that interrupted the tracker: not recorded */
 	uint64_t signal_dropped_allocs, signal_dropped_bytes, signal_dropped_frees;
+	/* hardware counters of steps (memtide.step(perf=True)), in order */
+	struct mt_step_counters *step_counters;
+	uint32_t nstep_counters;
 	/* private */
 	struct mt_reader_state *st;
 };
