@@ -457,3 +457,43 @@ def test_command_line_errors(mt, hold):
     for cmd in ("live", "run"):
         res = mt.run(cmd, "--help")
         assert res.returncode == 0 and "--live" in res.out if cmd == "run" else "--snapshot" in res.out
+
+
+def test_live_in_this_terminal(mt, build, hold):
+    """--live: the view on the terminal (a pty here, q pressed until the end);
+    the program's output goes to a file beside the capture."""
+    d, sizes = sizes_of(build)
+    master, slave = os.openpty()
+    env = dict(os.environ, TERM="xterm", COLUMNS="100", LINES="30")
+    proc = subprocess.Popen([str(mt.bin), "run", "-o", "t.tide", "--live", str(hold)],
+                            cwd=str(mt.cwd), stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)
+    os.close(slave)
+    screen = b""
+    end = time.monotonic() + TIMEOUT
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:   # the terminal's last user has gone
+                    break
+                if not data:
+                    break
+                screen += data
+            elif proc.poll() is not None:
+                break
+            else:
+                os.write(master, b"q")
+            assert time.monotonic() < end, screen[-2000:]
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.wait() == d["EXIT_CODE"], screen[-2000:]
+    # its input was /dev/null, so it did not wait for a line
+    assert (mt.cwd / "t.out").read_bytes() == b"ready\n"
+    assert b"the program's output is in t.out" in screen, screen[-2000:]
+    stats = mt.stats_json(mt.cwd / "t.tide")
+    assert not stats["truncated"] and stats["peak_bytes"] >= sum(sizes)
