@@ -2,16 +2,19 @@
 """bench/live.py - what the live view costs (issue 8).
 
 1. Overhead: a workload of ../shared/workloads (short scale) under
-   `memtide run` and under `memtide run --live-remote --no-wait` with a
-   viewer asking for a snapshot 5 times a second, interleaved round after
-   round; median wall time of each and their ratio.
+   `memtide run`, under `memtide run --live-remote --no-wait` (the engine
+   follows the capture; nobody watches) and the same with a viewer asking
+   for a snapshot 5 times a second, interleaved round after round; median
+   wall time of each (until `memtide run` exits: with a viewer, that
+   includes waiting for it to fetch the final state, up to its 200 ms
+   refresh) and their ratio to the plain run.
 2. Snapshot time with a million live allocations: a C program (built here)
    makes 1M small mallocs from 4096 stacks of depth 2 to 128 and waits; once
    the live view shows them all, the time of a snapshot (query to decoded
    answer over loopback, which folds every live stack) is measured.
 
 Not a test: figures only.  usage: bench/live.py [--bin build/bin/memtide]
-[--workload py_small_objects] [--scale 0.1] [--runs 3]
+[--workload py_small_objects] [--scale 0.1] [--runs 3]; WORKLOADS=DIR
 """
 import argparse
 import json
@@ -26,7 +29,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = os.path.join(HERE, "..", "..", "shared", "workloads")
+# as bench.py: ../shared/workloads beside the repository, or WORKLOADS
+WORKLOADS = os.environ.get("WORKLOADS") or os.path.join(HERE, "..", "..", "shared", "workloads")
 
 MILLION_C = r"""
 #include <stdio.h>
@@ -92,14 +96,16 @@ def serving_port(proc):
     line = b""
     while not line.endswith(b"\n"):
         line += proc.stderr.read(1)
+    if b"127.0.0.1:" not in line:
+        sys.exit(f"memtide run said: {line.decode()}")
     return int(line.split(b"127.0.0.1:")[1].split(b";")[0])
 
 
-def timed(cmd, env, live):
+def timed(cmd, env, viewer):
     t = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stop = threading.Event()
-    if live:
+    if viewer:
         port = serving_port(p)
 
         def poll():
@@ -124,15 +130,17 @@ def overhead(args, tmp):
     plain = [args.bin, "run", "-q", "-f", "-o", out, "--python", sys.executable, work]
     live = [args.bin, "run", "-q", "-f", "-o", out, "--live-remote", "--no-wait",
             "--python", sys.executable, work]
-    times = {"run": [], "run --live-remote": []}
+    rows = {"run": (plain, False), "run --live-remote": (live, False),
+            "  + a viewer at 5/s": (live, True)}
+    times = {k: [] for k in rows}
     for _ in range(args.runs):
-        times["run"].append(timed(plain, env, False))
-        times["run --live-remote"].append(timed(live, env, True))
+        for k, (cmd, viewer) in rows.items():
+            times[k].append(timed(cmd, env, viewer))
     base = statistics.median(times["run"])
     print(f"overhead: {args.workload} SCALE={args.scale}, {args.runs} runs each, interleaved")
     for k, v in times.items():
         m = statistics.median(v)
-        print(f"  memtide {k:<20} median {m:7.3f} s  ({min(v):.3f}-{max(v):.3f})  "
+        print(f"  memtide {k:<22} median {m:7.3f} s  ({min(v):.3f}-{max(v):.3f})  "
               f"x{m / base:.3f} of plain run")
 
 
