@@ -98,6 +98,8 @@ struct mt_engine {
 	uint64_t heap_now, file_now, live, peak, peak_ns, rss, nevents;
 	uint64_t history[HISTORY], history_step;
 	uint32_t nhistory;
+	uint64_t history_ns;		/* the time of the last point touched, */
+	uint32_t history_i;		/* and its index: events of a round share one */
 	/* locations */
 	struct loc *locs;		/* from 1 */
 	uint32_t nlocs, cap_locs;
@@ -239,8 +241,14 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 /* The heap history at time ns: the highest heap of each step. */
 static void history_at(struct mt_engine *e, uint64_t ns, uint64_t heap)
 {
-	uint64_t i = ns / e->history_step;
+	uint64_t i;
 
+	if (ns == e->history_ns && e->nhistory) {
+		if (heap > e->history[e->history_i])
+			e->history[e->history_i] = heap;
+		return;
+	}
+	i = ns / e->history_step;
 	while (i >= HISTORY) {	/* twice the step, half the points */
 		for (uint32_t j = 0; j < HISTORY / 2; j++) {
 			uint64_t a = e->history[2 * j], b = e->history[2 * j + 1];
@@ -255,6 +263,8 @@ static void history_at(struct mt_engine *e, uint64_t ns, uint64_t heap)
 		e->history[e->nhistory] = e->heap_now;
 	if (heap > e->history[i])
 		e->history[i] = heap;
+	e->history_ns = ns;
+	e->history_i = (uint32_t)i;
 }
 
 /* Lets waiting snapshots take the lock; the reading thread holds it. */

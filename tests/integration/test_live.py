@@ -497,3 +497,47 @@ def test_live_in_this_terminal(mt, build, hold):
     assert b"the program's output is in t.out" in screen, screen[-2000:]
     stats = mt.stats_json(mt.cwd / "t.tide")
     assert not stats["truncated"] and stats["peak_bytes"] >= sum(sizes)
+
+
+THREADED = """
+    import sys
+    import threading
+    keep = {{}}
+
+
+    def load():
+        keep["load"] = bytearray({A})  # @site:load
+
+
+    def write():
+        keep["write"] = bytearray({B})  # @site:write
+
+
+    threads = [threading.Thread(target=load, name="loader"),
+               threading.Thread(target=write, name="writer")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("ready", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_one_thread_at_a_time(mt, python, live):
+    a, b = 3 * MiB, 5 * MiB
+    script = mt.cwd / "threaded.py"
+    script.write_text(textwrap.dedent(THREADED.format(A=a, B=b)).lstrip("\n"))
+    run = live("--python", python, script)
+    run.wait_ready()
+    snap = wait_for(mt, run.port, holds(["load", "write"], [a + 1, b + 1]))
+    names = snap["threads"]
+    assert "loader" in names and "writer" in names, names
+    for name, fn, other, size in (("loader", "load", "write", a + 1),
+                                  ("writer", "write", "load", b + 1)):
+        one = snapshot(mt, run.port, "--thread", str(names.index(name)))
+        assert row(one, fn)["own_bytes"] == size, rows_text(one)
+        assert not [r for r in one["rows"] if r["function"] == other], rows_text(one)
+        check_invariants(one)
+        assert one["heap_bytes"] >= size
+    assert run.finish()[0] == 0
