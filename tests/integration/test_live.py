@@ -541,3 +541,26 @@ def test_one_thread_at_a_time(mt, python, live):
         check_invariants(one)
         assert one["heap_bytes"] >= size
     assert run.finish()[0] == 0
+
+
+def test_final_state_equals_the_reports(mt, build, live):
+    """Followed across chunks (the writer closes one every second), the
+    final live state is what `stats` finds still live at the end."""
+    sleeper = build.program("sleeper")
+    run = live(sleeper, "1500")
+    keeper = RawViewer(run.port)   # memtide run waits for it to see the end
+    assert run.read_line(run.proc.stdout).startswith(b"ready")
+    snap = wait_for(mt, run.port, lambda s: not s["running"])
+    keeper.close()
+    rc, out, err = run.finish(input=b"")
+    assert rc == 0, err
+    stats = mt.stats_json(run.capture)
+    assert not stats["truncated"]
+    assert (snap["heap_bytes"], snap["live_allocations"]) == \
+        (stats["leaked_bytes"], stats["leaked_allocations"])
+    assert snap["peak_heap_bytes"] == stats["peak_bytes"]
+    assert snap["exit_status"] == 0
+    late = row(snap, "late_alloc")
+    d = c_defines(build.source("sleeper"))
+    assert late["own_count"] >= 2 and late["own_bytes"] == late["own_count"] * d["LATE_SIZE"]
+    assert row(snap, "early_alloc")["own_bytes"] == d["EARLY_N"] * d["EARLY_SIZE"]
