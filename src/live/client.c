@@ -16,7 +16,8 @@
 #include "client.h"
 #include "wire.h"
 
-#define REPLY_TIMEOUT_S 10	/* a server that answers nothing for this long is lost */
+#define REPLY_TIMEOUT_S 30	/* a server that answers nothing for this long is lost (a first
+				   snapshot may symbolize many stacks) */
 
 struct client {
 	int fd;
