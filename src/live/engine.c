@@ -16,7 +16,6 @@
  * and lets a snapshot in between two events (want/yield) or while it
  * waits for data.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "memtide/format.h"
 #include "engine.h"
@@ -507,12 +505,6 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 	int found = 0;
 	int want_stack = q->stack_of && q->stack_of <= e->nlocs;
 
-	if (e->cap_acc <= e->nlocs) {
-		size_t cap = e->cap_acc;
-
-		e->acc = grow_array(e->acc, &cap, e->nlocs, sizeof(*e->acc));
-		e->cap_acc = (uint32_t)cap;
-	}
 	e->ntouched = 0;
 	for (uint32_t k = 0; k < e->nkeys; k++) {
 		const struct key *key = &e->keys[k];
@@ -522,7 +514,7 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 		if (key->file || !key->count || (q->thread >= 0 && key->thread != (uint32_t)q->thread))
 			continue;
 		ni = node_info(e, key->stack);
-		if (e->cap_acc <= e->nlocs) {	/* new locations */
+		if (e->cap_acc <= e->nlocs) {	/* room for the locations it made */
 			size_t cap = e->cap_acc;
 
 			e->acc = grow_array(e->acc, &cap, e->nlocs, sizeof(*e->acc));
