@@ -564,3 +564,26 @@ def test_final_state_equals_the_reports(mt, build, live):
     d = c_defines(build.source("sleeper"))
     assert late["own_count"] >= 2 and late["own_bytes"] == late["own_count"] * d["LATE_SIZE"]
     assert row(snap, "early_alloc")["own_bytes"] == d["EARLY_N"] * d["EARLY_SIZE"]
+
+
+def test_program_killed(mt, build, live):
+    """A program killed by SIGKILL: the view says so (137) and keeps what
+    the capture holds; memtide run dies of the same signal."""
+    sleeper = build.program("sleeper")
+    run = live(sleeper)
+    keeper = RawViewer(run.port)
+    line = run.read_line(run.proc.stdout)
+    pid = int(line.split()[1])
+    wait_for(mt, run.port, lambda s: any(r["function"] == "early_alloc" for r in s["rows"]))
+    os.kill(pid, signal.SIGKILL)
+    snap = wait_for(mt, run.port, lambda s: not s["running"])
+    keeper.close()
+    assert snap["exit_status"] == 128 + signal.SIGKILL
+    d = c_defines(build.source("sleeper"))
+    assert row(snap, "early_alloc")["own_bytes"] == d["EARLY_N"] * d["EARLY_SIZE"]
+    rc, out, err = run.finish(input=b"")
+    assert rc == -signal.SIGKILL, err
+    stats = mt.stats_json(run.capture)
+    assert stats["truncated"]
+    assert (snap["heap_bytes"], snap["live_allocations"]) == \
+        (stats["leaked_bytes"], stats["leaked_allocations"])
