@@ -587,3 +587,40 @@ def test_program_killed(mt, build, live):
     assert stats["truncated"]
     assert (snap["heap_bytes"], snap["live_allocations"]) == \
         (stats["leaked_bytes"], stats["leaked_allocations"])
+
+
+def fake_server(mt, answer):
+    """`memtide live --snapshot --json` against a server that says hello
+    and answers the first query with the message answer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        viewer = subprocess.Popen([str(mt.bin), "live", str(port), "--snapshot", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        conn, _ = s.accept()
+        assert conn.recv(100) == b"memtide-live 1\n"
+        conn.sendall(b"memtide-live 1 ok\n")
+        conn.recv(100)
+        conn.sendall(struct.pack("<I", len(answer)) + answer)
+        out, err = viewer.communicate(timeout=TIMEOUT)
+        conn.close()
+    return viewer.returncode, out.decode(), err.decode(), port
+
+
+def test_what_a_server_sends_is_checked(mt):
+    rc, out, err, port = fake_server(mt, b"S\xff\xff")
+    assert (rc, out) == (1, "")
+    assert err == f"memtide: 127.0.0.1:{port}: a snapshot that makes no sense\n"
+    rc, out, err, port = fake_server(mt, b"Egone \x1b[2J away")
+    assert (rc, out) == (1, "")
+    assert err == f"memtide: 127.0.0.1:{port}: gone \\x1b[2J away\n"
+    # names with control characters arrive escaped
+    snap = (b"S" + b"cmd\x1b]0;x\x07\0" + bytes([7, 1, 0]) + b"\0" + b"c.tide\0" +
+            bytes([0] * 6) + bytes([0, 1]) + b"main\0" + bytes([1, 1]) + b"f\x1bx\0" +
+            b"a.py\0" + bytes([3, 5, 1, 5, 1, 0]))
+    rc, out, err, port = fake_server(mt, snap)
+    assert rc == 0, err
+    got = json.loads(out)
+    assert got["command"] == "cmd\\x1b]0;x\\x07" and got["rows"][0]["function"] == "f\\x1bx"
+    assert (got["pid"], got["running"], got["rows"][0]["own_bytes"]) == (7, True, 5)
