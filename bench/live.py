@@ -4,17 +4,19 @@
 1. Overhead: a workload of ../shared/workloads (short scale) under
    `memtide run`, under `memtide run --live-remote --no-wait` (the engine
    follows the capture; nobody watches) and the same with a viewer asking
-   for a snapshot 5 times a second, interleaved round after round; median
-   wall time of each (until `memtide run` exits: with a viewer, that
-   includes waiting for it to fetch the final state, up to its 200 ms
-   refresh) and their ratio to the plain run.
+   for a snapshot 5 times a second, interleaved round after round: median
+   wall time until the program's last output line (its own run time), and
+   until `memtide run` exits (after the engine has read the rest of the
+   capture and, with a viewer, the viewer has fetched the final state, up
+   to its 200 ms refresh), and their ratios to the plain run.
 2. Snapshot time with a million live allocations: a C program (built here)
    makes 1M small mallocs from 4096 stacks of depth 2 to 128 and waits; once
    the live view shows them all, the time of a snapshot (query to decoded
    answer over loopback, which folds every live stack) is measured.
 
 Not a test: figures only.  usage: bench/live.py [--bin build/bin/memtide]
-[--workload py_small_objects] [--scale 0.1] [--runs 3]; WORKLOADS=DIR
+[--workload py_small_objects] [--scale 0.1] [--runs 3] [--trace];
+WORKLOADS=DIR
 """
 import argparse
 import json
@@ -102,9 +104,18 @@ def serving_port(proc):
 
 
 def timed(cmd, env, viewer):
+    """(seconds until the program's last output line, until memtide run exits,
+    CPU seconds of memtide run and the program)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stop = threading.Event()
+    last = [t]
+
+    def lines():
+        for _ in p.stdout:
+            last[0] = time.perf_counter()
+    out = threading.Thread(target=lines)
+    out.start()
     if viewer:
         port = serving_port(p)
 
@@ -115,20 +126,23 @@ def timed(cmd, env, viewer):
                     v.query()
             except (OSError, EOFError):
                 pass
-        th = threading.Thread(target=poll, daemon=True)
-        th.start()
+        threading.Thread(target=poll, daemon=True).start()
     p.stderr.read()
-    p.wait()
+    _, _, ru = os.wait4(p.pid, 0)
+    p.returncode = 0
+    end = time.perf_counter()
     stop.set()
-    return time.perf_counter() - t
+    out.join()
+    return last[0] - t, end - t, ru.ru_utime + ru.ru_stime
 
 
 def overhead(args, tmp):
     work = os.path.join(WORKLOADS, args.workload + ".py")
     env = dict(os.environ, SCALE=str(args.scale))
     out = os.path.join(tmp, "w.tide")
-    plain = [args.bin, "run", "-q", "-f", "-o", out, "--python", sys.executable, work]
-    live = [args.bin, "run", "-q", "-f", "-o", out, "--live-remote", "--no-wait",
+    opts = ["--trace-python-allocators"] if args.trace else []
+    plain = [args.bin, "run", "-q", "-f", "-o", out, *opts, "--python", sys.executable, work]
+    live = [args.bin, "run", "-q", "-f", "-o", out, *opts, "--live-remote", "--no-wait",
             "--python", sys.executable, work]
     rows = {"run": (plain, False), "run --live-remote": (live, False),
             "  + a viewer at 5/s": (live, True)}
@@ -136,12 +150,14 @@ def overhead(args, tmp):
     for _ in range(args.runs):
         for k, (cmd, viewer) in rows.items():
             times[k].append(timed(cmd, env, viewer))
-    base = statistics.median(times["run"])
-    print(f"overhead: {args.workload} SCALE={args.scale}, {args.runs} runs each, interleaved")
+    base = [statistics.median(v[i] for v in times["run"]) for i in (0, 1, 2)]
+    print(f"overhead: {args.workload} SCALE={args.scale}{' --trace-python-allocators' * args.trace},"
+          f" {args.runs} runs each, interleaved; median seconds until the program's last line"
+          f" / until memtide run exits / CPU (user+sys, memtide run and the program)")
     for k, v in times.items():
-        m = statistics.median(v)
-        print(f"  memtide {k:<22} median {m:7.3f} s  ({min(v):.3f}-{max(v):.3f})  "
-              f"x{m / base:.3f} of plain run")
+        m = [statistics.median(x[i] for x in v) for i in (0, 1, 2)]
+        print(f"  memtide {k:<22}" + "".join(
+            f"{' / ' if i else ''}{m[i]:6.3f} s x{m[i] / base[i]:.3f}" for i in (0, 1, 2)))
 
 
 def million(args, tmp):
@@ -187,6 +203,8 @@ def main():
     ap.add_argument("--workload", default="py_small_objects")
     ap.add_argument("--scale", type=float, default=0.1)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--trace", action="store_true",
+                    help="with --trace-python-allocators: every object is an event")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "memtide/format.h"
 #include "engine.h"
@@ -38,6 +40,7 @@
 #define HISTORY 256		/* heap history points kept (a sparkline's width at most) */
 #define HISTORY_STEP0 100000000ull	/* first history step: 100 ms */
 #define YIELD_EVERY 1024	/* events between two looks for a waiting snapshot */
+#define NICE 19			/* the reading thread's: the program's threads come first */
 
 /* A location: one row of the view. */
 struct loc {
@@ -363,7 +366,12 @@ static void *follow(void *arg)
 	struct mt_read_ops ops = { .event = on_event, .sample = on_sample, .ctx = e,
 				   .wait = on_wait };
 	char err[512];
-	int rc = wait_for_file(e);
+	int rc;
+
+	/* on a busy machine the view lags rather than the program (Linux
+	 * gives each thread its own nice value) */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), NICE);
+	rc = wait_for_file(e);
 
 	pthread_mutex_lock(&e->lock);
 	if (rc == 0 && mt_capture_read(e->path, &e->c, &ops, err, sizeof(err)) < 0 &&
