@@ -18,6 +18,7 @@ int cmd_lines(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_live(int argc, char **argv);
 
 /* Prints "memtide: <message>" on stderr and returns 1 (or the given code). */
 int mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

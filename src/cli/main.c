@@ -29,6 +29,7 @@ static const struct command {
 	{ "plot", cmd_plot, "heap and RSS over time of one or more captures: PNG, SVG, PDF, HTML" },
 	{ "diff", cmd_diff, "compare two captures: totals, and what grew where" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
+	{ "live", cmd_live, "watch a program run with `memtide run --live-remote`" },
 };
 
 int mt_error(const char *fmt, ...)
