@@ -148,6 +148,14 @@ static void fake_close(void *ctx)
 	(void)ctx;
 }
 
+static void fake_free(struct fake *f)
+{
+	free(f->all);
+	free(f->out);
+	free(f->thread_of);
+	free(f->names);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: live_fake [--end-file P] [--output P] [--rows N] [--churn] "
@@ -214,13 +222,16 @@ int main(int argc, char **argv)
 
 		snapshot(&f, &q, &s, err, sizeof(err));
 		mt_live_print(stdout, &s, width, max_rows);
+		fake_free(&f);
 		return 0;
 	}
 	f.start_ns = t0 = mono_ns();
 	if (mt_tui_run(&src, err, sizeof(err)) < 0) {
 		fprintf(stderr, "live_fake: %s\n", err);
+		fake_free(&f);
 		return 1;
 	}
+	fake_free(&f);
 	if (stats) {
 		FILE *o = fopen(stats, "w");
 
