@@ -231,16 +231,57 @@ static void fmt_heading(char *buf, size_t cap)
 /* Where the labels of the sortable columns end in the heading. */
 static const int heading_ends[] = { SIZE_W, SIZE_W + 1 + 6 + 1 + SIZE_W, NUMS_W - 2 };
 
-static void fmt_row(char *buf, size_t cap, const struct mt_live_row *r, uint64_t heap)
+/* Code points in s: the columns text reports count. */
+static int ncols(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * "function at file:line" in at most width columns (0: any): when too
+ * long, the start of the path gives way ("main at ...ms/hold.c:39") so
+ * that the file's name and the line stay; the rest is cut by fit().
+ */
+static void fmt_location(char *buf, size_t cap, const struct mt_live_row *r, int width)
+{
+	char fn[1024], path[1024], safe[1024], ln[16] = "";
+	const char *tail;
+	int room;
+
+	mt_fmt_site(buf, cap, r->function ? r->function : "", r->file, r->line, NULL);
+	if (width <= 0 || ncols(buf) <= width || !r->file || !r->file[0])
+		return;
+	mt_fmt_text(fn, sizeof(fn), r->function ? r->function : "");
+	mt_fmt_text(safe, sizeof(safe), mt_short_path(path, sizeof(path), r->file, NULL));
+	if (r->line)
+		snprintf(ln, sizeof(ln), ":%u", r->line);
+	room = width - ncols(fn) - 4 - 3 - ncols(ln);	/* " at ", "..." */
+	if (room < 8)
+		return;
+	/* the last room characters of the path */
+	for (tail = safe + strlen(safe); tail > safe && room > 0; room--) {
+		tail--;
+		while (tail > safe && ((unsigned char)*tail & 0xc0) == 0x80)
+			tail--;
+	}
+	if (snprintf(buf, cap, "%s at ...%s%s", fn, tail, ln) >= (int)cap)
+		buf[cap - 1] = '\0';	/* cut: fit() ends it with "..." */
+}
+
+/* One table row, its location fitted to width columns (0: any). */
+static void fmt_row(char *buf, size_t cap, const struct mt_live_row *r, uint64_t heap, int width)
 {
 	char t[32], o[32], n[32], where[2048];
 
+	fmt_location(where, sizeof(where), r, width > NUMS_W ? width - NUMS_W : 0);
 	snprintf(buf, cap, "%*s %5.1f%% %*s %5.1f%% %*s  %s",
 		 SIZE_W, mt_fmt_size(t, sizeof(t), r->total_bytes), share(r->total_bytes, heap),
 		 SIZE_W, mt_fmt_size(o, sizeof(o), r->own_bytes), share(r->own_bytes, heap),
-		 COUNT_W, mt_fmt_count(n, sizeof(n), r->total_count),
-		 mt_fmt_site(where, sizeof(where), r->function ? r->function : "", r->file,
-			     r->line, NULL));
+		 COUNT_W, mt_fmt_count(n, sizeof(n), r->total_count), where);
 }
 
 /* ---------------------------------------------------------------------------
@@ -403,7 +444,7 @@ void mt_live_print(FILE *f, const struct mt_live_snapshot *s, int width, int max
 	if (!o.n)
 		fprintf(f, "(no live allocations)\n");
 	for (size_t i = 0; i < shown; i++) {
-		fmt_row(line, sizeof(line), &s->rows[o.e[i].idx], s->heap_bytes);
+		fmt_row(line, sizeof(line), &s->rows[o.e[i].idx], s->heap_bytes, width);
 		print_line(f, line, width);
 	}
 	if (shown < o.n)
@@ -771,7 +812,7 @@ static void draw_table(struct tui *t)
 		put(t, y + 1, 0, t->filter[0] ? "(no site matches the filter)" :
 		    "(no live allocations)", COLS, A_NORMAL);
 	for (size_t i = t->top; i < t->order.n && i < t->top + page; i++) {
-		fmt_row(line, sizeof(line), &s->rows[t->order.e[i].idx], s->heap_bytes);
+		fmt_row(line, sizeof(line), &s->rows[t->order.e[i].idx], s->heap_bytes, COLS);
 		if (i == t->sel)
 			put_bar(t, ++y, line, A_REVERSE);
 		else

@@ -413,3 +413,75 @@ def test_ascii_terminal(tui):
     expect_rows(t, by_total(ROWS))
     assert t.screen()[2] == "heap over time  .-:==+#"
     assert "p pause  arrows scroll" in t.screen()[-1]
+
+
+# --------------------------------------------------------------------------
+# End to end: `memtide run --live` on a program holding 10/20/30 MiB
+
+
+def test_run_live_end_to_end(mt, build, tmp_path):
+    from mtlib import c_defines, site_lines
+    prog = build.program("tui_hold")
+    src = build.source("tui_hold")
+    d, lines_at = c_defines(src), site_lines(src)
+    heap = d["TEN"] + d["TWENTY"] + d["THIRTY"]
+    assert heap == 60 * MiB
+
+    def row(name, own, count):
+        total = heap if name == "main" else own
+        return (f"{size(total):>11} {100 * total / heap:5.1f}% {size(own):>11} "
+                f"{100 * own / heap:5.1f}% {count:>11,}  {name} at ", f"tui_hold.c:{lines_at[name]}")
+
+    main = row("main", 0, 3)
+    thirty, twenty, ten = (row("thirty", d["THIRTY"], 1), row("twenty", d["TWENTY"], 1),
+                           row("ten", d["TEN"], 1))
+
+    def shows(want):
+        def pred(lines):
+            if HEADING not in lines:
+                return False
+            rows = table(lines)
+            return len(rows) == len(want) and all(
+                r.startswith(a) and r.endswith(b) for r, (a, b) in zip(rows, want))
+        return pred
+
+    t = Tmux([mt.bin, "run", "-o", "live.tide", "--live", prog, "stop"], cwd=tmp_path)
+    try:
+        t.wait_for(shows([main, thirty, twenty, ten]), what="the rows by total")
+        lines = t.screen()
+        assert lines[0].endswith(f"tui_hold stop")
+        assert lines[1].startswith("heap 60.00 MiB  RSS ")
+        assert "live allocations 3" in lines[1]
+        assert "program output: " in t.text() and "live.out" in t.text()
+        t.keys("o")
+        t.wait_for(shows([thirty, twenty, ten, main]), what="the rows by own")
+        t.keys("a")
+        t.wait_for(shows([main, thirty, twenty, ten]), what="the rows by allocations")
+        t.keys("t", "/")
+        t.type("twenty")
+        t.wait_for(shows([twenty]), what="the filter")
+        t.keys("Escape")
+        t.wait_for(shows([main, thirty, twenty, ten]), what="the filter cleared")
+        t.keys("Down", "Enter")
+        lines = t.wait_text("#0   thirty at ")
+        stack = [line for line in lines if line.startswith("#")]
+        assert stack[0].endswith(f"tui_hold.c:{lines_at['thirty']}")
+        assert stack[1].startswith("#1   main at ")
+        assert stack[1].endswith(f"tui_hold.c:{lines_at['main']}")
+        t.keys("Escape", "n")
+        t.wait_for(lambda lines: "(1 of 1)" in lines[3], what="the program's one thread")
+        t.wait_for(shows([main, thirty, twenty, ten]), what="the rows of that thread")
+        t.keys("n")
+        t.wait_for(lambda lines: lines[3].endswith("thread: all"), what="all threads")
+        t.resize(80, 24)
+        t.wait_for(lambda lines: len(lines) == 24 and shows([main, thirty, twenty, ten])(lines),
+                   what="the rows at 80x24")
+        (tmp_path / "stop").touch()
+        t.wait_text("program ended, exit status 5 \u2014 press q")
+        t.keys("q")
+        t.wait_text("[exit 5]")
+        assert not t.alternate_screen()
+    finally:
+        t.close()
+    stats = mt.stats_json(tmp_path / "live.tide")
+    assert stats["peak_bytes"] == heap
