@@ -242,34 +242,30 @@ static int ncols(const char *s)
 }
 
 /*
- * "function at file:line" in at most width columns (0: any): when too
- * long, the start of the path gives way ("main at ...ms/hold.c:39") so
- * that the file's name and the line stay; the rest is cut by fit().
+ * Fits "function at path:line" (in place, cap bytes) to width columns
+ * (0: any) by cutting the start of the path, "main at ...ms/hold.c:39",
+ * so that the file's name and the line stay; when even that is too long
+ * the line is left for fit() to cut at its end.
  */
-static void fmt_location(char *buf, size_t cap, const struct mt_live_row *r, int width)
+static void elide_path(char *buf, size_t cap, int width)
 {
-	char fn[1024], path[1024], safe[1024], ln[16] = "";
-	const char *tail;
+	char *at = strstr(buf, " at "), *tail;
 	int room;
 
-	mt_fmt_site(buf, cap, r->function ? r->function : "", r->file, r->line, NULL);
-	if (width <= 0 || ncols(buf) <= width || !r->file || !r->file[0])
+	if (width <= 0 || !at || ncols(buf) <= width)
 		return;
-	mt_fmt_text(fn, sizeof(fn), r->function ? r->function : "");
-	mt_fmt_text(safe, sizeof(safe), mt_short_path(path, sizeof(path), r->file, NULL));
-	if (r->line)
-		snprintf(ln, sizeof(ln), ":%u", r->line);
-	room = width - ncols(fn) - 4 - 3 - ncols(ln);	/* " at ", "..." */
-	if (room < 8)
+	at += 4;
+	room = width - ncols(buf) + ncols(at) - 3;	/* what the path keeps, after "..." */
+	if (room < 8 || (size_t)(at - buf) + 3 + strlen(at) >= cap)
 		return;
 	/* the last room characters of the path */
-	for (tail = safe + strlen(safe); tail > safe && room > 0; room--) {
+	for (tail = at + strlen(at); tail > at && room > 0; room--) {
 		tail--;
-		while (tail > safe && ((unsigned char)*tail & 0xc0) == 0x80)
+		while (tail > at && ((unsigned char)*tail & 0xc0) == 0x80)
 			tail--;
 	}
-	if (snprintf(buf, cap, "%s at ...%s%s", fn, tail, ln) >= (int)cap)
-		buf[cap - 1] = '\0';	/* cut: fit() ends it with "..." */
+	memmove(at + 3, tail, strlen(tail) + 1);
+	memcpy(at, "...", 3);
 }
 
 /* One table row, its location fitted to width columns (0: any). */
@@ -277,7 +273,8 @@ static void fmt_row(char *buf, size_t cap, const struct mt_live_row *r, uint64_t
 {
 	char t[32], o[32], n[32], where[2048];
 
-	fmt_location(where, sizeof(where), r, width > NUMS_W ? width - NUMS_W : 0);
+	mt_fmt_site(where, sizeof(where), r->function ? r->function : "", r->file, r->line, NULL);
+	elide_path(where, sizeof(where), width > NUMS_W ? width - NUMS_W : 0);
 	snprintf(buf, cap, "%*s %5.1f%% %*s %5.1f%% %*s  %s",
 		 SIZE_W, mt_fmt_size(t, sizeof(t), r->total_bytes), share(r->total_bytes, heap),
 		 SIZE_W, mt_fmt_size(o, sizeof(o), r->own_bytes), share(r->own_bytes, heap),
@@ -845,6 +842,7 @@ static void draw_stack(struct tui *t)
 	for (size_t i = t->stack_top; i < s->nstack && i < t->stack_top + page; i++) {
 		snprintf(line, sizeof(line), "#%-3zu %s", i,
 			 mt_fmt_text(frame, sizeof(frame), s->stack[i]));
+		elide_path(line, sizeof(line), COLS);
 		put(t, HEAD_LINES + 1 + (int)(i - t->stack_top), 0, line, COLS, A_NORMAL);
 	}
 }
