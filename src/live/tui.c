@@ -605,14 +605,18 @@ static void to_top(struct tui *t)
 	t->reorder = 1;
 }
 
+static int out_of_memory(struct tui *t, uint32_t nrows)
+{
+	snprintf(t->err, t->errlen, "out of memory for %u rows", nrows);
+	return -1;
+}
+
 /* Rebuilds the order from the displayed snapshot; the selected row stays
  * selected if it is still among the rows shown. */
 static int rebuild(struct tui *t)
 {
-	if (order_build(&t->order, t->disp, t->key, t->filter) < 0) {
-		snprintf(t->err, t->errlen, "out of memory for %u rows", t->disp->nrows);
-		return -1;
-	}
+	if (order_build(&t->order, t->disp, t->key, t->filter) < 0)
+		return out_of_memory(t, t->disp->nrows);
 	order_sort(&t->order, t->top + 2 * page_rows(t));
 	for (size_t i = 0; i < t->order.sorted; i++)
 		if (t->order.e[i].id == t->sel_id) {
@@ -638,12 +642,6 @@ static void settle(struct tui *t)
 		t->top = n > page ? n - page : 0;
 	order_sort(&t->order, t->top + 2 * page);
 	t->sel_id = n ? t->order.e[t->sel].id : 0;
-}
-
-static int out_of_memory(struct tui *t)
-{
-	snprintf(t->err, t->errlen, "out of memory for %u rows", t->live.nrows);
-	return -1;
 }
 
 /* Whether the last snapshot differs from the final state kept (the
@@ -683,11 +681,11 @@ static int poll_source(struct tui *t)
 		t->q.thread = -1;
 	/* kept in case the source goes away once the program has ended */
 	if (!t->live.running && final_changed(t) && frozen_take(&t->final, &t->live) < 0)
-		return out_of_memory(t);
+		return out_of_memory(t, t->live.nrows);
 	t->final_q = t->q;
 	if (t->is_paused && t->refreeze) {
 		if (frozen_take(&t->paused, &t->live) < 0)
-			return out_of_memory(t);
+			return out_of_memory(t, t->live.nrows);
 		t->refreeze = 0;
 		t->reorder = 1;
 	}

@@ -217,6 +217,7 @@ def test_no_terminal(live_fake, tmp_path):
 @pytest.mark.parametrize("env, reason", [
     (["-u", "TERM"], "the live view needs a terminal: TERM is not set"),
     (["TERM=no-such-terminal"], "the live view does not know terminal type 'no-such-terminal'"),
+    (["TERM=dumb"], "the live view cannot move the cursor on terminal type 'dumb'"),
 ])
 def test_unusable_terminal(live_fake, tmp_path, env, reason):
     t = Tmux(["env", *env, live_fake], cwd=tmp_path)
