@@ -5,21 +5,23 @@ stacks (tests/programs/live_fake.c, built here with tui.c and output.c):
 the rows, their sizes and order after each key, the thread keys, the
 filter, the stack view, pausing, resizing, a terminal too small, the
 program's end, and that q gives the terminal back.  mt_live_print is
-checked line by line.
+checked line by line.  Then the real thing: `memtide run --live` and
+`memtide live PORT` on a program holding 10/20/30 MiB in three functions
+(tests/programs/tui_hold.c).
 """
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
 from conftest import PROGRAMS, REPO, run_process
+from mtlib import KiB, MiB, c_defines, site_lines
 from tmuxlib import Tmux
-
-KiB = 1024
-MiB = 1024 * KiB
 
 # The made-up rows of live_fake.c: id, function, file, line, own bytes,
 # own count, total bytes, total count, thread (0 main, 1 loader).
@@ -421,7 +423,6 @@ def test_ascii_terminal(tui):
 
 
 def test_run_live_end_to_end(mt, build, tmp_path):
-    from mtlib import c_defines, site_lines
     prog = build.program("tui_hold")
     src = build.source("tui_hold")
     d, lines_at = c_defines(src), site_lines(src)
@@ -450,7 +451,7 @@ def test_run_live_end_to_end(mt, build, tmp_path):
     try:
         t.wait_for(shows([main, thirty, twenty, ten]), what="the rows by total")
         lines = t.screen()
-        assert lines[0].endswith(f"tui_hold stop")
+        assert lines[0].endswith("tui_hold stop")
         assert lines[1].startswith("heap 60.00 MiB  RSS ")
         assert "live allocations 3" in lines[1]
         assert "program output: " in t.text() and "live.out" in t.text()
@@ -486,3 +487,60 @@ def test_run_live_end_to_end(mt, build, tmp_path):
         t.close()
     stats = mt.stats_json(tmp_path / "live.tide")
     assert stats["peak_bytes"] == heap
+
+
+def test_remote_viewers_in_tmux(mt, build, tmp_path):
+    """`memtide live PORT` in tmux on a --live-remote program: two viewers at
+    once, one killed with SIGKILL and started again, the end seen by both."""
+    prog = build.program("tui_hold")
+    d = c_defines(build.source("tui_hold"))
+    heap = d["TEN"] + d["TWENTY"] + d["THIRTY"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = subprocess.Popen([str(mt.bin), "run", "-q", "-o", "remote.tide", "--live-remote",
+                            "--live-port", str(port), "--no-wait", str(prog), "stop"],
+                           cwd=str(tmp_path), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    viewers = []
+
+    def viewer():
+        v = Tmux([mt.bin, "live", str(port)], cwd=tmp_path)
+        viewers.append(v)
+        return v
+
+    def shows_rows(v):
+        def pred(lines):
+            rows = table(lines) if HEADING in lines else []
+            return (len(rows) == 4 and rows[0].startswith(f"{size(heap):>11} 100.0% ")
+                    and [r.split("  ")[-1].split(" at ")[0] for r in rows]
+                    == ["main", "thirty", "twenty", "ten"])
+        return v.wait_for(pred, what="the four rows")
+
+    try:
+        a, b = viewer(), viewer()
+        shows_rows(a)
+        shows_rows(b)
+        # the viewer itself, not its shell: SIGKILL leaves no chance to clean up
+        shell = int(a._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
+        child = int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True,
+                                   text=True).stdout.split()[0])
+        os.kill(child, signal.SIGKILL)
+        a.wait_text("[exit 137]")
+        c = viewer()
+        shows_rows(c)
+        shows_rows(b)
+        (tmp_path / "stop").touch()
+        for v in (b, c):
+            v.wait_text("program ended, exit status 5 \u2014 press q")
+            v.keys("q")
+            v.wait_text("[exit 0]")
+        _, err = run.communicate(timeout=30)
+        assert run.returncode == 5, err.decode(errors="replace")
+    finally:
+        for v in viewers:
+            v.close()
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
