@@ -411,6 +411,15 @@ def test_source_lost_after_end_keeps_state(tui, tmp_path):
     t.wait_text("[exit 0]")
 
 
+def test_source_lost_while_running(tui, tmp_path):
+    t = tui("--fail-file", "fail")
+    expect_rows(t, by_total(ROWS))
+    (tmp_path / "fail").touch()
+    t.wait_text("[exit 1]")
+    assert "live_fake: the connection to the program was lost" in t.screen()
+    assert not t.alternate_screen()
+
+
 def test_ascii_terminal(tui):
     t = tui(env={**os.environ, "LANG": "C", "LC_ALL": "C"})
     expect_rows(t, by_total(ROWS))

@@ -1,12 +1,12 @@
 /*
  * live_fake.c - a made-up live source for the terminal UI's tests
  * (tests/integration/test_tui.py): known rows in two threads, their
- * stacks, a program that "ends" when a file appears.  Built by the tests
- * together with src/live/tui.c and src/report/output.c; not part of
- * memtide.
+ * stacks, a program that "ends" when a file appears, a source that fails
+ * when another one does.  Built by the tests together with src/live/tui.c
+ * and src/report/output.c; not part of memtide.
  *
- *   live_fake [--end-file PATH] [--output PATH] [--rows N] [--churn]
- *             [--fail-after-end] [--stats PATH]     run the terminal UI
+ *   live_fake [--end-file PATH] [--fail-file PATH] [--output PATH] [--rows N]
+ *             [--churn] [--fail-after-end] [--stats PATH]   run the terminal UI
  *   live_fake --print WIDTH MAXROWS [--end-file PATH]  mt_live_print once
  *
  * The rows (all threads; heap = the sum of own = 64 MiB + 1124 B):
@@ -36,7 +36,7 @@
 #define NFIXED 7
 
 struct fake {
-	const char *end_file;
+	const char *end_file, *fail_file;
 	const char *output;
 	int churn, fail_after_end, ended_once;
 	uint32_t nextra;
@@ -84,6 +84,10 @@ static int snapshot_now(void *ctx, const struct mt_live_query *q, struct mt_live
 	uint32_t n = 0, total = NFIXED + f->nextra;
 	int ended = f->end_file && access(f->end_file, F_OK) == 0;
 
+	if (f->fail_file && access(f->fail_file, F_OK) == 0) {
+		snprintf(err, errlen, "the connection to the program was lost");
+		return -1;
+	}
 	if (ended && f->fail_after_end && f->ended_once) {
 		snprintf(err, errlen, "connection closed");
 		return -1;
@@ -170,8 +174,8 @@ static void fake_free(struct fake *f)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: live_fake [--end-file P] [--output P] [--rows N] [--churn] "
-		"[--fail-after-end] [--stats P] | --print WIDTH MAXROWS\n");
+	fprintf(stderr, "usage: live_fake [--end-file P] [--fail-file P] [--output P] [--rows N] "
+		"[--churn] [--fail-after-end] [--stats P] | --print WIDTH MAXROWS\n");
 	exit(2);
 }
 
@@ -190,6 +194,8 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--end-file") && i + 1 < argc)
 			f.end_file = argv[++i];
+		else if (!strcmp(a, "--fail-file") && i + 1 < argc)
+			f.fail_file = argv[++i];
 		else if (!strcmp(a, "--output") && i + 1 < argc)
 			f.output = argv[++i];
 		else if (!strcmp(a, "--rows") && i + 1 < argc)
