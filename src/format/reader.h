@@ -104,8 +104,9 @@ struct mt_read_ops {
 
 /*
  * Reads the whole capture at path, calling ops for each event and RSS
- * sample (and ops->wait, when set, each time the data runs out).  Returns 0, or -1 with a one-line reason in err ("'PATH':
- * damaged capture: ..." for a bad file).  A capture that stops early is
+ * sample (and ops->wait, when set, each time the data runs out).
+ * Returns 0, or -1 with a one-line reason in err ("'PATH': damaged
+ * capture: ..." for a bad file).  A capture that stops early is
  * not an error: every complete record is read and c->truncated and
  * c->truncation say why it stops (a chunk left open by a killed writer,
  * a file cut inside a chunk, a damaged last chunk).

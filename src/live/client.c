@@ -15,8 +15,10 @@
 
 #include "client.h"
 #include "wire.h"
+#include "../report/output.h"
 
-#define REPLY_TIMEOUT_S 10	/* a server that answers nothing for this long is lost */
+#define REPLY_TIMEOUT_S 30	/* a server that answers nothing for this long is lost (a first
+				   snapshot may symbolize many stacks) */
 
 struct client {
 	int fd;
@@ -30,8 +32,36 @@ struct client {
 	uint64_t *history;
 	const char **threads, **stack;
 	struct mt_live_row *rows;
+	char **made;			/* strings made safe, for the last snapshot */
+	size_t nmade, cap_made;
 	struct wbuf out;
 };
+
+static void free_made(struct client *c)
+{
+	for (size_t i = 0; i < c->nmade; i++)
+		free(c->made[i]);
+	c->nmade = 0;
+}
+
+/*
+ * A string of the server's, safe for a terminal: the server sends display
+ * forms, but what comes over a socket is checked.  Returns s itself, or a
+ * copy with control characters and bad UTF-8 escaped (mt_fmt_text).
+ */
+static const char *safe(struct client *c, const char *s)
+{
+	char buf[4096];
+
+	mt_fmt_text(buf, sizeof(buf), s);
+	if (!strcmp(buf, s))
+		return s;
+	if (c->nmade == c->cap_made) {
+		c->cap_made = c->cap_made ? c->cap_made * 2 : 16;
+		c->made = mt_xrealloc(c->made, c->cap_made * sizeof(*c->made));
+	}
+	return c->made[c->nmade++] = mt_xstrdup(buf);
+}
 
 /* Decodes a snapshot message into c->last (arrays reallocated). */
 static int decode(struct client *c, uint8_t *p, long n)
@@ -41,14 +71,15 @@ static int decode(struct client *c, uint8_t *p, long n)
 	uint32_t k;
 
 	memset(s, 0, sizeof(*s));
-	s->command = rbuf_str(&r);
+	free_made(c);
+	s->command = safe(c, rbuf_str(&r));
 	s->pid = rbuf_num(&r);
 	s->running = (int)rbuf_num(&r);
 	s->exit_status = (int)rbuf_num(&r);
-	s->output_path = rbuf_str(&r);
+	s->output_path = safe(c, rbuf_str(&r));
 	if (!*s->output_path)
 		s->output_path = NULL;
-	s->capture_path = rbuf_str(&r);
+	s->capture_path = safe(c, rbuf_str(&r));
 	s->elapsed_ns = rbuf_num(&r);
 	s->heap_bytes = rbuf_num(&r);
 	s->rss_bytes = rbuf_num(&r);
@@ -64,7 +95,7 @@ static int decode(struct client *c, uint8_t *p, long n)
 	k = rbuf_count(&r);
 	c->threads = mt_xrealloc(c->threads, ((size_t)k + 1) * sizeof(*c->threads));
 	for (uint32_t i = 0; i < k; i++)
-		c->threads[i] = rbuf_str(&r);
+		c->threads[i] = safe(c, rbuf_str(&r));
 	s->threads = c->threads;
 	s->nthreads = k;
 	k = rbuf_count(&r);
@@ -73,8 +104,8 @@ static int decode(struct client *c, uint8_t *p, long n)
 		struct mt_live_row *row = &c->rows[i];
 
 		row->id = (uint32_t)rbuf_num(&r);
-		row->function = rbuf_str(&r);
-		row->file = rbuf_str(&r);
+		row->function = safe(c, rbuf_str(&r));
+		row->file = safe(c, rbuf_str(&r));
 		row->line = (uint32_t)rbuf_num(&r);
 		row->own_bytes = rbuf_num(&r);
 		row->own_count = rbuf_num(&r);
@@ -86,7 +117,7 @@ static int decode(struct client *c, uint8_t *p, long n)
 	k = rbuf_count(&r);
 	c->stack = mt_xrealloc(c->stack, ((size_t)k + 1) * sizeof(*c->stack));
 	for (uint32_t i = 0; i < k; i++)
-		c->stack[i] = rbuf_str(&r);
+		c->stack[i] = safe(c, rbuf_str(&r));
 	s->stack = c->stack;
 	s->nstack = k;
 	return r.bad ? -1 : 0;
@@ -105,12 +136,16 @@ static int client_snapshot(void *ctx, const struct mt_live_query *q, struct mt_l
 		wbuf_num(&c->out, q->stack_of);
 		if (wire_send(c->fd, &c->out) == 0 &&
 		    (n = wire_recv(c->fd, &c->msg[next], &c->cap[next])) > 0) {
+			char text[1024];
+
 			if (c->msg[next][0] == MT_MSG_ERROR) {
 				c->msg[next][n] = 0;
-				snprintf(err, errlen, "%s: %s", c->where, (char *)c->msg[next] + 1);
+				snprintf(err, errlen, "%s: %s", c->where,
+					 mt_fmt_text(text, sizeof(text), (char *)c->msg[next] + 1));
 				return -1;
 			}
 			if (c->msg[next][0] != MT_MSG_SNAPSHOT || decode(c, c->msg[next], n) < 0) {
+				c->have_last = 0;
 				snprintf(err, errlen, "%s: a snapshot that makes no sense", c->where);
 				return -1;
 			}
@@ -143,6 +178,8 @@ static void client_close(void *ctx)
 	free(c->threads);
 	free(c->stack);
 	free(c->rows);
+	free_made(c);
+	free(c->made);
 	free(c->out.p);
 	free(c);
 }
@@ -167,7 +204,9 @@ static int greet(int fd, const char *where, char *err, size_t errlen)
 	}
 	version = strtol(line + k + 1, &end, 10);
 	if (!strncmp(end, " error ", 7)) {
-		snprintf(err, errlen, "%s: %s", where, end + 7);
+		char text[MT_LIVE_LINE_MAX];
+
+		snprintf(err, errlen, "%s: %s", where, mt_fmt_text(text, sizeof(text), end + 7));
 		return -1;
 	}
 	if (version != MT_LIVE_PROTOCOL) {

@@ -16,7 +16,6 @@
  * and lets a snapshot in between two events (want/yield) or while it
  * waits for data.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "memtide/format.h"
 #include "engine.h"
@@ -98,6 +96,8 @@ struct mt_engine {
 	uint64_t heap_now, file_now, live, peak, peak_ns, rss, nevents;
 	uint64_t history[HISTORY], history_step;
 	uint32_t nhistory;
+	uint64_t history_ns;		/* the time of the last point touched, */
+	uint32_t history_i;		/* and its index: events of a round share one */
 	/* locations */
 	struct loc *locs;		/* from 1 */
 	uint32_t nlocs, cap_locs;
@@ -239,8 +239,14 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 /* The heap history at time ns: the highest heap of each step. */
 static void history_at(struct mt_engine *e, uint64_t ns, uint64_t heap)
 {
-	uint64_t i = ns / e->history_step;
+	uint64_t i;
 
+	if (ns == e->history_ns && e->nhistory) {
+		if (heap > e->history[e->history_i])
+			e->history[e->history_i] = heap;
+		return;
+	}
+	i = ns / e->history_step;
 	while (i >= HISTORY) {	/* twice the step, half the points */
 		for (uint32_t j = 0; j < HISTORY / 2; j++) {
 			uint64_t a = e->history[2 * j], b = e->history[2 * j + 1];
@@ -255,6 +261,8 @@ static void history_at(struct mt_engine *e, uint64_t ns, uint64_t heap)
 		e->history[e->nhistory] = e->heap_now;
 	if (heap > e->history[i])
 		e->history[i] = heap;
+	e->history_ns = ns;
+	e->history_i = (uint32_t)i;
 }
 
 /* Lets waiting snapshots take the lock; the reading thread holds it. */
@@ -497,12 +505,6 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 	int found = 0;
 	int want_stack = q->stack_of && q->stack_of <= e->nlocs;
 
-	if (e->cap_acc <= e->nlocs) {
-		size_t cap = e->cap_acc;
-
-		e->acc = grow_array(e->acc, &cap, e->nlocs, sizeof(*e->acc));
-		e->cap_acc = (uint32_t)cap;
-	}
 	e->ntouched = 0;
 	for (uint32_t k = 0; k < e->nkeys; k++) {
 		const struct key *key = &e->keys[k];
@@ -512,7 +514,7 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 		if (key->file || !key->count || (q->thread >= 0 && key->thread != (uint32_t)q->thread))
 			continue;
 		ni = node_info(e, key->stack);
-		if (e->cap_acc <= e->nlocs) {	/* new locations */
+		if (e->cap_acc <= e->nlocs) {	/* room for the locations it made */
 			size_t cap = e->cap_acc;
 
 			e->acc = grow_array(e->acc, &cap, e->nlocs, sizeof(*e->acc));

@@ -497,3 +497,130 @@ def test_live_in_this_terminal(mt, build, hold):
     assert b"the program's output is in t.out" in screen, screen[-2000:]
     stats = mt.stats_json(mt.cwd / "t.tide")
     assert not stats["truncated"] and stats["peak_bytes"] >= sum(sizes)
+
+
+THREADED = """
+    import sys
+    import threading
+    keep = {{}}
+
+
+    def load():
+        keep["load"] = bytearray({A})  # @site:load
+
+
+    def write():
+        keep["write"] = bytearray({B})  # @site:write
+
+
+    threads = [threading.Thread(target=load, name="loader"),
+               threading.Thread(target=write, name="writer")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("ready", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_one_thread_at_a_time(mt, python, live):
+    a, b = 3 * MiB, 5 * MiB
+    script = mt.cwd / "threaded.py"
+    script.write_text(textwrap.dedent(THREADED.format(A=a, B=b)).lstrip("\n"))
+    run = live("--python", python, script)
+    run.wait_ready()
+    snap = wait_for(mt, run.port, holds(["load", "write"], [a + 1, b + 1]))
+    names = snap["threads"]
+    assert "loader" in names and "writer" in names, names
+    for name, fn, other, size in (("loader", "load", "write", a + 1),
+                                  ("writer", "write", "load", b + 1)):
+        one = snapshot(mt, run.port, "--thread", str(names.index(name)))
+        assert row(one, fn)["own_bytes"] == size, rows_text(one)
+        assert not [r for r in one["rows"] if r["function"] == other], rows_text(one)
+        check_invariants(one)
+        assert one["heap_bytes"] >= size
+    assert run.finish()[0] == 0
+
+
+def test_final_state_equals_the_reports(mt, build, live):
+    """Followed across chunks (the writer closes one every second), the
+    final live state is what `stats` finds still live at the end."""
+    sleeper = build.program("sleeper")
+    run = live(sleeper, "1500")
+    keeper = RawViewer(run.port)   # memtide run waits for it to see the end
+    assert run.read_line(run.proc.stdout).startswith(b"ready")
+    snap = wait_for(mt, run.port, lambda s: not s["running"])
+    keeper.close()
+    rc, out, err = run.finish(input=b"")
+    assert rc == 0, err
+    stats = mt.stats_json(run.capture)
+    assert not stats["truncated"]
+    assert (snap["heap_bytes"], snap["live_allocations"]) == \
+        (stats["leaked_bytes"], stats["leaked_allocations"])
+    assert snap["peak_heap_bytes"] == stats["peak_bytes"]
+    assert snap["exit_status"] == 0
+    late = row(snap, "late_alloc")
+    d = c_defines(build.source("sleeper"))
+    assert late["own_count"] >= 2 and late["own_bytes"] == late["own_count"] * d["LATE_SIZE"]
+    assert row(snap, "early_alloc")["own_bytes"] == d["EARLY_N"] * d["EARLY_SIZE"]
+
+
+def test_program_killed(mt, build, live):
+    """A program killed by SIGKILL: the view says so (137) and keeps what
+    the capture holds; memtide run dies of the same signal."""
+    sleeper = build.program("sleeper")
+    run = live(sleeper)
+    keeper = RawViewer(run.port)
+    line = run.read_line(run.proc.stdout)
+    pid = int(line.split()[1])
+    wait_for(mt, run.port, lambda s: any(r["function"] == "early_alloc" for r in s["rows"]))
+    os.kill(pid, signal.SIGKILL)
+    snap = wait_for(mt, run.port, lambda s: not s["running"])
+    keeper.close()
+    assert snap["exit_status"] == 128 + signal.SIGKILL
+    d = c_defines(build.source("sleeper"))
+    assert row(snap, "early_alloc")["own_bytes"] == d["EARLY_N"] * d["EARLY_SIZE"]
+    rc, out, err = run.finish(input=b"")
+    assert rc == -signal.SIGKILL, err
+    stats = mt.stats_json(run.capture)
+    assert stats["truncated"]
+    assert (snap["heap_bytes"], snap["live_allocations"]) == \
+        (stats["leaked_bytes"], stats["leaked_allocations"])
+
+
+def fake_server(mt, answer):
+    """`memtide live --snapshot --json` against a server that says hello
+    and answers the first query with the message answer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        viewer = subprocess.Popen([str(mt.bin), "live", str(port), "--snapshot", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        conn, _ = s.accept()
+        assert conn.recv(100) == b"memtide-live 1\n"
+        conn.sendall(b"memtide-live 1 ok\n")
+        conn.recv(100)
+        conn.sendall(struct.pack("<I", len(answer)) + answer)
+        out, err = viewer.communicate(timeout=TIMEOUT)
+        conn.close()
+    return viewer.returncode, out.decode(), err.decode(), port
+
+
+def test_what_a_server_sends_is_checked(mt):
+    rc, out, err, port = fake_server(mt, b"S\xff\xff")
+    assert (rc, out) == (1, "")
+    assert err == f"memtide: 127.0.0.1:{port}: a snapshot that makes no sense\n"
+    rc, out, err, port = fake_server(mt, b"Egone \x1b[2J away")
+    assert (rc, out) == (1, "")
+    assert err == f"memtide: 127.0.0.1:{port}: gone \\x1b[2J away\n"
+    # names with control characters arrive escaped
+    snap = (b"S" + b"cmd\x1b]0;x\x07\0" + bytes([7, 1, 0]) + b"\0" + b"c.tide\0" +
+            bytes([0] * 6) + bytes([0, 1]) + b"main\0" + bytes([1, 1]) + b"f\x1bx\0" +
+            b"a.py\0" + bytes([3, 5, 1, 5, 1, 0]))
+    rc, out, err, port = fake_server(mt, snap)
+    assert rc == 0, err
+    got = json.loads(out)
+    assert got["command"] == "cmd\\x1b]0;x\\x07" and got["rows"][0]["function"] == "f\\x1bx"
+    assert (got["pid"], got["running"], got["rows"][0]["own_bytes"]) == (7, True, 5)

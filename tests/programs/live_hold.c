@@ -1,13 +1,14 @@
 /*
  * live_hold.c - for the live view: holds HOLD_A, HOLD_B and HOLD_C bytes
  * from one malloc each in hold_a(), hold_b() and hold_c() (touched, so
- * they count in RSS), prints "ready" and waits for a line on stdin; then
+ * they count in RSS), prints "ready" and waits for input on stdin; then
  * frees them and exits with EXIT_CODE.  With an argument it exits with
  * EXIT_CODE at once, holding them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOLD_A 10485760
 #define HOLD_B 20971520
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 		return EXIT_CODE;
 	printf("ready\n");
 	fflush(stdout);
-	if (!fgets(line, sizeof(line), stdin))
+	if (read(0, line, sizeof(line)) < 0)	/* no stdio buffer: nothing changes */
 		line[0] = 0;
 	free(a);
 	free(b);
