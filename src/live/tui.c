@@ -13,6 +13,7 @@
 #include <curses.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1033,6 +1034,15 @@ static int on_key(struct tui *t, int ch)
 	return 0;
 }
 
+/* Whether the terminal has hung up (its window closed, its tmux server
+ * killed): getch() then fails at once, every time. */
+static int term_gone(void)
+{
+	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* Opens the terminal.  -1 with err set when there is none to use. */
 static int open_term(SCREEN **scr, char *err, size_t errlen)
 {
@@ -1105,6 +1115,11 @@ int mt_tui_run(const struct mt_live_source *src, char *err, size_t errlen)
 		now = now_ms();
 		timeout(next > now ? (int)(next - now) : 0);
 		ch = getch();
+		if (ch == ERR && term_gone()) {
+			snprintf(err, errlen, "the terminal was closed");
+			rc = -1;
+			break;
+		}
 		if (ch != ERR && ch != KEY_RESIZE && on_key(&t, ch))
 			next = 0;	/* the query changed: ask now */
 	}

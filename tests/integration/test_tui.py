@@ -553,3 +553,24 @@ def test_remote_viewers_in_tmux(mt, build, tmp_path):
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.communicate()
+
+
+def test_terminal_closed_ends_the_viewer(mt, build, tmp_path):
+    """The window goes away (tmux killed) while `run --live` shows a
+    program: the UI ends instead of waiting for keys that cannot come."""
+    t = Tmux([mt.bin, "run", "-q", "-o", "live.tide", "--live", build.program("tui_hold"),
+              "stop"], cwd=tmp_path)
+    try:
+        t.wait_text("main at ")
+        shell = int(t._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
+        pid = int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True,
+                                 text=True).stdout.split()[0])
+    finally:
+        t.close()
+    end = time.monotonic() + 20
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < end:
+        time.sleep(0.1)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("memtide run --live kept running after its terminal was closed")
+    assert (tmp_path / "live.tide").exists()
