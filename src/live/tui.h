@@ -19,7 +19,8 @@
 int mt_tui_run(const struct mt_live_source *src, char *err, size_t errlen);
 
 /* Prints one snapshot as plain text: the header, then at most max_rows
- * rows sorted by total memory, fitted to width columns. */
+ * rows sorted by total memory (max_rows < 0: all), fitted to width
+ * columns (width <= 0: lines are not cut). */
 void mt_live_print(FILE *f, const struct mt_live_snapshot *s, int width, int max_rows);
 
 #endif
