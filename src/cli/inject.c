@@ -10,17 +10,22 @@
  * calls, thread creation or exit, nor of the loader or memtide on its
  * stack: the code it calls there (dlopen, the tracker's start, which
  * starts a thread; or the stop, which joins it) takes those locks, and a
- * thread that holds one would wait for itself.  The other threads run
- * during the calls (scheduler-locking off), so a lock they hold is
- * released.  When no thread will do, gdb detaches and memtide tries again
- * a little later.
+ * thread that holds one would wait for itself.  When none is, as in a
+ * program that computes, it lets the program run until a thread calls the
+ * allocator from outside memtide and the allocator (a breakpoint at the
+ * entry of malloc, calloc, realloc and free, as memray does): there it
+ * holds no allocator lock yet, and it is at a call.  When that does not
+ * come within WAIT_S seconds, gdb detaches and memtide tries again a
+ * little later.  The other threads run during the calls
+ * (scheduler-locking off), so a lock they hold is released.
  *
  * The calls are made by the script, not by gdb's `call`: gdb 13 restores
  * the whole register file after a call, vector state included, and fails
  * to on CPUs whose XSAVE area it does not know (AMX), leaving the thread
  * broken.  The script writes only the general registers (and puts them
  * back after): the thread sits in a system call made through a libc
- * function, where a call may clobber every vector register anyway.  The
+ * function, or has just called the allocator, where a call may clobber
+ * every vector register anyway.  The
  * return address is the program's entry point, where a breakpoint stops
  * the call; strings go on the thread's stack, below its red zone; the
  * interrupted system call is restarted as after any stop.  A signal that
@@ -46,7 +51,8 @@
 #include "inject.h"
 
 #define GDB_TIMEOUT_S 120	/* gdb attaching to a big program reads its symbols */
-#define BUSY_TRIES 20		/* every thread in the allocator: try again */
+#define BUSY_TRIES 3		/* no thread at a safe point: try again */
+#define WAIT_S 10		/* for a thread to call the allocator */
 #define CAP_SYS_PTRACE 19
 
 static const char script[] =
@@ -54,6 +60,7 @@ static const char script[] =
 	"# starting with @@memtide.  Parameters come in MEMTIDE_GDB_* variables.\n"
 	"import os\n"
 	"import struct\n"
+	"import threading\n"
 	"\n"
 	"import gdb\n"
 	"\n"
@@ -79,15 +86,17 @@ static const char script[] =
 	"    return int(gdb.newest_frame().read_register(name))\n"
 	"\n"
 	"\n"
-	"def blocker(t):\n"
-	"    '''Why thread t may not run memtide code now, or None.'''\n"
+	"def blocker(t, f=None):\n"
+	"    '''Why thread t may not run memtide code now, or None.  From frame f\n"
+	"    outwards, else all of it, then only when it is in a system call.'''\n"
 	"    t.switch()\n"
-	"    if reg('orig_rax') < 0:\n"
-	"        return 'running code (not in a system call)'\n"
-	"    try:\n"
-	"        f = gdb.newest_frame()\n"
-	"    except gdb.error as e:\n"
-	"        return 'no stack (%s)' % e\n"
+	"    if f is None:\n"
+	"        if reg('orig_rax') < 0:\n"
+	"            return 'running code (not in a system call)'\n"
+	"        try:\n"
+	"            f = gdb.newest_frame()\n"
+	"        except gdb.error as e:\n"
+	"            return 'no stack (%s)' % e\n"
 	"    for _ in range(512):\n"
 	"        name = f.name() or ''\n"
 	"        lib = os.path.basename(gdb.solib_name(f.pc()) or '')\n"
@@ -112,7 +121,41 @@ static const char script[] =
 	"            t.switch()\n"
 	"            return t\n"
 	"        why.append('thread %d %s' % (t.ptid[1], b))\n"
-	"    say('busy', '; '.join(why))\n"
+	"    return at_allocator_entry() or say('busy', '; '.join(why))\n"
+	"\n"
+	"\n"
+	"def at_allocator_entry():\n"
+	"    '''A thread that has just called the allocator (libc's, or memtide's\n"
+	"    hook) from outside memtide and the allocator: a call boundary, where\n"
+	"    it holds no allocator lock yet (memray stops there too).  Waits\n"
+	"    WAIT seconds at most.'''\n"
+	"    bps, state = [], {'waiting': True, 'late': False}\n"
+	"    for fn in ('malloc', 'calloc', 'realloc', 'free'):\n"
+	"        try:\n"
+	"            bps.append(gdb.Breakpoint(fn, internal=True))\n"
+	"        except gdb.error:\n"
+	"            pass\n"
+	"\n"
+	"    def interrupt():  # in gdb's own thread, from its event loop\n"
+	"        if state['waiting']:\n"
+	"            state['late'] = True\n"
+	"            gdb.execute('interrupt')\n"
+	"\n"
+	"    timer = threading.Timer(float(E['MEMTIDE_GDB_WAIT']), gdb.post_event, (interrupt,))\n"
+	"    timer.start()\n"
+	"    try:\n"
+	"        for _ in range(64):\n"
+	"            gdb.execute('continue')\n"
+	"            if state['late']:\n"
+	"                return None\n"
+	"            t = gdb.selected_thread()\n"
+	"            if t is not None and not blocker(t, gdb.newest_frame().older()):\n"
+	"                return t\n"
+	"    finally:\n"
+	"        state['waiting'] = False\n"
+	"        timer.cancel()\n"
+	"        for b in bps:\n"
+	"            b.delete()\n"
 	"    return None\n"
 	"\n"
 	"\n"
@@ -396,7 +439,7 @@ int mt_inject_check(pid_t pid, char *msg, size_t cap)
 /* Runs gdb once; its whole output (stdout and stderr) into *out. */
 static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 {
-	char gdb[PATH_MAX], pid[16], native[4];
+	char gdb[PATH_MAX], pid[16], native[4], wait[16];
 	int fds[2], status;
 	size_t cap = 65536;
 	time_t deadline = time(NULL) + GDB_TIMEOUT_S;
@@ -408,6 +451,7 @@ static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 		return -1;
 	snprintf(pid, sizeof(pid), "%d", (int)in->pid);
 	snprintf(native, sizeof(native), "%d", in->native);
+	snprintf(wait, sizeof(wait), "%d", WAIT_S);
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
@@ -423,6 +467,7 @@ static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 		setenv("MEMTIDE_GDB_OUTPUT", in->output ? in->output : "", 1);
 		setenv("MEMTIDE_GDB_PYDIR", in->pydir ? in->pydir : "", 1);
 		setenv("MEMTIDE_GDB_NATIVE", native, 1);
+		setenv("MEMTIDE_GDB_WAIT", wait, 1);
 		setenv("MEMTIDE_GDB_SCRIPT", script, 1);
 		setpgid(0, 0);	/* the terminal's Ctrl-C is memtide's to handle */
 		execl(gdb, "gdb", "-nx", "-batch", "-iex", "set auto-load off",

@@ -99,7 +99,8 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 		v[strcspn(v, " ")] = '\0';
 		fprintf(f, "Python:  %s\n", mt_fmt_text(text, sizeof(text), v));
 	}
-	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
+	fprintf(f, "PID %llu, %s for %.3f s\n", (unsigned long long)c->pid,
+		c->attached ? "recorded" : "ran", (double)c->end_ns / 1e9);
 	if (c->truncated)
 		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
 			   "figures cover what was written.\n",

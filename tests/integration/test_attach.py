@@ -354,6 +354,44 @@ def test_attach_python(mt, python, targets, tmp_path):
         describe(s)
 
 
+BUSY_SCRIPT = """
+import os, sys
+
+
+def work():
+    return bytearray(1000)  # @site:work
+
+
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    for i in range(100_000):
+        x = work()
+print("done", flush=True)
+"""
+
+
+def test_attach_busy_python(mt, python, targets, tmp_path):
+    """A program that computes and allocates, never waiting in a system
+    call for long: attach and detach catch it on its way into malloc."""
+    script = tmp_path / "busy.py"
+    script.write_text(textwrap.dedent(BUSY_SCRIPT).lstrip("\n"))
+    line = site_lines(script)["work"]
+    flag, path = tmp_path / "stop", tmp_path / "busy.tide"
+    t = targets([python, script, flag], tmp_path)
+    assert mt.run("attach", "-q", "-o", path, t.pid).returncode == 0
+    subprocess.run(["sleep", "0.3"])
+    res = mt.run("detach", "-q", t.pid)
+    assert res.returncode == 0, str(res)
+    flag.touch()
+    rc, out, err = t.finish()
+    assert (rc, out, err) == (0, ["ready", "done"], "")
+    s = mt.stats_json(path)
+    row = locations(s, "work", script, line)
+    assert len(row) == 1 and row[0]["count"] > 0, describe(s)
+    assert row[0]["bytes"] == 1001 * row[0]["count"], describe(s)
+    assert s["truncated"] is False
+
+
 # --------------------------------------------------------------------------
 # Memory protections after a Tracker
 
