@@ -203,7 +203,6 @@ static int session_setup(const char *output, int native, int follow_fork)
 	static int once, unwind_ready;
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
-	g.attached = 0;
 	g.native = native;
 	g.follow_fork = follow_fork;
 	g.pid = getpid();
@@ -314,9 +313,10 @@ int mt_tracker_init(void)
 }
 
 /*
- * The in-process API, for memtide.Tracker: libmemtide.so is dlopen()ed
- * (no LD_PRELOAD) and the allocator calls of every loaded object are
- * redirected through their GOT slots.  Returns 0, or -1 with a reason.
+ * The in-process API, for memtide.Tracker and memtide attach (attach.c):
+ * libmemtide.so is dlopen()ed (no LD_PRELOAD) and the allocator calls of
+ * every loaded object are redirected through their GOT slots.  Returns 0,
+ * or -1 with a reason.
  */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
 		     char *err, size_t errlen)
