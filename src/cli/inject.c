@@ -409,6 +409,9 @@ int mt_inject_check(pid_t pid, char *msg, size_t cap)
 				" (it is a thread of another process)"), -1;
 	if (!mt_inject_start_time(pid))
 		return snprintf(msg, cap, "process %d has exited", (int)pid), -1;
+	snprintf(v, sizeof(v), "/proc/%d/exe", (int)pid);
+	if (readlink(v, gdb, sizeof(gdb)) < 0 && errno == ENOENT)
+		return snprintf(msg, cap, "process %d is a kernel thread", (int)pid), -1;
 	loader = maps_loader(pid);
 	if (loader == 0)
 		return snprintf(msg, cap, "process %d is statically linked: memtide can only "
