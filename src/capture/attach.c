@@ -19,14 +19,10 @@
 
 static int attached;		/* the running session is attach's */
 
-struct other {
-	int active;
-};
-
 /* Another copy of libmemtide.so (a Tracker's, another build's) tracking? */
 static int other_copy(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	struct other *o = arg;
+	int *active_copy = arg;
 	const char *base = strrchr(info->dlpi_name, '/');
 	int (*active)(void);
 	void *h;
@@ -40,9 +36,9 @@ static int other_copy(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	*(void **)&active = dlsym(h, "memtide_tracker_active");
 	if (active && active())
-		o->active = 1;
+		*active_copy = 1;
 	mt_real.dlclose(h);
-	return o->active;
+	return *active_copy;
 }
 
 /*
@@ -53,7 +49,7 @@ static int other_copy(struct dl_phdr_info *info, size_t size, void *arg)
 EXPORT int memtide_attach_start(const char *path, int native, const char *pydir,
 				char *err, size_t errlen)
 {
-	struct other o = { 0 };
+	int other = 0;
 
 	mt_resolve();
 	if (!mt_self_base) {	/* session_setup sets it; other_copy needs it now */
@@ -67,8 +63,8 @@ EXPORT int memtide_attach_start(const char *path, int native, const char *pydir,
 			 attached ? "memtide attach" : "memtide run or a Tracker");
 		return -1;
 	}
-	dl_iterate_phdr(other_copy, &o);
-	if (o.active) {
+	dl_iterate_phdr(other_copy, &other);
+	if (other) {
 		snprintf(err, errlen, "it is already being profiled by memtide "
 			 "(a Tracker, or another memtide's attach)");
 		return -1;

@@ -94,9 +94,8 @@ static int parse(int argc, char **argv, struct attach_opts *o, pid_t *pid)
 						      "seconds above 0, not '%s'", optarg);
 			break;
 		case LIVE:
-			return mt_error("attach: the live view (%s) is not available yet: "
-					"attach without it, then read the capture",
-					argv[optind - 1]);
+			return mt_error("attach: the live view (--live, --live-remote) is not "
+					"available yet: attach without it, then read the capture");
 		case ':':
 			return mt_usage_error("attach", "%s needs a value", argv[optind - 1]);
 		default:

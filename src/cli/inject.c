@@ -395,7 +395,7 @@ static int may_ptrace_all(void)
 
 int mt_inject_check(pid_t pid, char *msg, size_t cap)
 {
-	char v[256], gdb[PATH_MAX];
+	char v[256], exe[PATH_MAX], gdb[PATH_MAX];
 	int scope = 0, loader;
 	FILE *f;
 
@@ -410,7 +410,7 @@ int mt_inject_check(pid_t pid, char *msg, size_t cap)
 	if (!mt_inject_start_time(pid))
 		return snprintf(msg, cap, "process %d has exited", (int)pid), -1;
 	snprintf(v, sizeof(v), "/proc/%d/exe", (int)pid);
-	if (readlink(v, gdb, sizeof(gdb)) < 0 && errno == ENOENT)
+	if (readlink(v, exe, sizeof(exe)) < 0 && errno == ENOENT)
 		return snprintf(msg, cap, "process %d is a kernel thread", (int)pid), -1;
 	loader = maps_loader(pid);
 	if (loader == 0)
