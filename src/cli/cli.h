@@ -16,6 +16,7 @@ int cmd_transform(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_steps(int argc, char **argv);
+int cmd_live(int argc, char **argv);
 
 /* Prints "memtide: <message>" on stderr and returns 1 (or the given code). */
 int mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

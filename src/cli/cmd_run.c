@@ -6,13 +6,20 @@
  * killed by a signal, memtide dies of the same signal.  The tracker tells
  * it through a pipe (MEMTIDE_STATUS_FD) when writing the capture failed,
  * so that it says so instead of "capture written".
+ *
+ * With --live or --live-remote it also follows the capture while it is
+ * written (src/live/engine.c) and shows it in the terminal UI or serves
+ * it to `memtide live` viewers (src/live/server.c); the program, held
+ * before its exec until then, starts once that is ready.
  */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +29,17 @@
 #include <sys/utsname.h>
 #include <sys/xattr.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "../live/engine.h"
+#include "../live/server.h"
+#include "../live/tui.h"
 #include "../report/output.h"
+
+#define LIVE_HOST "127.0.0.1"	/* --live-remote serves on loopback unless told */
+#define FINISH_MS 5000		/* viewers get this long to fetch the final state */
 
 static const char usage_text[] =
 	"usage: memtide run [options] script.py [args...]\n"
@@ -49,11 +63,22 @@ static const char usage_text[] =
 	"      --python PATH   interpreter for scripts, -m and -c (default: the one\n"
 	"                      running `python -m memtide` or the memtide script,\n"
 	"                      else python3 on PATH); `import memtide` works in it\n"
+	"      --live          watch the program's memory in this terminal while it\n"
+	"                      runs; its output goes to <capture stem>.out, its\n"
+	"                      input is /dev/null; the capture is kept\n"
+	"      --live-remote   serve the live view for `memtide live PORT` (from\n"
+	"                      another terminal); the program starts when the first\n"
+	"                      viewer connects\n"
+	"      --live-port PORT  the port to serve on (default: a free one, printed)\n"
+	"      --live-host HOST  the address to serve on (default: 127.0.0.1)\n"
+	"      --no-wait       with --live-remote: start the program at once\n"
 	"  -h, --help          show this help\n";
 
 struct run_opts {
 	const char *output, *python, *pyarg, *interp, *module, *code;
 	int force, quiet, native, follow_fork, trace_python;
+	int live, live_remote, no_wait, live_port;	/* live_port -1: not given */
+	const char *live_host;
 	/* what python, pyarg and interp point to when read from a #! line */
 	char python_buf[PATH_MAX], pyarg_buf[PATH_MAX], interp_buf[PATH_MAX];
 };
@@ -367,13 +392,28 @@ static int resolve_python(const char *want, char *out, size_t cap)
 	return 0;
 }
 
+/* The live options that go together: 0, or -1 after a usage error. */
+static int check_live_opts(const struct run_opts *o)
+{
+	if (o->live && o->live_remote) {
+		mt_usage_error("run", "--live and --live-remote: one or the other");
+		return -1;
+	}
+	if (!o->live_remote && (o->live_port >= 0 || o->live_host || o->no_wait)) {
+		mt_usage_error("run", "--live-port, --live-host and --no-wait go with --live-remote");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The options before the program ("+": getopt stops at the first operand,
  * so the program's own options stay its own); -m and -c end them too.
  */
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
-	enum { NATIVE = 0x100, FOLLOW_FORK, TRACE_PYTHON, PYTHON };
+	enum { NATIVE = 0x100, FOLLOW_FORK, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
+	       LIVE_HOST_OPT, NO_WAIT };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
@@ -382,13 +422,20 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		{ "follow-fork", no_argument, NULL, FOLLOW_FORK },
 		{ "trace-python-allocators", no_argument, NULL, TRACE_PYTHON },
 		{ "python", required_argument, NULL, PYTHON },
+		{ "live", no_argument, NULL, LIVE },
+		{ "live-remote", no_argument, NULL, LIVE_REMOTE },
+		{ "live-port", required_argument, NULL, LIVE_PORT },
+		{ "live-host", required_argument, NULL, LIVE_HOST_OPT },
+		{ "no-wait", no_argument, NULL, NO_WAIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c;
+	char *end;
 
 	optind = 0;
 	opterr = 0;
+	o->live_port = -1;
 	while ((c = getopt_long(argc, argv, "+:o:fqm:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -415,11 +462,30 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		case PYTHON:
 			o->python = optarg;
 			break;
+		case LIVE:
+			o->live = 1;
+			break;
+		case LIVE_REMOTE:
+			o->live_remote = 1;
+			break;
+		case LIVE_PORT:
+			o->live_port = (int)strtol(optarg, &end, 10);
+			if (!*optarg || *end || o->live_port < 1 || o->live_port > 65535) {
+				mt_usage_error("run", "--live-port takes a port (1 to 65535), not '%s'", optarg);
+				return -1;
+			}
+			break;
+		case LIVE_HOST_OPT:
+			o->live_host = optarg;
+			break;
+		case NO_WAIT:
+			o->no_wait = 1;
+			break;
 		case 'm':
 		case 'c':
 			*(c == 'm' ? &o->module : &o->code) = optarg;
 			*first = optind;
-			return 0;
+			return check_live_opts(o);
 		case ':':
 			mt_usage_error("run", "%s needs a value", argv[optind - 1]);
 			return -1;
@@ -433,7 +499,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		return -1;
 	}
 	*first = optind;
-	return 0;
+	return check_live_opts(o);
 }
 
 static void set_env(const char *k, const char *v)
@@ -504,18 +570,180 @@ static int die_like(int sig)
 	return 128 + sig;
 }
 
+/* The exit status as a shell gives it: 128+N for signal N. */
+static int shell_status(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ?
+	       128 + WTERMSIG(status) : 1;
+}
+
+static int wait_child(int *status)
+{
+	while (waitpid(child, status, 0) < 0)
+		if (errno != EINTR)
+			return mt_error("lost the program: %s", strerror(errno));
+	return 0;
+}
+
+/* Where --live puts the program's stdout and stderr: the capture's stem + .out. */
+static void output_name(const char *capture, char *buf, size_t cap)
+{
+	size_t n = strlen(capture);
+
+	if (n > 5 && !strcmp(capture + n - 5, ".tide"))
+		n -= 5;
+	snprintf(buf, cap, "%.*s.out", (int)n, capture);
+}
+
+/* The program as the live view's header shows it. */
+static char *command_line(char **cargv)
+{
+	size_t len = 1;
+	char *cmd, *p;
+
+	for (int i = 0; cargv[i]; i++)
+		len += strlen(cargv[i]) + 1;
+	cmd = p = calloc(1, len);
+	if (!cmd)
+		return NULL;
+	for (int i = 0; cargv[i]; i++) {
+		const char *a = i ? cargv[i] : strrchr(cargv[i], '/') ? strrchr(cargv[i], '/') + 1 :
+			cargv[i];
+
+		p += snprintf(p, len - (size_t)(p - cmd), "%s%s", i ? " " : "", a);
+	}
+	return cmd;
+}
+
+/* --live: waits for the program while the terminal UI runs. */
+struct waiter {
+	struct mt_engine *e;
+	int status;
+	atomic_int ended;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+
+	if (wait_child(&w->status))
+		w->status = 1 << 8;
+	mt_engine_ended(w->e, shell_status(w->status));
+	atomic_store(&w->ended, 1);
+	return NULL;
+}
+
+/*
+ * Runs the program (held on the go pipe until now) under the live view:
+ * the terminal UI (--live) or a server (--live-remote).  Returns 0 once
+ * the program has been waited for (*status set), or the exit status of an
+ * error that came before it could start (it is killed then).
+ */
+static int run_live(const struct run_opts *o, const char *capture, const char *command,
+		    int go, int *status)
+{
+	const char *host = o->live_host ? o->live_host : LIVE_HOST;
+	char output[PATH_MAX + 8], err[1024];
+	struct mt_engine_opts eo = { capture, command, NULL, (uint64_t)child, 0 };
+	struct mt_server *srv = NULL;
+	struct mt_engine *e;
+
+	output_name(capture, output, sizeof(output));
+	if (o->live)
+		eo.output_path = output;
+	unlink(capture);	/* a file left from before is not this run's */
+	e = mt_engine_start(&eo, err, sizeof(err));
+	if (e && o->live_remote)
+		srv = mt_server_start(e, host, o->live_port < 0 ? 0 : o->live_port, err, sizeof(err));
+	if (!e || (o->live_remote && !srv)) {
+		kill(child, SIGKILL);
+		wait_child(status);
+		mt_engine_free(e);
+		return mt_error("%s", err);
+	}
+	if (srv) {
+		int port = mt_server_port(srv);
+
+		fprintf(stderr, "memtide: serving the live view on %s:%d; watch it with: "
+				"memtide live %d%s%s\n", host, port, port,
+			o->live_host ? " --host " : "", o->live_host ? o->live_host : "");
+		if (!o->no_wait) {
+			fprintf(stderr, "memtide: the program starts when a viewer connects\n");
+			while (!mt_server_wait_viewer(srv, 200)) {
+				if (waitpid(child, status, WNOHANG) == child) {	/* killed meanwhile */
+					mt_server_free(srv);
+					mt_engine_free(e);
+					return 0;
+				}
+			}
+		}
+	}
+	if (write(go, "g", 1) != 1) {
+		kill(child, SIGKILL);
+		wait_child(status);
+		mt_server_free(srv);
+		mt_engine_free(e);
+		return mt_error("cannot start the program: %s", strerror(errno));
+	}
+	close(go);
+
+	if (o->live) {
+		struct waiter w = { e, 0, 0 };
+		struct mt_live_source src;
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, wait_thread, &w)) {
+			wait_thread(&w);
+		} else {
+			if (mt_engine_source(e, &src) == 0) {
+				if (mt_tui_run(&src, err, sizeof(err)) < 0)
+					mt_error("%s", err);
+				src.close(src.ctx);
+			}
+			if (!atomic_load(&w.ended))
+				fprintf(stderr, "memtide: the viewer has quit; waiting for the program "
+						"(pid %d) to end\n", (int)child);
+			pthread_join(t, NULL);
+		}
+		*status = w.status;
+		if (!o->quiet)
+			fprintf(stderr, "memtide: the program's output is in %s\n", output);
+	} else {
+		struct timespec ts = { 0, 10000000L };
+		int rc = wait_child(status);
+
+		if (rc)
+			*status = 1 << 8;
+		mt_engine_ended(e, shell_status(*status));
+		while (!mt_engine_done(e))
+			nanosleep(&ts, NULL);
+		if (mt_server_watched(srv))
+			mt_server_finish(srv, FINISH_MS);
+		else if (!o->quiet)
+			fprintf(stderr, "memtide: the program ended before any viewer connected\n");
+		mt_server_free(srv);
+	}
+	mt_engine_free(e);
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
 	char lib[PATH_MAX], pydir[PATH_MAX], importdir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX];
 	char pybin[PATH_MAX], stem[256];
 	char **cargv;
-	int first, python, status, rc, k = 0, failed, status_pipe[2];
+	int first, python, status, rc, k = 0, failed, status_pipe[2], go[2] = { -1, -1 };
+	int live;
 	const char *name, *orig_preload;
 	struct stat sb;
 
 	if (parse(argc, argv, &o, &first) < 0)
 		return 2;
+	live = o.live || o.live_remote;
+	if (o.live && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+		return mt_error("--live needs a terminal; from a script, use --live-remote and "
+				"memtide live PORT --snapshot");
 	if (o.output && stat(o.output, &sb) == 0) {
 		if (S_ISDIR(sb.st_mode))
 			return mt_error("'%s' is a directory: -o names the capture file", o.output);
@@ -569,12 +797,24 @@ int cmd_run(int argc, char **argv)
 	/* the tracker says here when writing the capture failed */
 	if (pipe2(status_pipe, O_CLOEXEC) < 0)
 		status_pipe[0] = status_pipe[1] = -1;
+	/* the live view holds the program until it is ready */
+	if (live && pipe2(go, O_CLOEXEC) < 0)
+		return mt_error("cannot make a pipe: %s", strerror(errno));
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
 		return mt_error("cannot fork: %s", strerror(errno));
 	if (child == 0) {
 		char preload[2 * PATH_MAX + 2];
+
+		if (live) {
+			char go_byte;
+
+			close(go[1]);
+			if (read(go[0], &go_byte, 1) != 1)
+				_exit(127);	/* memtide gave up */
+			close(go[0]);
+		}
 
 		if (o.output)
 			snprintf(out, sizeof(out), "%s", o.output);
@@ -596,6 +836,22 @@ int cmd_run(int argc, char **argv)
 			snprintf(preload, sizeof(preload), "%s:%s", lib, orig_preload);
 		} else {
 			snprintf(preload, sizeof(preload), "%s", lib);
+		}
+		if (o.live) {	/* the terminal is the live view's */
+			char name[PATH_MAX + 8];
+			int fd, in;
+
+			output_name(out, name, sizeof(name));
+			fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || in < 0) {
+				mt_error("cannot write the program's output to '%s': %s", name,
+					 strerror(errno));
+				_exit(127);
+			}
+			dup2(in, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
 		}
 		set_env("LD_PRELOAD", preload);
 		set_env("MEMTIDE_OUTPUT", out);
@@ -630,15 +886,25 @@ int cmd_run(int argc, char **argv)
 	signal(SIGHUP, forward);
 	signal(SIGUSR1, forward);
 	signal(SIGUSR2, forward);
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			return mt_error("lost the program: %s", strerror(errno));
-	free(cargv);
-
 	if (o.output)
 		snprintf(out, sizeof(out), "%s", o.output);
 	else
 		snprintf(out, sizeof(out), "memtide-%s.%d.tide", stem, (int)child);
+	if (live) {
+		char *command = command_line(cargv);
+
+		close(go[0]);
+		rc = run_live(&o, out, command, go[1], &status);
+		free(command);
+		if (rc) {
+			free(cargv);
+			return rc;
+		}
+	} else if (wait_child(&status)) {
+		return 1;
+	}
+	free(cargv);
+
 	failed = status_pipe[0] >= 0 && report_failures(status_pipe[0]);
 	if (!o.quiet && !failed) {
 		char size[32];

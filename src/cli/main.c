@@ -28,6 +28,7 @@ static const struct command {
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
+	{ "live", cmd_live, "watch a program run with `memtide run --live-remote`" },
 };
 
 int mt_error(const char *fmt, ...)

@@ -8,6 +8,10 @@
  * Events come in the order they happened, all threads merged by the
  * writer, and go straight to the caller.
  *
+ * A capture still being written can be followed (ops->wait): where the
+ * data runs out the caller waits, and the reading goes on from there with
+ * the decoder's state kept.
+ *
  * Nothing in a file is trusted: every id must name something already
  * read, every count is bounded by what the stream has held so far, and
  * every table grows with overflow-checked arithmetic.  A bad file ends
@@ -607,6 +611,33 @@ static void truncate_at(struct mt_capture *c, int why)
 }
 
 /*
+ * Following a capture being written (ops->wait set): the data ran out at
+ * file offset pos before END.  Returns 1 when the caller waited and the
+ * file, measured again, is to be read on from pos; 0 to stop.
+ */
+static int follow(struct mt_capture *c, uint64_t pos)
+{
+	struct mt_reader_state *st = c->st;
+	struct stat sb;
+
+	if (!st->ops || !st->ops->wait || c->complete || !st->ops->wait(st->ops->ctx))
+		return 0;
+	if (fstat(fileno(st->f), &sb) == 0)
+		c->file_size = (uint64_t)sb.st_size;
+	clearerr(st->f);
+	return fseeko(st->f, (off_t)pos, SEEK_SET) == 0;
+}
+
+/* The bytes of a chunk's payload the file holds now; an open chunk runs
+ * to the end of its zstd frame or of the file. */
+static uint64_t chunk_avail(const struct mt_capture *c, uint64_t start, uint32_t zsize, int open)
+{
+	uint64_t avail = c->file_size > start ? c->file_size - start : 0;
+
+	return !open && avail > zsize ? zsize : avail;
+}
+
+/*
  * Reads the chunk at offset, whose header is h; *next is where the next
  * one starts.  Returns 1 for a whole chunk, 0 when this chunk ends the
  * capture early (c->truncated set), -1 when it is damaged.
@@ -625,19 +656,21 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
 	if (!open && (rsize > MT_CHUNK_RAW_MAX || zsize > zcap))
 		return fail(c, "damaged capture: impossible chunk sizes at offset %llu",
 			    (unsigned long long)offset);
-	if (c->file_size > start)
-		avail = c->file_size - start;
-	/* an open chunk runs to the end of its zstd frame or of the file */
-	if (!open && avail > zsize)
-		avail = zsize;
+	avail = chunk_avail(c, start, zsize, open);
 	ZSTD_DCtx_reset(st->dctx, ZSTD_reset_session_only);
 	st->chunk_raw = 0;
-	while (taken < avail && !frame_end) {
+	while (!frame_end) {
 		size_t want = avail - taken < ZBUF ? (size_t)(avail - taken) : ZBUF;
-		size_t got = fread(st->z, 1, want, st->f), used = 0;
+		size_t got = taken < avail ? fread(st->z, 1, want, st->f) : 0, used = 0;
 
-		if (got == 0)
+		if (got == 0) {
+			/* following: the rest of the chunk is still being written */
+			if ((open || taken < zsize) && follow(c, start + taken)) {
+				avail = chunk_avail(c, start, zsize, open);
+				continue;
+			}
 			break;
+		}
 		rc = inflate(c, st->z, got, &used, &frame_end, &hint, &zerr);
 		taken += used;
 		if (rc < 0)
@@ -717,6 +750,8 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 		uint64_t next = offset;
 		int rc;
 
+		if (n < sizeof(h) && follow(c, offset))
+			continue;
 		if (n == 0)
 			break;
 		if (n < sizeof(h)) {	/* cut inside a chunk header */

@@ -93,12 +93,21 @@ struct mt_read_ops {
 	void (*sample)(void *ctx, uint64_t ns, uint64_t rss);
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
+	/*
+	 * Following a capture the tracker is still writing (NULL: read the
+	 * file as it is).  Called when the data runs out before the END
+	 * record: returns 1 after waiting a while, to read on from where the
+	 * data stopped (the decoder keeps its state), or 0 to stop there as
+	 * for a file cut at that point.
+	 */
+	int (*wait)(void *ctx);
 };
 
 /*
  * Reads the whole capture at path, calling ops for each event and RSS
- * sample.  Returns 0, or -1 with a one-line reason in err ("'PATH':
- * damaged capture: ..." for a bad file).  A capture that stops early is
+ * sample (and ops->wait, when set, each time the data runs out).
+ * Returns 0, or -1 with a one-line reason in err ("'PATH': damaged
+ * capture: ..." for a bad file).  A capture that stops early is
  * not an error: every complete record is read and c->truncated and
  * c->truncation say why it stops (a chunk left open by a killed writer,
  * a file cut inside a chunk, a damaged last chunk).
