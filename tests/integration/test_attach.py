@@ -9,6 +9,7 @@ as before.  Then the errors: no such process, a static program, a program
 already profiled, no gdb.
 """
 
+import json
 import os
 import re
 import shutil
@@ -277,6 +278,45 @@ def test_program_end_ends_the_capture(mt, build, targets, tmp_path):
     assert_one_line_error(res)
 
 
+def test_attach_live_remote(mt, build, targets, tmp_path):
+    """attach --live-remote serves what the capture holds to `memtide
+    live`; Ctrl-C detaches, and the capture is whole."""
+    exe = waiter(build)
+    d = c_defines(build.source("attach_wait"))
+    t = targets([exe], tmp_path)
+    path = tmp_path / "live.tide"
+    proc = mt.spawn("attach", "--live-remote", "-o", path, t.pid)
+    try:
+        lines = [proc.stderr.readline().decode() for _ in range(3)]
+        port = re.search(r"serving the live view on 127\.0\.0\.1:(\d+)", lines[1])
+        assert port and lines[2] == "memtide: Ctrl-C detaches\n", lines
+        t.send("alloc")
+        for _ in range(200):
+            res = mt.run("live", port.group(1), "--snapshot", "--json")
+            assert res.returncode == 0, str(res)
+            snap = json.loads(res.stdout)
+            own = {r["function"]: (r["own_count"], r["own_bytes"])
+                   for r in snap["rows"] if r["own_count"]}
+            if own:
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert own == {"make_a": (1, d["A_BYTES"]),
+                       "make_b": (d["B_COUNT"], d["B_COUNT"] * d["B_BYTES"])}, snap
+        assert snap["pid"] == t.pid
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert f"detached from process {t.pid}" in err.decode()
+    assert t.send("got") == "got libc"
+    assert t.finish()[0] == 0
+    s = mt.stats_json(path)
+    assert (s["attached"], s["truncated"]) == (True, False)
+    assert s["total_bytes"] == d["A_BYTES"] + d["B_COUNT"] * d["B_BYTES"]
+
+
 # --------------------------------------------------------------------------
 # A Python program
 
@@ -522,8 +562,11 @@ def test_bad_arguments(mt):
         assert res.returncode == 2 and len(res.err.splitlines()) == 1, (args, str(res))
     assert mt.run("attach", "--help").out.startswith("usage: memtide attach")
     assert mt.run("detach", "--help").out.startswith("usage: memtide detach")
-    line = assert_one_line_error(mt.run("attach", "--live", "1"))
-    assert "not available yet" in line
+    for args in (["attach", "--live", "--live-remote", "1"],
+                 ["attach", "--live-port", "80", "1"],
+                 ["attach", "--live-remote", "--live-port", "0", "1"]):
+        res = mt.run(*args)
+        assert res.returncode == 2 and len(res.err.splitlines()) == 1, (args, str(res))
 
 
 def test_python_without_helper(mt, system_python, targets, tmp_path):
