@@ -240,7 +240,7 @@ def test_duration_detaches_by_itself(mt, build, targets, tmp_path):
     d = c_defines(build.source("attach_wait"))
     t = targets([exe], tmp_path)
     before = got(t.pid, exe)
-    path = tmp_path / "timed.tide"
+    path = tmp_path / "timed capture.tide"  # a space: the path comes back whole
     proc = mt.spawn("attach", "--duration", "3", "-o", path, t.pid)
     # allocations while it records; the test waits for the attach itself
     for _ in range(600):
@@ -251,7 +251,8 @@ def test_duration_detaches_by_itself(mt, build, targets, tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     err = err.decode()
-    assert f"recording to {path} for 3 s" in err and "detached from process" in err, err
+    assert f"recording to {path} for 3 s" in err, err
+    assert f"detached from process {t.pid}; capture written to {path} (" in err, err
     assert_got_back(t.pid, exe, before)
     t.send("free")
     rc, _, _ = t.finish()
