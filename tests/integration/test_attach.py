@@ -590,3 +590,24 @@ def test_python_without_helper(mt, system_python, targets, tmp_path):
     assert t.send("alloc") == "alloc"
     assert mt.run("detach", t.pid).returncode == 1
     assert t.finish()[0] == 0
+
+
+def test_already_profiled_by_tracker(mt, system_python, targets, tmp_path):
+    script = tmp_path / "tracked.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import memtide
+        with memtide.Tracker(sys.argv[1]):
+            print("ready", flush=True)
+            for line in sys.stdin:
+                print(line.strip(), flush=True)
+        """).lstrip("\n"))
+    t = targets([system_python, script, tmp_path / "tracker.tide"], tmp_path,
+                env=package_env())
+    line = assert_one_line_error(mt.run("attach", "-o", tmp_path / "x.tide", t.pid))
+    assert line == (f"memtide: cannot attach: process {t.pid} is already being profiled "
+                    f"by memtide run or a Tracker")
+    assert t.send("still here") == "still here"
+    assert t.finish()[0] == 0
+    assert mt.stats_json(tmp_path / "tracker.tide")["attached"] is False
+    assert not (tmp_path / "x.tide").exists()
