@@ -6,7 +6,7 @@ functions, to free a block made before the attach, detaches, and reads
 `stats --json`.  The programs go on answering as they would without memtide;
 after detach their GOT slots hold libc's functions again, on pages protected
 as before.  Then the errors: no such process, a static program, a program
-already profiled, no gdb.
+already profiled, no gdb, no right to trace, no helper for its Python.
 """
 
 import json
@@ -611,3 +611,20 @@ def test_already_profiled_by_tracker(mt, system_python, targets, tmp_path):
     assert t.finish()[0] == 0
     assert mt.stats_json(tmp_path / "tracker.tide")["attached"] is False
     assert not (tmp_path / "x.tide").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run memtide as another user")
+def test_not_allowed_to_ptrace(mt, build, targets, tmp_path):
+    """memtide run as nobody on a process of root's: told how to get the right."""
+    t = targets([waiter(build)], tmp_path)
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    res = mt.run("attach", "-o", "/tmp/never.tide", t.pid, cwd="/", preexec_fn=as_nobody)
+    line = assert_one_line_error(res)
+    assert line.startswith(f"memtide: cannot attach: not allowed to ptrace process {t.pid}: "
+                           f"run memtide as root (CAP_SYS_PTRACE)"), line
+    assert t.send("alloc") == "alloc"
