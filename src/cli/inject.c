@@ -92,7 +92,7 @@ static const char script[] =
 	"    t.switch()\n"
 	"    if f is None:\n"
 	"        if reg('orig_rax') < 0:\n"
-	"            return 'running code (not in a system call)'\n"
+	"            return 'running code, in no system call nor allocator call'\n"
 	"        try:\n"
 	"            f = gdb.newest_frame()\n"
 	"        except gdb.error as e:\n"
@@ -120,7 +120,7 @@ static const char script[] =
 	"        if b is None:\n"
 	"            t.switch()\n"
 	"            return t\n"
-	"        why.append('thread %d %s' % (t.ptid[1], b))\n"
+	"        why.append('thread %d: %s' % (t.ptid[1], b))\n"
 	"    return at_allocator_entry() or say('busy', '; '.join(why))\n"
 	"\n"
 	"\n"
@@ -560,6 +560,8 @@ static void excerpt(const char *out, char *msg, size_t cap)
 		while (line > out && line[-1] != '\n')
 			line--;
 		snprintf(msg, cap, "%.*s", (int)(end - line), line);
+		if (!*msg)
+			snprintf(msg, cap, "it said nothing");
 	}
 	if (used >= cap - 4)
 		strcpy(msg + cap - 4, "...");
@@ -613,8 +615,8 @@ int mt_inject_run(struct mt_inject *in)
 		char why[sizeof(in->message)];
 
 		snprintf(why, sizeof(why), "%s", in->message);
-		snprintf(in->message, sizeof(in->message), "every thread of process %d stayed "
-			 "busy in the allocator or the loader (%.1500s): try again", (int)in->pid, why);
+		snprintf(in->message, sizeof(in->message), "no thread stopped where memtide can "
+			 "call into it (%.1500s): try again", why);
 	}
 	return MT_INJECT_FAILED;
 }
