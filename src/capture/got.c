@@ -8,7 +8,10 @@
  * Both kinds of relocation that bind a function are handled: JUMP_SLOT
  * (calls through the PLT) and GLOB_DAT (-fno-plt calls and function
  * pointers taken).  The loader, the vdso, libc itself and memtide are left
- * alone.  Slots under RELRO are made writable for the moment of the write.
+ * alone.  A slot under RELRO (read-only once the loader has relocated it)
+ * is made writable for the moment of the write and read-only again after,
+ * when installing and when putting back: a stopped tracker leaves every
+ * page as protected as it found it.
  */
 #include <elf.h>
 #include <link.h>
@@ -23,6 +26,7 @@
 struct patch {
 	void **slot;
 	void *old;
+	int relro;		/* its page is read-only between writes */
 };
 
 static struct patch *patches;
@@ -38,16 +42,38 @@ static void *hook_for(const char *name)
 	return NULL;
 }
 
-static void write_slot(void **slot, void *value)
+static void write_slot(void **slot, void *value, int relro)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t start = (uintptr_t)slot & ~((uintptr_t)page - 1);
 
 	if (*slot == value)
 		return;
-	/* RELRO pages are read-only; the writable ones stay writable */
-	if (mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) == 0)
+	/* a writable page stays as it is (and an unmapped one is skipped) */
+	if (mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) == 0) {
 		__atomic_store_n(slot, value, __ATOMIC_RELEASE);
+		if (relro)
+			mprotect((void *)start, (size_t)page, PROT_READ);
+	}
+}
+
+/*
+ * The pages the loader made read-only after relocating an object: from
+ * PT_GNU_RELRO's first page to the page its end falls in, exclusive, as
+ * _dl_protect_relro rounds them.
+ */
+static void relro_pages(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	*lo = *hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO) {
+			uintptr_t start = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+
+			*lo = start & ~(page - 1);
+			*hi = (start + info->dlpi_phdr[i].p_memsz) & ~(page - 1);
+		}
 }
 
 static int skip_object(const struct dl_phdr_info *info)
@@ -63,6 +89,9 @@ static int skip_object(const struct dl_phdr_info *info)
 static void patch_relocs(const struct dl_phdr_info *info, const ElfW(Rela) *rel, size_t size,
 			 const ElfW(Sym) *symtab, const char *strtab)
 {
+	uintptr_t lo, hi;
+
+	relro_pages(info, &lo, &hi);
 	for (size_t i = 0; i < size / sizeof(*rel); i++) {
 		unsigned type = ELF64_R_TYPE(rel[i].r_info);
 		const char *name;
@@ -79,8 +108,10 @@ static void patch_relocs(const struct dl_phdr_info *info, const ElfW(Rela) *rel,
 			if (patches[k].slot == slot)
 				goto next;	/* already ours */
 		if (npatches < MAX_PATCHES) {
-			patches[npatches++] = (struct patch){ slot, *slot };
-			write_slot(slot, hook);
+			int relro = (uintptr_t)slot >= lo && (uintptr_t)slot < hi;
+
+			patches[npatches++] = (struct patch){ slot, *slot, relro };
+			write_slot(slot, hook, relro);
 		}
 next:;
 	}
@@ -157,7 +188,7 @@ void mt_got_remove(void)
 {
 	pthread_mutex_lock(&got_lock);
 	for (size_t i = 0; i < npatches; i++)
-		write_slot(patches[i].slot, patches[i].old);
+		write_slot(patches[i].slot, patches[i].old, patches[i].relro);
 	npatches = 0;
 	installed = 0;
 	pthread_mutex_unlock(&got_lock);

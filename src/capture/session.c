@@ -40,6 +40,7 @@ static struct {
 	pid_t pid;
 	int native;
 	int follow_fork;
+	int attached;		/* started in a running program: earlier blocks unknown */
 	char output[4096];
 	atomic_int shut;
 	int open;		/* the writer was started */
@@ -89,11 +90,14 @@ static void record_command_line(void)
 	mt_meta_kv("command", buf);
 }
 
-/* Loads the helper built for the interpreter in this process, if any. */
-static int load_python_helper(void)
+/*
+ * Loads the helper built for the interpreter in this process, if any, from
+ * dir (a directory holding memtide/_memtide.cpython-XY-...so): 0 (mt_py
+ * set, or no Python here), or -1 with the reason in err.
+ */
+int mt_load_python_helper(const char *dir, char *err, size_t errlen)
 {
 	const char *(*version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
-	const char *dir = getenv("MEMTIDE_PYDIR");
 	char path[4200];
 	int major = 0, minor = 0;
 	void *h;
@@ -111,9 +115,9 @@ static int load_python_helper(void)
 		mt_py = dlsym(h, MT_PYHELPER_SYMBOL);
 	if (!mt_py || mt_py->abi != MT_PYHELPER_ABI ||
 	    mt_py->version != major * 100 + minor) {
-		mt_warn("no support for Python %d.%d in this build (%s): "
-			"rebuild with 'make PYTHONS=/path/to/python%d.%d'",
-			major, minor, path, major, minor);
+		snprintf(err, errlen, "no support for Python %d.%d in this build (%s): "
+			 "rebuild with 'make PYTHONS=/path/to/python%d.%d'",
+			 major, minor, path, major, minor);
 		mt_py = NULL;
 		return -1;
 	}
@@ -236,6 +240,8 @@ static int session_open(void)
 	record_command_line();
 	if (getcwd(cwd, sizeof(cwd)))	/* reports show paths relative to it */
 		mt_meta_kv("cwd", cwd);
+	if (g.attached)
+		mt_meta_kv("attached", "1");
 	mt_modules_changed();
 	if (mt_writer_start(g.output) < 0) {
 		atomic_store(&mt_active, 0);
@@ -289,7 +295,10 @@ int mt_tracker_init(void)
 		sched_yield();
 	if (!atomic_load(&mt_active))
 		return 0;
-	if (load_python_helper() < 0) {
+	char err[4400];
+
+	if (mt_load_python_helper(getenv("MEMTIDE_PYDIR"), err, sizeof(err)) < 0) {
+		mt_warn("%s", err);
 		restore_environment();
 		_exit(2);
 	}
@@ -304,34 +313,45 @@ int mt_tracker_init(void)
 }
 
 /*
- * The in-process API, for memtide.Tracker: libmemtide.so is dlopen()ed
- * (no LD_PRELOAD) and the allocator calls of every loaded object are
- * redirected through their GOT slots.  Returns 0, or -1 with a reason.
+ * The in-process API, for memtide.Tracker and memtide attach (attach.c):
+ * libmemtide.so is dlopen()ed (no LD_PRELOAD) and the allocator calls of
+ * every loaded object are redirected through their GOT slots.  Returns 0,
+ * or -1 with a reason.
  */
-__attribute__((visibility("default")))
-int memtide_tracker_start(const char *path, int native, int follow_fork,
-			  const void *pyhelper, char *err, size_t errlen)
+int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
+		     char *err, size_t errlen)
 {
 	int rc;
 
-	mt_resolve();
-	if (atomic_load(&mt_active)) {
-		snprintf(err, errlen, "a memtide tracker is already running in this process");
-		return -1;
-	}
 	mt_in_hook++;
-	mt_py = pyhelper;
 	errno = 0;
 	rc = session_setup(path, native, follow_fork);
+	g.attached = attached;
 	if (rc == 0)
 		rc = session_open();
 	if (rc < 0)
 		snprintf(err, errlen, "cannot write capture '%s': %s", path,
 			 errno ? strerror(errno) : "writer failed");
-	else if (mt_got_install() < 0)
+	else if (mt_got_install() < 0) {
 		snprintf(err, errlen, "cannot install the allocation hooks");
+		mt_tracker_shutdown();
+		rc = -1;
+	}
 	mt_in_hook--;
 	return rc;
+}
+
+__attribute__((visibility("default")))
+int memtide_tracker_start(const char *path, int native, int follow_fork,
+			  const void *pyhelper, char *err, size_t errlen)
+{
+	mt_resolve();
+	if (atomic_load(&mt_active)) {
+		snprintf(err, errlen, "a memtide tracker is already running in this process");
+		return -1;
+	}
+	mt_py = pyhelper;
+	return mt_tracker_start(path, native, follow_fork, 0, err, errlen);
 }
 
 __attribute__((visibility("default")))
@@ -481,6 +501,11 @@ static void report_dropped(void)
 	mt_meta_kv_num("dropped_events", n);
 	mt_warn("%llu events could not be recorded: out of address space "
 		"(the capture is incomplete)", (unsigned long long)n);
+}
+
+const char *mt_tracker_output(void)
+{
+	return g.output;
 }
 
 int mt_tracker_owner(void)

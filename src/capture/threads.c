@@ -235,8 +235,8 @@ struct mt_thread *mt_current_thread(void)
 #define MAX_WAITING 256
 atomic_int mt_blocks_waiting;
 
-/* Python threads still to be named after their threading.Thread. */
-static int pynames_done;
+/* Python threads named after their threading.Thread, or not to be. */
+int mt_pynames_done;
 
 static void wait_for_writer(void)
 {
@@ -306,8 +306,8 @@ void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, i
 		mt_writer_resume_due();
 	if (MT_UNLIKELY(mt_tpa_pending) && mt_py->trace_python_allocators())
 		mt_tpa_pending = 0;
-	if (MT_UNLIKELY(!pynames_done) && mt_py && mt_py->name_threads())
-		pynames_done = 1;
+	if (MT_UNLIKELY(!mt_pynames_done) && mt_py && mt_py->name_threads())
+		mt_pynames_done = 1;
 	if (t)
 		mt_emit(t, kind, (uintptr_t)addr, size, mt_capture_stack(t, ips, nips));
 }

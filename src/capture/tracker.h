@@ -114,11 +114,18 @@ extern int mt_native_stacks;	/* unwind native stacks (set at start-up) */
 extern uintptr_t mt_self_lo, mt_self_hi;	/* our own code, skipped in native stacks */
 extern const struct mt_pyhelper *mt_py;	/* helper of this process's Python, or NULL */
 extern int mt_tpa_pending;	/* Python's allocators still to be wrapped */
+extern int mt_pynames_done;	/* threading names threads, or is not to (attach) */
 extern atomic_int mt_started;	/* the environment was read */
 void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
+/* A session started in-process (Tracker, attach); 0, or -1 and err says why. */
+int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
+		     char *err, size_t errlen);
+/* The helper for this process's Python from dir; 0 when there is no Python. */
+int mt_load_python_helper(const char *dir, char *err, size_t errlen);
 int mt_tracker_owner(void);	/* this process's capture is live */
+const char *mt_tracker_output(void);	/* the capture file being written */
 /* The last flush of a process that will not reach exit (signals.c, exec.c;
  * ended_by NULL: an exit from a handler that interrupted memtide);
  * -1, or the mark for mt_tracker_unend() (a failed exec). */

@@ -7,6 +7,8 @@
 #define MT_CLI_H
 
 int cmd_run(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_tree(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
@@ -26,5 +28,9 @@ int mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mt_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Directory holding the memtide installation (bin/.. ). */
 const char *mt_prefix(void);
+/* The tracker library, the directory of the Python helpers (its memtide/)
+ * and the one `import memtide` needs, each PATH_MAX bytes; 0, or an error
+ * printed and 1. */
+int mt_tracker_paths(char *lib, char *pydir, char *importdir);
 
 #endif

@@ -786,19 +786,8 @@ int cmd_run(int argc, char **argv)
 	if (python && (rc = resolve_python(o.python, pybin, sizeof(pybin))))
 		return rc;
 
-	/* the build tree (bin/, lib/, python/memtide) or the Python package
-	 * (memtide/bin/memtide beside memtide/libmemtide.so, and
-	 * memtide/_import/memtide, which imports the package it is in) */
-	snprintf(lib, sizeof(lib), "%s/lib/libmemtide.so", mt_prefix());
-	snprintf(pydir, sizeof(pydir), "%s/python", mt_prefix());
-	snprintf(importdir, sizeof(importdir), "%s", pydir);
-	if (access(lib, R_OK)) {
-		snprintf(lib, sizeof(lib), "%s/bin/../libmemtide.so", mt_prefix());
-		snprintf(pydir, sizeof(pydir), "%s/..", mt_prefix());
-		snprintf(importdir, sizeof(importdir), "%s/_import", mt_prefix());
-	}
-	if (access(lib, R_OK))
-		return mt_error("cannot find the tracker library '%s': %s", lib, strerror(errno));
+	if ((rc = mt_tracker_paths(lib, pydir, importdir)))
+		return rc;
 
 	name = o.module ? o.module : o.code ? "python-c" :
 		first >= argc || argv[first][0] == '-' ? "python" :

@@ -2,6 +2,7 @@
  * main.c - memtide's entry point: finds the subcommand in commands[] and
  * runs it.  Each subcommand lives in its own cmd_<name>.c.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "run", cmd_run, "run a program and capture its allocations" },
+	{ "attach", cmd_attach, "start capturing in a program that is already running" },
+	{ "detach", cmd_detach, "stop the capture that attach started" },
 	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
 	{ "tree", cmd_tree, "the call tree of the memory live at the peak (or leaked...)" },
 	{ "summary", cmd_summary, "own and total memory and allocations per function" },
@@ -71,6 +74,24 @@ const char *mt_prefix(void)
 	for (int i = 0; i < 2 && (slash = strrchr(dir, '/')); i++)
 		*slash = '\0';	/* .../bin/memtide -> ... */
 	return dir;
+}
+
+int mt_tracker_paths(char *lib, char *pydir, char *importdir)
+{
+	/* the build tree (bin/, lib/, python/memtide) or the Python package
+	 * (memtide/bin/memtide beside memtide/libmemtide.so, and
+	 * memtide/_import/memtide, which imports the package it is in) */
+	snprintf(lib, PATH_MAX, "%s/lib/libmemtide.so", mt_prefix());
+	snprintf(pydir, PATH_MAX, "%s/python", mt_prefix());
+	snprintf(importdir, PATH_MAX, "%s", pydir);
+	if (access(lib, R_OK)) {
+		snprintf(lib, PATH_MAX, "%s/bin/../libmemtide.so", mt_prefix());
+		snprintf(pydir, PATH_MAX, "%s/..", mt_prefix());
+		snprintf(importdir, PATH_MAX, "%s/_import", mt_prefix());
+	}
+	if (access(lib, R_OK))
+		return mt_error("cannot find the tracker library '%s': %s", lib, strerror(errno));
+	return 0;
 }
 
 static void usage(FILE *f)

@@ -62,6 +62,7 @@ struct mt_capture {
 	const char *cwd;	/* the program's working directory, or NULL */
 	uint64_t pid, start_unix_ns;
 	int native;
+	int attached;		/* started in a running program: earlier blocks unknown */
 	/* tables, index 0 unused */
 	char **strings;
 	uint32_t nstrings;

@@ -99,11 +99,16 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 		v[strcspn(v, " ")] = '\0';
 		fprintf(f, "Python:  %s\n", mt_fmt_text(text, sizeof(text), v));
 	}
-	fprintf(f, "PID %llu, ran for %.3f s\n", (unsigned long long)c->pid, (double)c->end_ns / 1e9);
+	fprintf(f, "PID %llu, %s for %.3f s\n", (unsigned long long)c->pid,
+		c->attached ? "recorded" : "ran", (double)c->end_ns / 1e9);
 	if (c->truncated)
 		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
 			   "figures cover what was written.\n",
 			mt_truncation_reason(c->truncation), (double)c->end_ns / 1e9);
+	if (c->attached)
+		fprintf(f, "Note: memtide attached to the running program: allocations made before "
+			   "are not known (frees of them are ignored), and \"at end\" means when "
+			   "the capture ended.\n");
 	if (c->dropped_events)
 		fprintf(f, "Note: %llu events dropped: the tracker ran out of address space.\n",
 			(unsigned long long)c->dropped_events);
@@ -202,6 +207,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("min_size", r->min_size);
 	NUM("max_size", r->max_size);
 #undef NUM
+	fprintf(f, ",\n  \"attached\": %s", c->attached ? "true" : "false");
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	if (c->truncated)
 		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));
