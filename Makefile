@@ -73,7 +73,8 @@ $(ASSETS): $(WEB_SRC) $(NPM_STAMP)
 # the one matching the Python it finds in the process.
 # The package is self-contained: the command and the tracker library go
 # in too (memtide/bin/memtide, memtide/libmemtide.so).
-$(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*.py) $(LIB) $(BIN)
+PYHELPER_SRC = python/_memtide.c python/census.c
+$(PYSTAMP): $(PYHELPER_SRC) python/census.h src/capture/pyhelper.h $(wildcard python/memtide/*.py) $(LIB) $(BIN)
 	@mkdir -p $(PYPKG)/bin
 	cp python/memtide/*.py $(PYPKG)/
 	cp $(LIB) $(PYPKG)/libmemtide.so
@@ -83,10 +84,12 @@ $(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*
 		ext=$$($$py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); \
 		[ -f "$$inc/Python.h" ] || { echo "skipping $$py: no headers in $$inc"; continue; }; \
 		[ -f "$(PYPKG)/_memtide$$ext" ] && [ "$(PYPKG)/_memtide$$ext" -nt python/_memtide.c ] && \
+			[ "$(PYPKG)/_memtide$$ext" -nt python/census.c ] && \
+			[ "$(PYPKG)/_memtide$$ext" -nt python/census.h ] && \
 			[ "$(PYPKG)/_memtide$$ext" -nt src/capture/pyhelper.h ] && continue; \
 		echo "  helper for $$py -> _memtide$$ext"; \
 		$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I"$$inc" \
-			-o "$(PYPKG)/_memtide$$ext" python/_memtide.c; \
+			-o "$(PYPKG)/_memtide$$ext" $(PYHELPER_SRC); \
 	done
 	@touch $@
 

@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 
 #include "../src/capture/pyhelper.h"
+#include "census.h"
 
 static uint64_t code_tag(PyCodeObject *co)
 {
@@ -552,6 +553,22 @@ static PyObject *mod_active(PyObject *self, PyObject *unused)
 	return PyBool_FromLong(active_lib());
 }
 
+/* census(exclude, by_type, by_site): the rows of memtide.census() */
+static PyObject *mod_census(PyObject *self, PyObject *args)
+{
+	PyObject *exclude;
+	int by_type = 1, by_site = 0;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "O!pp", &PyTuple_Type, &exclude, &by_type, &by_site))
+		return NULL;
+	if (by_site) {
+		PyErr_SetString(PyExc_RuntimeError, "census by site: not yet");
+		return NULL;
+	}
+	return mt_census_walk(exclude, by_type, NULL);
+}
+
 static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False)" },
@@ -559,6 +576,8 @@ static PyMethodDef methods[] = {
 	{ "step", mod_step, METH_VARARGS, "step(name) - marks the start of a step; "
 	  "False when nothing is tracking" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
+	{ "census", mod_census, METH_VARARGS, "census(exclude, by_type, by_site) - "
+	  "[(type name, site, count, size)] of the live objects (memtide.census)" },
 	{ NULL, NULL, 0, NULL },
 };
 

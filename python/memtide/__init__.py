@@ -12,12 +12,18 @@ numpy included) into a capture that every `memtide` report reads:
 
 marks pipeline steps for `memtide steps out.tide`.  They work under a
 Tracker and under `memtide run` alike.
+
+    memtide.census()                     # live objects by type, like guppy
+    memtide.census() - before            # what grew since `before`
+
+counts and sizes the live Python objects (see memtide._census).
 """
 import os
 
 from . import _cli
+from ._census import Census, census
 
-__all__ = ["Tracker", "step", "tracking"]
+__all__ = ["Census", "Tracker", "census", "step", "tracking"]
 __version__ = "0.1.0"
 
 

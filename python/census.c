@@ -1,0 +1,554 @@
+/*
+ * census.c - memtide.census(): the live Python objects of the calling
+ * interpreter, counted and sized by type (and by allocating site), part of
+ * the per-version helper memtide._memtide.  Runs in the user's
+ * interpreter, holding the GIL, outside the allocation hooks: it uses
+ * plain malloc.
+ *
+ * The walk: every object the garbage collector tracks (gc.get_objects(),
+ * whose list holds a reference to each, so none can go away under us),
+ * plus every object reachable from them that it does not track (ints,
+ * strs, floats, bytes, untracked tuples and dicts and what those hold),
+ * found through tp_traverse and counted once thanks to a set of
+ * addresses.  No Python code runs during the walk; the sizes of objects
+ * whose __sizeof__ is written in Python are asked for afterwards, on
+ * references the walk took.  Another thread can only run during that
+ * second part, so its changes make counts approximate, never a crash.
+ *
+ * Size is sys.getsizeof()'s figure: __sizeof__() plus the pre-header the
+ * interpreter allocates before the object (the GC header; in 3.11+ the
+ * managed dict pointers too), computed as the running version does.  A
+ * __sizeof__ that raises or returns nonsense counts as object.__sizeof__
+ * would (basic size plus items), and its exception is dropped.  Buffer
+ * owners count their buffer when their __sizeof__ does: numpy arrays that
+ * own their data (OWNDATA) report it, views do not, so an 80 MB array is
+ * 80 MB once, however many views it has.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "census.h"
+
+/* How the size of a type's instances is found (decided once per type). */
+enum {
+	SZ_DEFAULT,	/* object.__sizeof__: basic size plus items */
+	SZ_CMETHOD,	/* a C method without arguments: called directly */
+	SZ_OTHER,	/* anything else (Python code): asked after the walk */
+};
+
+/* One type met in the walk; the row tables point at these. */
+struct ctype {
+	PyTypeObject *tp;	/* a reference */
+	PyObject *sizeof_fn;	/* a reference for SZ_CMETHOD / SZ_OTHER */
+	int how;
+	Py_ssize_t pre;		/* what getsizeof adds to __sizeof__ */
+};
+
+/* A row being summed: a type (and a site when by site). */
+struct crow {
+	uint32_t type;		/* index in types, +1; 0: empty slot */
+	uint32_t site;		/* stack node of the tracker; 0: unknown */
+	uint64_t count, size;
+};
+
+struct census {
+	/* addresses of untracked objects already counted */
+	uintptr_t *seen;
+	size_t seen_mask, seen_used;
+	/* types, by address; open addressing of indexes into types[] */
+	struct ctype *types;
+	size_t ntypes, cap_types;
+	uint32_t *type_slots;
+	size_t type_mask;
+	uint32_t last_tp_index;
+	PyTypeObject *last_tp;
+	/* rows */
+	struct crow *rows;
+	size_t row_mask, nrows;
+	/* untracked containers waiting for their traversal */
+	PyObject **stack;
+	size_t nstack, cap_stack;
+	/* objects sized after the walk, each a reference */
+	struct deferred {
+		PyObject *obj;
+		uint32_t type, site;	/* its row's key */
+	} *later;
+	size_t nlater, cap_later;
+	PyObject *exclude;	/* a tuple of types left out, with what they hold */
+	const struct mt_census_sites *sites;	/* NULL: by type only */
+	int by_type;
+	int failed;		/* out of memory */
+};
+
+static uint64_t mix_ptr(uintptr_t p)
+{
+	uint64_t x = (uint64_t)p >> 4;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	return x ^ (x >> 33);
+}
+
+/* ---- the set of untracked objects counted -------------------------- */
+
+static int seen_grow(struct census *c)
+{
+	size_t n = c->seen ? (c->seen_mask + 1) * 2 : 1u << 16;
+	uintptr_t *v = calloc(n, sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; c->seen && i <= c->seen_mask; i++) {
+		uintptr_t p = c->seen[i];
+		size_t j;
+
+		if (!p)
+			continue;
+		for (j = mix_ptr(p) & (n - 1); v[j]; j = (j + 1) & (n - 1))
+			;
+		v[j] = p;
+	}
+	free(c->seen);
+	c->seen = v;
+	c->seen_mask = n - 1;
+	return 0;
+}
+
+/* 1 when p was not in the set (it is now), 0 when it was, -1: no memory. */
+static int seen_add(struct census *c, uintptr_t p)
+{
+	size_t i;
+
+	if ((c->seen_used + 1) * 10 > (c->seen_mask + 1) * 7 && seen_grow(c) < 0)
+		return -1;
+	for (i = mix_ptr(p) & c->seen_mask; c->seen[i]; i = (i + 1) & c->seen_mask)
+		if (c->seen[i] == p)
+			return 0;
+	c->seen[i] = p;
+	c->seen_used++;
+	return 1;
+}
+
+/* ---- types ------------------------------------------------------------ */
+
+static PyObject *object_sizeof;	/* object.__sizeof__ */
+
+/*
+ * What the interpreter allocates before an object of type tp: the GC
+ * header, and from 3.11 the managed dict (and weakref) pointers; the
+ * internal _PyType_PreHeaderSize(), whose header cannot be mixed with the
+ * public ones in 3.11.
+ */
+#define MT_GC_HEAD_SIZE (2 * sizeof(uintptr_t))	/* PyGC_Head, internal since 3.9 */
+#if PY_VERSION_HEX >= 0x030C0000
+#define MT_PREHEADER_FLAGS Py_TPFLAGS_PREHEADER
+#elif PY_VERSION_HEX >= 0x030B0000
+#define MT_PREHEADER_FLAGS Py_TPFLAGS_MANAGED_DICT
+#else
+#define MT_PREHEADER_FLAGS 0
+#endif
+
+static Py_ssize_t preheader_of_type(PyTypeObject *tp)
+{
+	return (PyType_IS_GC(tp) ? (Py_ssize_t)MT_GC_HEAD_SIZE : 0) +
+	       ((tp->tp_flags & MT_PREHEADER_FLAGS) ? 2 * (Py_ssize_t)sizeof(PyObject *) : 0);
+}
+
+/* What sys.getsizeof adds to __sizeof__, as this version does. */
+static Py_ssize_t preheader(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+	if (Py_IS_TYPE(o, &PyType_Type) && !PyType_HasFeature((PyTypeObject *)o, Py_TPFLAGS_HEAPTYPE))
+		return 0;	/* a static type */
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+	return preheader_of_type(Py_TYPE(o));
+#else
+	return PyObject_IS_GC(o) ? (Py_ssize_t)MT_GC_HEAD_SIZE : 0;
+#endif
+}
+
+/* Where the object's memory block starts. */
+static uintptr_t block_of(PyObject *o)
+{
+	return (uintptr_t)o - (uintptr_t)preheader_of_type(Py_TYPE(o));
+}
+
+/* object.__sizeof__(o), which never fails. */
+static Py_ssize_t default_sizeof(PyObject *o)
+{
+	PyTypeObject *tp = Py_TYPE(o);
+	Py_ssize_t n = tp->tp_basicsize;
+
+	if (tp->tp_itemsize > 0)
+		n += ((PyVarObject *)o)->ob_size * tp->tp_itemsize;
+	return n;
+}
+
+static int lookup_sizeof(struct ctype *t)
+{
+	static PyObject *name;
+	PyObject *fn;
+
+	if (!name && !(name = PyUnicode_InternFromString("__sizeof__")))
+		return -1;
+	fn = _PyType_Lookup(t->tp, name);	/* borrowed; never raises */
+	if (!fn || fn == object_sizeof) {
+		t->how = SZ_DEFAULT;
+		return 0;
+	}
+	if (Py_IS_TYPE(fn, &PyMethodDescr_Type) &&
+	    (((PyMethodDescrObject *)fn)->d_method->ml_flags &
+	     (METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL)) == METH_NOARGS)
+		t->how = SZ_CMETHOD;
+	else
+		t->how = SZ_OTHER;
+	Py_INCREF(fn);
+	t->sizeof_fn = fn;
+	return 0;
+}
+
+/* The index (+1) of o's type in c->types, added when new; 0: no memory. */
+static uint32_t type_index(struct census *c, PyTypeObject *tp)
+{
+	size_t i;
+
+	if (tp == c->last_tp)
+		return c->last_tp_index;
+	if ((c->ntypes + 1) * 2 > c->type_mask + 1) {
+		size_t n = c->type_slots ? (c->type_mask + 1) * 2 : 1024;
+		uint32_t *v = calloc(n, sizeof(*v));
+
+		if (!v)
+			return 0;
+		for (size_t k = 0; k < c->ntypes; k++) {
+			for (i = mix_ptr((uintptr_t)c->types[k].tp) & (n - 1); v[i]; i = (i + 1) & (n - 1))
+				;
+			v[i] = (uint32_t)k + 1;
+		}
+		free(c->type_slots);
+		c->type_slots = v;
+		c->type_mask = n - 1;
+	}
+	for (i = mix_ptr((uintptr_t)tp) & c->type_mask; c->type_slots[i]; i = (i + 1) & c->type_mask)
+		if (c->types[c->type_slots[i] - 1].tp == tp)
+			goto found;
+	if (c->ntypes == c->cap_types) {
+		size_t cap = c->cap_types ? c->cap_types * 2 : 256;
+		struct ctype *v = realloc(c->types, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		c->types = v;
+		c->cap_types = cap;
+	}
+	c->types[c->ntypes] = (struct ctype){ .tp = tp };
+	if (lookup_sizeof(&c->types[c->ntypes]) < 0)
+		return 0;
+	Py_INCREF(tp);
+	c->type_slots[i] = (uint32_t)++c->ntypes;
+found:
+	c->last_tp = tp;
+	c->last_tp_index = c->type_slots[i];
+	return c->last_tp_index;
+}
+
+/* ---- rows --------------------------------------------------------------- */
+
+static struct crow *row_for(struct census *c, uint32_t type, uint32_t site)
+{
+	size_t i;
+	uint64_t h;
+
+	if ((c->nrows + 1) * 2 > c->row_mask + 1) {
+		size_t n = c->rows ? (c->row_mask + 1) * 2 : 1024;
+		struct crow *v = calloc(n, sizeof(*v));
+
+		if (!v)
+			return NULL;
+		for (size_t k = 0; c->rows && k <= c->row_mask; k++) {
+			struct crow *r = &c->rows[k];
+
+			if (!r->type)
+				continue;
+			h = mix_ptr((uintptr_t)r->type << 32 | r->site);
+			for (i = h & (n - 1); v[i].type; i = (i + 1) & (n - 1))
+				;
+			v[i] = *r;
+		}
+		free(c->rows);
+		c->rows = v;
+		c->row_mask = n - 1;
+	}
+	h = mix_ptr((uintptr_t)type << 32 | site);
+	for (i = h & c->row_mask; c->rows[i].type; i = (i + 1) & c->row_mask)
+		if (c->rows[i].type == type && c->rows[i].site == site)
+			return &c->rows[i];
+	c->rows[i].type = type;
+	c->rows[i].site = site;
+	c->nrows++;
+	return &c->rows[i];
+}
+
+/* ---- counting one object ------------------------------------------------ */
+
+static Py_ssize_t size_from(PyObject *res, PyObject *o)
+{
+	Py_ssize_t n = res ? PyLong_AsSsize_t(res) : -1;
+
+	Py_XDECREF(res);
+	if (n < 0) {	/* raised, not an int, or negative: as getsizeof's own default */
+		PyErr_Clear();
+		n = default_sizeof(o);
+	}
+	return n;
+}
+
+static void count(struct census *c, PyObject *o)
+{
+	uint32_t ti = type_index(c, Py_TYPE(o));
+	struct ctype *t;
+	struct crow *r;
+	uint32_t site = 0;
+	Py_ssize_t n;
+
+	if (!ti) {
+		c->failed = 1;
+		return;
+	}
+	t = &c->types[ti - 1];
+	if (c->sites)
+		site = c->sites->site_of(c->sites->ctx, block_of(o));
+	/* by site alone, every type goes into the row of the first */
+	r = row_for(c, c->by_type ? ti : 1, site);
+	if (!r) {
+		c->failed = 1;
+		return;
+	}
+	r->count++;
+	switch (t->how) {
+	case SZ_DEFAULT:
+		n = default_sizeof(o);
+		break;
+	case SZ_CMETHOD:
+		n = size_from(((PyMethodDescrObject *)t->sizeof_fn)->d_method->ml_meth(o, NULL), o);
+		break;
+	default:
+		if (c->nlater == c->cap_later) {
+			size_t cap = c->cap_later ? c->cap_later * 2 : 256;
+			struct deferred *v = realloc(c->later, cap * sizeof(*v));
+
+			if (!v) {
+				c->failed = 1;
+				return;
+			}
+			c->later = v;
+			c->cap_later = cap;
+		}
+		Py_INCREF(o);
+		c->later[c->nlater++] = (struct deferred){ o, r->type, r->site };
+		return;
+	}
+	r->size += (uint64_t)(n + preheader(o));
+}
+
+static int excluded(struct census *c, PyObject *o)
+{
+	for (Py_ssize_t i = 0; c->exclude && i < PyTuple_GET_SIZE(c->exclude); i++)
+		if (Py_TYPE(o) == (PyTypeObject *)PyTuple_GET_ITEM(c->exclude, i))
+			return 1;
+	return 0;
+}
+
+/* tp_traverse's callback: untracked objects are counted here, once. */
+static int visit(PyObject *o, void *arg)
+{
+	struct census *c = arg;
+	int fresh;
+
+	if (!o || (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o)))
+		return 0;	/* tracked: gc.get_objects() has it */
+	fresh = seen_add(c, (uintptr_t)o);
+	if (fresh <= 0) {
+		if (fresh < 0)
+			c->failed = 1;
+		return fresh < 0 ? -1 : 0;
+	}
+	if (excluded(c, o))
+		return 0;
+	count(c, o);
+	if (Py_TYPE(o)->tp_traverse && PyObject_IS_GC(o)) {
+		if (c->nstack == c->cap_stack) {
+			size_t cap = c->cap_stack ? c->cap_stack * 2 : 1024;
+			PyObject **v = realloc(c->stack, cap * sizeof(*v));
+
+			if (!v) {
+				c->failed = 1;
+				return -1;
+			}
+			c->stack = v;
+			c->cap_stack = cap;
+		}
+		c->stack[c->nstack++] = o;
+	}
+	return c->failed ? -1 : 0;
+}
+
+static void walk_one(struct census *c, PyObject *o)
+{
+	if (excluded(c, o))
+		return;
+	count(c, o);
+	if (Py_TYPE(o)->tp_traverse)
+		Py_TYPE(o)->tp_traverse(o, visit, c);
+	while (c->nstack && !c->failed) {
+		PyObject *u = c->stack[--c->nstack];
+
+		Py_TYPE(u)->tp_traverse(u, visit, c);
+	}
+}
+
+/* ---- the result ----------------------------------------------------------- */
+
+/* "module.qualname" of a type; builtins without their module. */
+static PyObject *type_name(PyTypeObject *tp)
+{
+	PyObject *mod, *qual;
+
+	if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE))
+		return PyUnicode_FromString(tp->tp_name);
+	qual = ((PyHeapTypeObject *)tp)->ht_qualname;
+	mod = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
+	if (!qual || !PyUnicode_Check(qual))
+		return PyUnicode_FromString(tp->tp_name);
+	if (mod && PyUnicode_Check(mod) && PyUnicode_CompareWithASCIIString(mod, "builtins"))
+		return PyUnicode_FromFormat("%U.%U", mod, qual);
+	Py_INCREF(qual);
+	return qual;
+}
+
+static void census_release(struct census *c)
+{
+	for (size_t i = 0; i < c->nlater; i++)
+		Py_DECREF(c->later[i].obj);
+	for (size_t i = 0; i < c->ntypes; i++) {
+		Py_XDECREF(c->types[i].sizeof_fn);
+		Py_DECREF(c->types[i].tp);
+	}
+	free(c->seen);
+	free(c->types);
+	free(c->type_slots);
+	free(c->rows);
+	free(c->stack);
+	free(c->later);
+}
+
+/* The sizes that need Python code; other threads may run meanwhile. */
+static void size_later(struct census *c)
+{
+	for (size_t i = 0; i < c->nlater; i++) {
+		PyObject *o = c->later[i].obj, *fn, *res;
+		struct crow *r = row_for(c, c->later[i].type, c->later[i].site);
+		uint32_t ti = type_index(c, Py_TYPE(o));
+		descrgetfunc get;
+
+		if (!r) {
+			c->failed = 1;
+			return;
+		}
+		fn = ti ? c->types[ti - 1].sizeof_fn : NULL;
+		if (!fn) {	/* its class changed meanwhile, or no memory */
+			PyErr_Clear();
+			r->size += (uint64_t)(default_sizeof(o) + preheader(o));
+			continue;
+		}
+		Py_INCREF(fn);
+		get = Py_TYPE(fn)->tp_descr_get;
+		if (get) {
+			PyObject *bound = get(fn, o, (PyObject *)Py_TYPE(o));
+
+			Py_DECREF(fn);
+			fn = bound;
+		}
+		res = fn ? PyObject_CallNoArgs(fn) : NULL;
+		Py_XDECREF(fn);
+		r->size += (uint64_t)(size_from(res, o) + preheader(o));
+	}
+}
+
+PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_sites *sites)
+{
+	struct census c = { .exclude = exclude, .sites = sites, .by_type = by_type };
+	PyObject *gc = NULL, *objs = NULL, *out = NULL, *was = NULL;
+
+	if (!object_sizeof) {
+		object_sizeof = PyDict_GetItemString(PyBaseObject_Type.tp_dict, "__sizeof__");
+		if (!object_sizeof)
+			return PyErr_Format(PyExc_RuntimeError, "object.__sizeof__ not found");
+		Py_INCREF(object_sizeof);
+	}
+	/* No collection while the walk holds borrowed references. */
+	if (!(gc = PyImport_ImportModule("gc")) ||
+	    !(was = PyObject_CallMethod(gc, "isenabled", NULL)) ||
+	    !(objs = PyObject_CallMethod(gc, "disable", NULL)))
+		goto out;
+	Py_DECREF(objs);
+	if (!(objs = PyObject_CallMethod(gc, "get_objects", NULL)) || !PyList_Check(objs))
+		goto out;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs) && !c.failed; i++)
+		walk_one(&c, PyList_GET_ITEM(objs, i));
+	if (PyErr_Occurred())
+		PyErr_Clear();	/* from a C __sizeof__ that raised and was counted by default */
+	if (c.failed) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	Py_CLEAR(objs);
+	size_later(&c);
+	if (c.failed) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	/* [(type name or None, site, count, size)] */
+	if (!(out = PyList_New(0)))
+		goto out;
+	for (size_t i = 0; i <= c.row_mask && c.rows; i++) {
+		struct crow *r = &c.rows[i];
+		PyObject *name, *row;
+
+		if (!r->type)
+			continue;
+		if (c.by_type) {
+			name = type_name(c.types[r->type - 1].tp);
+		} else {
+			name = Py_None;
+			Py_INCREF(name);
+		}
+		row = name ? Py_BuildValue("(NIKK)", name, r->site, (unsigned long long)r->count,
+					   (unsigned long long)r->size) : NULL;
+		if (!row || PyList_Append(out, row) < 0) {
+			Py_XDECREF(row);
+			Py_CLEAR(out);
+			goto out;
+		}
+		Py_DECREF(row);
+	}
+out:
+	Py_XDECREF(objs);
+	census_release(&c);
+	if (was && PyObject_IsTrue(was)) {
+		PyObject *type, *value, *tb, *r;
+
+		PyErr_Fetch(&type, &value, &tb);
+		r = PyObject_CallMethod(gc, "enable", NULL);
+		Py_XDECREF(r);
+		PyErr_Restore(type, value, tb);
+	}
+	Py_XDECREF(was);
+	Py_XDECREF(gc);
+	return out;
+}
