@@ -175,6 +175,7 @@ static struct {
 	int (*active)(void);
 	int (*step)(const char *);
 	int (*thread_name)(const char *);
+	struct mt_census_sites sites;
 } lib;
 
 static PyMemAllocatorEx orig_mem, orig_obj;
@@ -243,9 +244,14 @@ static int find_lib(void *handle)
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
 	SYM(thread_name, "memtide_thread_name");
+	SYM(sites.begin, "memtide_sites_begin");
+	SYM(sites.site_of, "memtide_site_of");
+	SYM(sites.end, "memtide_sites_end");
+	SYM(sites.meta_copy, "memtide_meta_copy");
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step && lib.thread_name ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.thread_name && lib.sites.begin &&
+	       lib.sites.site_of && lib.sites.end && lib.sites.meta_copy ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -553,20 +559,32 @@ static PyObject *mod_active(PyObject *self, PyObject *unused)
 	return PyBool_FromLong(active_lib());
 }
 
-/* census(exclude, by_type, by_site): the rows of memtide.census() */
+/*
+ * census(exclude, by_type, by_site, make): make(rows of memtide.census()).  By
+ * site, Python's allocators must be wrapped by this helper (a Tracker with
+ * trace_python_allocators, or memtide run --trace-python-allocators), so
+ * that the tracker knows the block of every object allocated since.
+ */
 static PyObject *mod_census(PyObject *self, PyObject *args)
 {
-	PyObject *exclude;
+	PyObject *exclude, *make;
 	int by_type = 1, by_site = 0;
+	PyMemAllocatorEx now;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "O!pp", &PyTuple_Type, &exclude, &by_type, &by_site))
+	if (!PyArg_ParseTuple(args, "O!ppO", &PyTuple_Type, &exclude, &by_type, &by_site, &make))
 		return NULL;
-	if (by_site) {
-		PyErr_SetString(PyExc_RuntimeError, "census by site: not yet");
+	if (!by_site)
+		return mt_census_walk(exclude, by_type, NULL, make);
+	PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &now);
+	if (!active_lib() || now.malloc != obj_malloc) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"census by site needs Python's allocators traced: run it under "
+				"memtide.Tracker(..., trace_python_allocators=True) or "
+				"memtide run --trace-python-allocators");
 		return NULL;
 	}
-	return mt_census_walk(exclude, by_type, NULL);
+	return mt_census_walk(exclude, by_type, &lib.sites, make);
 }
 
 static PyMethodDef methods[] = {
@@ -576,8 +594,8 @@ static PyMethodDef methods[] = {
 	{ "step", mod_step, METH_VARARGS, "step(name) - marks the start of a step; "
 	  "False when nothing is tracking" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
-	{ "census", mod_census, METH_VARARGS, "census(exclude, by_type, by_site) - "
-	  "[(type name, site, count, size)] of the live objects (memtide.census)" },
+	{ "census", mod_census, METH_VARARGS, "census(exclude, by_type, by_site, make) - "
+	  "make([(type name, site, count, size)]) of the live objects (memtide.census)" },
 	{ NULL, NULL, 0, NULL },
 };
 

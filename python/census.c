@@ -32,6 +32,8 @@
 #include <string.h>
 
 #include "census.h"
+#include "../include/memtide/format.h"
+#include "../src/format/varint.h"
 
 /* How the size of a type's instances is found (decided once per type). */
 enum {
@@ -322,7 +324,7 @@ static void count(struct census *c, PyObject *o)
 	}
 	t = &c->types[ti - 1];
 	if (c->sites)
-		site = c->sites->site_of(c->sites->ctx, block_of(o));
+		site = c->sites->site_of(block_of(o));
 	/* by site alone, every type goes into the row of the first */
 	r = row_for(c, c->by_type ? ti : 1, site);
 	if (!r) {
@@ -412,6 +414,165 @@ static void walk_one(struct census *c, PyObject *o)
 	}
 }
 
+/* ---- sites: stack nodes to lines ------------------------------------------ */
+
+/* What the meta log says of stacks (docs/FORMAT.md), indexed by id. */
+struct meta {
+	uint8_t *log;
+	const uint8_t **str;	/* STRING id -> its length's varint */
+	uint32_t nstr;
+	struct mframe { uint32_t name, file, line; } *frame;
+	uint32_t nframe;
+	struct mnode { uint32_t parent, frame; } *node;	/* frame 0: native */
+	uint32_t nnode;
+};
+
+static int meta_str(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t n;
+
+	if (mt_get_varint(p, end, &n) < 0 || n > (uint64_t)(end - *p))
+		return -1;
+	*p += n;
+	return 0;
+}
+
+static int meta_ints(const uint8_t **p, const uint8_t *end, uint64_t *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (mt_get_varint(p, end, &v[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Grows an array of *cap elements of size each by doubling, up to n + 1. */
+static int room(void **a, uint32_t *cap, uint32_t n, size_t size)
+{
+	void *v;
+
+	if (n + 1 < *cap)
+		return 0;
+	v = realloc(*a, (size_t)(*cap ? *cap * 2 : 1024) * size);
+	if (!v)
+		return -1;
+	*a = v;
+	*cap = *cap ? *cap * 2 : 1024;
+	return 0;
+}
+
+/* Reads the tracker's meta log; what it cannot read stays unknown. */
+static void meta_read(struct meta *m, const struct mt_census_sites *sites)
+{
+	size_t n = sites->meta_copy(NULL, 0), got;
+	const uint8_t *p, *end;
+	uint32_t cs = 0, cf = 0, cn = 0;
+
+	for (;;) {
+		n += n / 4 + 4096;	/* it may grow meanwhile */
+		free(m->log);
+		if (!(m->log = malloc(n)))
+			return;
+		got = sites->meta_copy(m->log, n);
+		if (got <= n)
+			break;
+		n = got;
+	}
+	m->nstr = m->nframe = m->nnode = 1;	/* ids start at 1 */
+	for (p = m->log, end = m->log + got; p < end;) {
+		int tag = *p++;
+		uint64_t v[5];
+
+		switch (tag) {
+		case MT_REC_META:
+			if (meta_str(&p, end) < 0 || meta_str(&p, end) < 0)
+				return;
+			break;
+		case MT_REC_STRING:
+			if (room((void **)&m->str, &cs, m->nstr, sizeof(*m->str)) < 0)
+				return;
+			m->str[m->nstr] = p;
+			if (meta_str(&p, end) < 0)
+				return;
+			m->nstr++;
+			break;
+		case MT_REC_PYFRAME:
+			if (meta_ints(&p, end, v, 4) < 0 ||
+			    room((void **)&m->frame, &cf, m->nframe, sizeof(*m->frame)) < 0)
+				return;
+			m->frame[m->nframe++] = (struct mframe){ (uint32_t)v[0], (uint32_t)v[1],
+								 (uint32_t)v[2] };
+			break;
+		case MT_REC_NODE:
+			if (meta_ints(&p, end, v, 3) < 0 ||
+			    (v[1] == MT_NODE_NATIVE && meta_ints(&p, end, v + 3, 1) < 0) ||
+			    room((void **)&m->node, &cn, m->nnode, sizeof(*m->node)) < 0)
+				return;
+			m->node[m->nnode++] = (struct mnode){ (uint32_t)v[0], v[1] == MT_NODE_PYTHON ?
+							      (uint32_t)v[2] : 0 };
+			break;
+		case MT_REC_MODULE:
+			if (meta_ints(&p, end, v, 2) < 0 || meta_str(&p, end) < 0 ||
+			    meta_str(&p, end) < 0 || meta_ints(&p, end, v + 2, 1) < 0)
+				return;
+			for (uint64_t i = 0; i < v[2]; i++)
+				if (meta_ints(&p, end, v + 3, 2) < 0)
+					return;
+			break;
+		case MT_REC_UNLOAD:
+			if (meta_ints(&p, end, v, 2) < 0)
+				return;
+			break;
+		case MT_REC_THREAD:
+			if (meta_ints(&p, end, v, 2) < 0 || meta_str(&p, end) < 0)
+				return;
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+static PyObject *meta_string(const struct meta *m, uint32_t id)
+{
+	const uint8_t *p;
+	uint64_t n = 0;
+
+	if (!id || id >= m->nstr)
+		return PyUnicode_FromString("?");
+	p = m->str[id];
+	mt_get_varint(&p, p + 10, &n);
+	return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "replace");
+}
+
+/* "file:line (function)" of the innermost Python frame of a stack. */
+static PyObject *site_label(const struct meta *m, uint32_t node)
+{
+	PyObject *name, *file, *label;
+	const struct mframe *f;
+
+	while (node && node < m->nnode && !m->node[node].frame)
+		node = m->node[node].parent;	/* native frames (--native) */
+	if (!node)
+		return PyUnicode_FromString("(no site recorded)");
+	if (node >= m->nnode || m->node[node].frame >= m->nframe)
+		return PyUnicode_FromFormat("(stack %u)", node);
+	f = &m->frame[m->node[node].frame];
+	name = meta_string(m, f->name);
+	file = meta_string(m, f->file);
+	label = name && file ? PyUnicode_FromFormat("%U:%u (%U)", file, f->line, name) : NULL;
+	Py_XDECREF(name);
+	Py_XDECREF(file);
+	return label;
+}
+
+static void meta_release(struct meta *m)
+{
+	free(m->log);
+	free(m->str);
+	free(m->frame);
+	free(m->node);
+}
+
 /* ---- the result ----------------------------------------------------------- */
 
 /* "module.qualname" of a type; builtins without their module. */
@@ -480,16 +641,35 @@ static void size_later(struct census *c)
 	}
 }
 
-PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_sites *sites)
+PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_sites *sites,
+			 PyObject *make)
 {
-	struct census c = { .exclude = exclude, .sites = sites, .by_type = by_type };
-	PyObject *gc = NULL, *objs = NULL, *out = NULL, *was = NULL;
+	struct census c = { .exclude = exclude, .by_type = by_type };
+	struct meta m = { 0 };
+	PyObject *gc = NULL, *objs = NULL, *out = NULL, *was = NULL, *res = NULL;
+	int sites_on = 0;
 
 	if (!object_sizeof) {
 		object_sizeof = PyDict_GetItemString(PyBaseObject_Type.tp_dict, "__sizeof__");
 		if (!object_sizeof)
 			return PyErr_Format(PyExc_RuntimeError, "object.__sizeof__ not found");
 		Py_INCREF(object_sizeof);
+	}
+	/*
+	 * By site, the tracker records nothing of this thread from here to
+	 * end(), make() included: the census's own objects, which the
+	 * interpreter's free lists may hand to the program later, are no
+	 * site of the program's.
+	 */
+	if (sites) {
+		if (sites->begin() < 0) {
+			PyErr_SetString(PyExc_RuntimeError, "census by site: the tracker is not "
+					"recording (it stopped, or its capture failed)");
+			return NULL;
+		}
+		sites_on = 1;
+		c.sites = sites;
+		meta_read(&m, sites);
 	}
 	/* No collection while the walk holds borrowed references. */
 	if (!(gc = PyImport_ImportModule("gc")) ||
@@ -518,7 +698,7 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 		goto out;
 	for (size_t i = 0; i <= c.row_mask && c.rows; i++) {
 		struct crow *r = &c.rows[i];
-		PyObject *name, *row;
+		PyObject *name, *site, *row;
 
 		if (!r->type)
 			continue;
@@ -528,17 +708,31 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 			name = Py_None;
 			Py_INCREF(name);
 		}
-		row = name ? Py_BuildValue("(NIKK)", name, r->site, (unsigned long long)r->count,
-					   (unsigned long long)r->size) : NULL;
+		if (sites) {
+			site = site_label(&m, r->site);
+		} else {
+			site = Py_None;
+			Py_INCREF(site);
+		}
+		if (name && site) {	/* N: Py_BuildValue takes them, even when it fails */
+			row = Py_BuildValue("(NNKK)", name, site, (unsigned long long)r->count,
+					    (unsigned long long)r->size);
+		} else {
+			Py_XDECREF(name);
+			Py_XDECREF(site);
+			row = NULL;
+		}
 		if (!row || PyList_Append(out, row) < 0) {
 			Py_XDECREF(row);
-			Py_CLEAR(out);
 			goto out;
 		}
 		Py_DECREF(row);
 	}
+	res = PyObject_CallOneArg(make, out);
 out:
+	Py_XDECREF(out);
 	Py_XDECREF(objs);
+	meta_release(&m);
 	census_release(&c);
 	if (was && PyObject_IsTrue(was)) {
 		PyObject *type, *value, *tb, *r;
@@ -550,5 +744,7 @@ out:
 	}
 	Py_XDECREF(was);
 	Py_XDECREF(gc);
-	return out;
+	if (sites_on)
+		sites->end();
+	return res;
 }

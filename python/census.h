@@ -8,19 +8,31 @@
 #include <Python.h>
 #include <stdint.h>
 
-/* Where each object was allocated: the tracker's stack node, or 0. */
+/*
+ * Where each object was allocated, from the tracker (libmemtide.so, whose
+ * functions these are: writer.c, meta.c): begin() returns 0 and keeps
+ * the tracker's map of live blocks still until end(); site_of() gives the
+ * stack node of the block at an address (0: unknown); meta_copy() copies
+ * the meta log (STRING, PYFRAME, NODE records) when it fits and returns
+ * its length.
+ */
 struct mt_census_sites {
-	void *ctx;
-	uint32_t (*site_of)(void *ctx, uintptr_t block);
+	int (*begin)(void);
+	uint32_t (*site_of)(uintptr_t block);
+	void (*end)(void);
+	size_t (*meta_copy)(uint8_t *buf, size_t cap);
 };
 
 /*
  * Counts and sizes the live objects, leaving out instances of the types
  * in the tuple exclude (and what only they hold).  by_type: a row per
- * type (else one per site); sites: rows per site too, or NULL.
- * Returns a new list of (type name or None, site, count, size bytes), or
- * NULL with an exception set.
+ * type (else one per site); sites: rows per allocating site too, or NULL.
+ * Returns make(rows), rows being a list of (type name or None, site or
+ * None, count, size bytes), a site "file:line (function)" of the
+ * innermost Python frame that allocated the objects; or NULL with an
+ * exception set.
  */
-PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_sites *sites);
+PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_sites *sites,
+			 PyObject *make);
 
 #endif

@@ -20,12 +20,20 @@ from array import array
 __all__ = ["census", "Census", "Row"]
 
 _BY = {"type": (True, False), "site": (False, True), ("type", "site"): (True, True)}
-_NO_SITE = "(allocated before tracking)"
+
+
+_helper = None
 
 
 def _ext():
-    from . import _memtide
-    return _memtide
+    # imported once: an import allocates, and a census by site must not
+    # hand the program blocks from the interpreter's free lists that it
+    # allocated itself
+    global _helper
+    if _helper is None:
+        from . import _memtide
+        _helper = _memtide
+    return _helper
 
 
 class Row:
@@ -262,5 +270,4 @@ def census(by="type", collect=True):
     by_type, by_site = _BY[by]
     if collect:
         gc.collect()
-    rows = _ext().census((Census,), by_type, by_site)
-    return Census(by, [(t, s if by_site else None, n, z) for t, s, n, z in rows])
+    return _ext().census((Census,), by_type, by_site, lambda rows: Census(by, rows))
