@@ -191,17 +191,15 @@ static Py_ssize_t default_sizeof(PyObject *o)
 	return n;
 }
 
-static int lookup_sizeof(struct ctype *t)
-{
-	static PyObject *name;
-	PyObject *fn;
+static PyObject *sizeof_name;	/* "__sizeof__" */
 
-	if (!name && !(name = PyUnicode_InternFromString("__sizeof__")))
-		return -1;
-	fn = _PyType_Lookup(t->tp, name);	/* borrowed; never raises */
+static void lookup_sizeof(struct ctype *t)
+{
+	PyObject *fn = _PyType_Lookup(t->tp, sizeof_name);	/* borrowed; never raises */
+
 	if (!fn || fn == object_sizeof) {
 		t->how = SZ_DEFAULT;
-		return 0;
+		return;
 	}
 	if (Py_IS_TYPE(fn, &PyMethodDescr_Type) &&
 	    (((PyMethodDescrObject *)fn)->d_method->ml_flags &
@@ -211,7 +209,6 @@ static int lookup_sizeof(struct ctype *t)
 		t->how = SZ_OTHER;
 	Py_INCREF(fn);
 	t->sizeof_fn = fn;
-	return 0;
 }
 
 /* The index (+1) of o's type in c->types, added when new; 0: no memory. */
@@ -249,8 +246,7 @@ static uint32_t type_index(struct census *c, PyTypeObject *tp)
 		c->cap_types = cap;
 	}
 	c->types[c->ntypes] = (struct ctype){ .tp = tp };
-	if (lookup_sizeof(&c->types[c->ntypes]) < 0)
-		return 0;
+	lookup_sizeof(&c->types[c->ntypes]);
 	Py_INCREF(tp);
 	c->type_slots[i] = (uint32_t)++c->ntypes;
 found:
@@ -650,7 +646,10 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	int sites_on = 0;
 
 	if (!object_sizeof) {
-		object_sizeof = PyDict_GetItemString(PyBaseObject_Type.tp_dict, "__sizeof__");
+		/* static types have no tp_dict of their own from 3.12 */
+		if (!sizeof_name && !(sizeof_name = PyUnicode_InternFromString("__sizeof__")))
+			return NULL;
+		object_sizeof = _PyType_Lookup(&PyBaseObject_Type, sizeof_name);
 		if (!object_sizeof)
 			return PyErr_Format(PyExc_RuntimeError, "object.__sizeof__ not found");
 		Py_INCREF(object_sizeof);
@@ -677,7 +676,9 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	    !(objs = PyObject_CallMethod(gc, "disable", NULL)))
 		goto out;
 	Py_DECREF(objs);
-	if (!(objs = PyObject_CallMethod(gc, "get_objects", NULL)) || !PyList_Check(objs))
+	/* generation=None given: without arguments, 3.9-3.11 build the
+	 * names of its keywords into a tuple, which the census would count */
+	if (!(objs = PyObject_CallMethod(gc, "get_objects", "O", Py_None)) || !PyList_Check(objs))
 		goto out;
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs) && !c.failed; i++)
 		walk_one(&c, PyList_GET_ITEM(objs, i));

@@ -254,6 +254,14 @@ class Census:
         p.text(self.table(10))
 
 
+def _collect():
+    # what a collection frees can leave garbage of its own (finalizers,
+    # weakref callbacks): again while there is some, a few times at most
+    for _ in range(3):
+        if not gc.collect():
+            break
+
+
 def census(by="type", collect=True):
     """The live Python objects now, as a Census: by="type" (default),
     "site" (the line that allocated each object) or ("type", "site").
@@ -268,6 +276,9 @@ def census(by="type", collect=True):
     if by not in _BY:
         raise ValueError("census(by=...): 'type', 'site' or ('type', 'site'), not %r" % (by,))
     by_type, by_site = _BY[by]
+    if collect and _helper is None:
+        _collect()      # the first time, before the helper's import too
+    helper = _ext()
     if collect:
-        gc.collect()
-    return _ext().census((Census,), by_type, by_site, lambda rows: Census(by, rows))
+        _collect()
+    return helper.census((Census,), by_type, by_site, lambda rows: Census(by, rows))
