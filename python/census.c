@@ -47,12 +47,12 @@ struct ctype {
 	PyTypeObject *tp;	/* a reference */
 	PyObject *sizeof_fn;	/* a reference for SZ_CMETHOD / SZ_OTHER */
 	int how;
-	Py_ssize_t pre;		/* what getsizeof adds to __sizeof__ */
 };
 
 /* A row being summed: a type (and a site when by site). */
 struct crow {
 	uint32_t type;		/* index in types, +1; 0: empty slot */
+	uint32_t owner;		/* of a dict: its owner's type index; 0: none */
 	uint32_t site;		/* stack node of the tracker; 0: unknown */
 	uint64_t count, size;
 };
@@ -77,9 +77,22 @@ struct census {
 	/* objects sized after the walk, each a reference */
 	struct deferred {
 		PyObject *obj;
-		uint32_t type, site;	/* its row's key */
+		uint32_t type, owner, site;	/* its row's key */
 	} *later;
 	size_t nlater, cap_later;
+	/* instance, type and module dicts: dict -> its owner's type index,
+	 * and the dicts met, whose rows wait for the end of the walk */
+	struct owned {
+		uintptr_t dict;	/* 0: empty */
+		uint32_t owner;
+	} *owners;
+	size_t owner_mask, nowners;
+	struct pending {
+		uintptr_t dict;
+		uint64_t size;
+		uint32_t type, site;
+	} *dicts;
+	size_t ndicts, cap_dicts;
 	PyObject *exclude;	/* a tuple of types left out, with what they hold */
 	const struct mt_census_sites *sites;	/* NULL: by type only */
 	int by_type;
@@ -93,6 +106,19 @@ static uint64_t mix_ptr(uintptr_t p)
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	return x ^ (x >> 33);
+}
+
+/* Doubles an array of *cap elements of size bytes. */
+static int grow(void **a, size_t *cap, size_t size)
+{
+	size_t n = *cap ? *cap * 2 : 256;
+	void *v = realloc(*a, n * size);
+
+	if (!v)
+		return -1;
+	*a = v;
+	*cap = n;
+	return 0;
 }
 
 /* ---- the set of untracked objects counted -------------------------- */
@@ -236,15 +262,8 @@ static uint32_t type_index(struct census *c, PyTypeObject *tp)
 	for (i = mix_ptr((uintptr_t)tp) & c->type_mask; c->type_slots[i]; i = (i + 1) & c->type_mask)
 		if (c->types[c->type_slots[i] - 1].tp == tp)
 			goto found;
-	if (c->ntypes == c->cap_types) {
-		size_t cap = c->cap_types ? c->cap_types * 2 : 256;
-		struct ctype *v = realloc(c->types, cap * sizeof(*v));
-
-		if (!v)
-			return 0;
-		c->types = v;
-		c->cap_types = cap;
-	}
+	if (c->ntypes == c->cap_types && grow((void **)&c->types, &c->cap_types, sizeof(*c->types)) < 0)
+		return 0;
 	c->types[c->ntypes] = (struct ctype){ .tp = tp };
 	lookup_sizeof(&c->types[c->ntypes]);
 	Py_INCREF(tp);
@@ -257,7 +276,12 @@ found:
 
 /* ---- rows --------------------------------------------------------------- */
 
-static struct crow *row_for(struct census *c, uint32_t type, uint32_t site)
+static uint64_t row_hash(uint32_t type, uint32_t owner, uint32_t site)
+{
+	return mix_ptr((uintptr_t)type << 32 | site) ^ (uint64_t)owner * 0x9E3779B97F4A7C15ull;
+}
+
+static struct crow *row_for(struct census *c, uint32_t type, uint32_t owner, uint32_t site)
 {
 	size_t i;
 	uint64_t h;
@@ -273,7 +297,7 @@ static struct crow *row_for(struct census *c, uint32_t type, uint32_t site)
 
 			if (!r->type)
 				continue;
-			h = mix_ptr((uintptr_t)r->type << 32 | r->site);
+			h = row_hash(r->type, r->owner, r->site);
 			for (i = h & (n - 1); v[i].type; i = (i + 1) & (n - 1))
 				;
 			v[i] = *r;
@@ -282,11 +306,12 @@ static struct crow *row_for(struct census *c, uint32_t type, uint32_t site)
 		c->rows = v;
 		c->row_mask = n - 1;
 	}
-	h = mix_ptr((uintptr_t)type << 32 | site);
+	h = row_hash(type, owner, site);
 	for (i = h & c->row_mask; c->rows[i].type; i = (i + 1) & c->row_mask)
-		if (c->rows[i].type == type && c->rows[i].site == site)
+		if (c->rows[i].type == type && c->rows[i].owner == owner && c->rows[i].site == site)
 			return &c->rows[i];
 	c->rows[i].type = type;
+	c->rows[i].owner = owner;
 	c->rows[i].site = site;
 	c->nrows++;
 	return &c->rows[i];
@@ -306,12 +331,75 @@ static Py_ssize_t size_from(PyObject *res, PyObject *o)
 	return n;
 }
 
+/* The dict of an instance, a type or a module, without making one. */
+static PyObject *dict_of(PyObject *o)
+{
+	PyTypeObject *tp = Py_TYPE(o);
+
+#if PY_VERSION_HEX >= 0x030B0000
+	if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+		/* the pointer before the GC header (3.12: or its values, tagged) */
+		uintptr_t p = ((uintptr_t *)o)[-3];
+#if PY_VERSION_HEX < 0x030D0000 && PY_VERSION_HEX >= 0x030C0000
+		if (p & 1)
+			return NULL;
+#endif
+		return (PyObject *)p;
+	}
+#endif
+	if (tp->tp_dictoffset > 0)
+		return *(PyObject **)((char *)o + tp->tp_dictoffset);
+	if (tp->tp_dictoffset < 0) {
+		PyObject **p = _PyObject_GetDictPtr(o);
+
+		return p ? *p : NULL;
+	}
+	return NULL;
+}
+
+static int owner_put(struct census *c, PyObject *dict, uint32_t owner)
+{
+	size_t i;
+
+	if ((c->nowners + 1) * 2 > c->owner_mask + 1) {
+		size_t n = c->owners ? (c->owner_mask + 1) * 2 : 4096;
+		struct owned *v = calloc(n, sizeof(*v));
+
+		if (!v)
+			return -1;
+		for (size_t k = 0; c->owners && k <= c->owner_mask; k++) {
+			if (!c->owners[k].dict)
+				continue;
+			for (i = mix_ptr(c->owners[k].dict) & (n - 1); v[i].dict; i = (i + 1) & (n - 1))
+				;
+			v[i] = c->owners[k];
+		}
+		free(c->owners);
+		c->owners = v;
+		c->owner_mask = n - 1;
+	}
+	for (i = mix_ptr((uintptr_t)dict) & c->owner_mask; c->owners[i].dict; i = (i + 1) & c->owner_mask)
+		if (c->owners[i].dict == (uintptr_t)dict)
+			return 0;
+	c->owners[i] = (struct owned){ (uintptr_t)dict, owner };
+	c->nowners++;
+	return 0;
+}
+
+static uint32_t owner_of(const struct census *c, uintptr_t dict)
+{
+	for (size_t i = c->owners ? mix_ptr(dict) & c->owner_mask : 0; c->owners && c->owners[i].dict;
+	     i = (i + 1) & c->owner_mask)
+		if (c->owners[i].dict == dict)
+			return c->owners[i].owner;
+	return 0;
+}
+
 static void count(struct census *c, PyObject *o)
 {
-	uint32_t ti = type_index(c, Py_TYPE(o));
+	uint32_t ti = type_index(c, Py_TYPE(o)), site = 0;
 	struct ctype *t;
 	struct crow *r;
-	uint32_t site = 0;
 	Py_ssize_t n;
 
 	if (!ti) {
@@ -321,13 +409,14 @@ static void count(struct census *c, PyObject *o)
 	t = &c->types[ti - 1];
 	if (c->sites)
 		site = c->sites->site_of(block_of(o));
-	/* by site alone, every type goes into the row of the first */
-	r = row_for(c, c->by_type ? ti : 1, site);
-	if (!r) {
-		c->failed = 1;
-		return;
+	if (c->by_type) {
+		PyObject *d = dict_of(o);
+
+		if (d && owner_put(c, d, ti) < 0) {
+			c->failed = 1;
+			return;
+		}
 	}
-	r->count++;
 	switch (t->how) {
 	case SZ_DEFAULT:
 		n = default_sizeof(o);
@@ -336,22 +425,51 @@ static void count(struct census *c, PyObject *o)
 		n = size_from(((PyMethodDescrObject *)t->sizeof_fn)->d_method->ml_meth(o, NULL), o);
 		break;
 	default:
-		if (c->nlater == c->cap_later) {
-			size_t cap = c->cap_later ? c->cap_later * 2 : 256;
-			struct deferred *v = realloc(c->later, cap * sizeof(*v));
-
-			if (!v) {
-				c->failed = 1;
-				return;
-			}
-			c->later = v;
-			c->cap_later = cap;
+		/* by site alone, every type goes into the row of the first */
+		r = row_for(c, c->by_type ? ti : 1, 0, site);
+		if (!r || (c->nlater == c->cap_later && grow((void **)&c->later, &c->cap_later,
+							     sizeof(*c->later)) < 0)) {
+			c->failed = 1;
+			return;
 		}
+		r->count++;
 		Py_INCREF(o);
-		c->later[c->nlater++] = (struct deferred){ o, r->type, r->site };
+		c->later[c->nlater++] = (struct deferred){ o, r->type, 0, r->site };
 		return;
 	}
-	r->size += (uint64_t)(n + preheader(o));
+	n += preheader(o);
+	if (c->by_type && Py_IS_TYPE(o, &PyDict_Type)) {	/* its row once its owner is known */
+		if (c->ndicts == c->cap_dicts &&
+		    grow((void **)&c->dicts, &c->cap_dicts, sizeof(*c->dicts)) < 0) {
+			c->failed = 1;
+			return;
+		}
+		c->dicts[c->ndicts++] = (struct pending){ (uintptr_t)o, (uint64_t)n, ti, site };
+		return;
+	}
+	r = row_for(c, c->by_type ? ti : 1, 0, site);
+	if (!r) {
+		c->failed = 1;
+		return;
+	}
+	r->count++;
+	r->size += (uint64_t)n;
+}
+
+/* Dicts go into rows "dict of <owner's type>", or "dict" when they have none. */
+static void count_dicts(struct census *c)
+{
+	for (size_t i = 0; i < c->ndicts; i++) {
+		struct pending *d = &c->dicts[i];
+		struct crow *r = row_for(c, d->type, owner_of(c, d->dict), d->site);
+
+		if (!r) {
+			c->failed = 1;
+			return;
+		}
+		r->count++;
+		r->size += d->size;
+	}
 }
 
 static int excluded(struct census *c, PyObject *o)
@@ -380,16 +498,10 @@ static int visit(PyObject *o, void *arg)
 		return 0;
 	count(c, o);
 	if (Py_TYPE(o)->tp_traverse && PyObject_IS_GC(o)) {
-		if (c->nstack == c->cap_stack) {
-			size_t cap = c->cap_stack ? c->cap_stack * 2 : 1024;
-			PyObject **v = realloc(c->stack, cap * sizeof(*v));
-
-			if (!v) {
-				c->failed = 1;
-				return -1;
-			}
-			c->stack = v;
-			c->cap_stack = cap;
+		if (c->nstack == c->cap_stack &&
+		    grow((void **)&c->stack, &c->cap_stack, sizeof(*c->stack)) < 0) {
+			c->failed = 1;
+			return -1;
 		}
 		c->stack[c->nstack++] = o;
 	}
@@ -441,19 +553,10 @@ static int meta_ints(const uint8_t **p, const uint8_t *end, uint64_t *v, int n)
 	return 0;
 }
 
-/* Grows an array of *cap elements of size each by doubling, up to n + 1. */
-static int room(void **a, uint32_t *cap, uint32_t n, size_t size)
+/* Room in an array of *cap elements for the one at index n. */
+static int room(void **a, size_t *cap, size_t n, size_t size)
 {
-	void *v;
-
-	if (n + 1 < *cap)
-		return 0;
-	v = realloc(*a, (size_t)(*cap ? *cap * 2 : 1024) * size);
-	if (!v)
-		return -1;
-	*a = v;
-	*cap = *cap ? *cap * 2 : 1024;
-	return 0;
+	return n < *cap ? 0 : grow(a, cap, size);
 }
 
 /* Reads the tracker's meta log; what it cannot read stays unknown. */
@@ -461,7 +564,7 @@ static void meta_read(struct meta *m, const struct mt_census_sites *sites)
 {
 	size_t n = sites->meta_copy(NULL, 0), got;
 	const uint8_t *p, *end;
-	uint32_t cs = 0, cf = 0, cn = 0;
+	size_t cs = 0, cf = 0, cn = 0;
 
 	for (;;) {
 		n += n / 4 + 4096;	/* it may grow meanwhile */
@@ -602,6 +705,8 @@ static void census_release(struct census *c)
 	free(c->rows);
 	free(c->stack);
 	free(c->later);
+	free(c->owners);
+	free(c->dicts);
 }
 
 /* The sizes that need Python code; other threads may run meanwhile. */
@@ -609,7 +714,7 @@ static void size_later(struct census *c)
 {
 	for (size_t i = 0; i < c->nlater; i++) {
 		PyObject *o = c->later[i].obj, *fn, *res;
-		struct crow *r = row_for(c, c->later[i].type, c->later[i].site);
+		struct crow *r = row_for(c, c->later[i].type, c->later[i].owner, c->later[i].site);
 		uint32_t ti = type_index(c, Py_TYPE(o));
 		descrgetfunc get;
 
@@ -682,6 +787,7 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 		goto out;
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs) && !c.failed; i++)
 		walk_one(&c, PyList_GET_ITEM(objs, i));
+	count_dicts(&c);
 	if (PyErr_Occurred())
 		PyErr_Clear();	/* from a C __sizeof__ that raised and was counted by default */
 	if (c.failed) {
@@ -703,7 +809,12 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 
 		if (!r->type)
 			continue;
-		if (c.by_type) {
+		if (c.by_type && r->owner) {
+			PyObject *owner = type_name(c.types[r->owner - 1].tp);
+
+			name = owner ? PyUnicode_FromFormat("dict of %U", owner) : NULL;
+			Py_XDECREF(owner);
+		} else if (c.by_type) {
 			name = type_name(c.types[r->type - 1].tp);
 		} else {
 			name = Py_None;

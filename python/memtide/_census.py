@@ -234,7 +234,7 @@ class Census:
             cells.append((str(i), str(r.count), pct(r.count, tc), str(r.size_bytes),
                           pct(r.size_bytes, ts), str(cum), pct(cum, ts), kind))
         head = ("Index", "Count", "%", "Size", "%", "Cumulative", "%",
-                "Kind (class)" if not by_site else "Kind (class at site)" if by_type
+                "Kind (class / dict of class)" if not by_site else "Kind (class / dict of class) at site" if by_type
                 else "Site (file:line (function))")
         widths = [max([len(head[k])] + [len(c[k]) for c in cells]) for k in range(7)]
         lines = ["Partition of a set of %d objects. Total size = %d bytes." % (tc, ts)]
