@@ -62,10 +62,19 @@ class Row:
             self.type, where, self.count, self.size_bytes, self.share)
 
 
+def _short(name):
+    """"__main__.Node" -> "Node", "dict of __main__.Node" -> "dict of Node"."""
+    of = "dict of "
+    if name.startswith(of):
+        return of + _short(name[len(of):])
+    return name.rsplit(".", 1)[-1]
+
+
 class _ByType:
     """c.by_type[name]: the row of a type, summed over sites; name is the
-    full name ("__main__.Node", "numpy.ndarray", "str") or, when only one
-    type has it, the short one ("Node", "ndarray").  A type the census
+    full name ("__main__.Node", "numpy.ndarray", "str", "dict of
+    __main__.Node") or, when only one type has it, the short one ("Node",
+    "ndarray", "dict of Node").  A type the census
     does not hold is a KeyError naming the closest ones."""
 
     def __init__(self, census):
@@ -80,7 +89,7 @@ class _ByType:
     def _resolve(self, name):
         if name in self._rows:
             return name
-        short = [t for t in self._rows if t is not None and t.rsplit(".", 1)[-1] == name]
+        short = [t for t in self._rows if t is not None and _short(t) == name]
         if len(short) == 1:
             return short[0]
         if short:
@@ -137,7 +146,12 @@ class Census:
     def __init__(self, by, rows, total=None):
         """rows: (type, site, count, size) tuples; total: (count, size) of
         the whole census when rows are only part of it (top())."""
-        rows = sorted(rows, key=lambda r: (-r[3], -r[2], r[0] or "", r[1] or ""))
+        merged = {}     # the stacks of one line are one site
+        for t, s, n, z in rows:
+            m = merged.get((t, s), (0, 0))
+            merged[t, s] = (m[0] + n, m[1] + z)
+        rows = sorted(((t, s, n, z) for (t, s), (n, z) in merged.items()),
+                      key=lambda r: (-r[3], -r[2], r[0] or "", r[1] or ""))
         self.by = by
         self._types = "\0".join(r[0] or "" for r in rows)
         self._sites = "\0".join(r[1] or "" for r in rows)
