@@ -31,6 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define Py_BUILD_CORE 1
+#undef _PyGC_FINALIZED
+#include <internal/pycore_gc.h>	/* the collector's lists */
+
 #include "census.h"
 #include "../include/memtide/format.h"
 #include "../src/format/varint.h"
@@ -58,9 +62,16 @@ struct crow {
 };
 
 struct census {
-	/* addresses of untracked objects already counted */
-	uintptr_t *seen;
-	size_t seen_mask, seen_used;
+	/* untracked objects already counted: a bit per 16 bytes of address
+	 * space, in bitmaps of a MiB each, found by the MiB's number */
+	struct chunk {
+		uintptr_t mib;	/* address >> CHUNK_SHIFT, + 1; 0: empty */
+		uint64_t *bits;
+	} *chunks, last_chunk;
+	size_t chunk_mask, nchunks;
+	/* the children of the object being traversed, not yet looked at */
+	PyObject **kids;
+	size_t nkids, cap_kids;
 	/* types, by address; open addressing of indexes into types[] */
 	struct ctype *types;
 	size_t ntypes, cap_types;
@@ -123,41 +134,64 @@ static int grow(void **a, size_t *cap, size_t size)
 
 /* ---- the set of untracked objects counted -------------------------- */
 
-static int seen_grow(struct census *c)
+/*
+ * Objects are at least 16 bytes long and start 8-byte aligned (16 for
+ * the allocators'), so two never share a 16-byte grain.  The objects of
+ * a heap sit in a few arenas: the bitmaps of their MiBs stay few and
+ * close, where a hash set of addresses would miss the cache at every
+ * lookup.
+ */
+#define CHUNK_SHIFT 20
+#define GRAIN_SHIFT 4
+#define CHUNK_WORDS ((1u << (CHUNK_SHIFT - GRAIN_SHIFT)) / 64)
+
+static uint64_t *chunk_bits(struct census *c, uintptr_t mib)
 {
-	size_t n = c->seen ? (c->seen_mask + 1) * 2 : 1u << 16;
-	uintptr_t *v = calloc(n, sizeof(*v));
+	size_t i;
 
-	if (!v)
-		return -1;
-	for (size_t i = 0; c->seen && i <= c->seen_mask; i++) {
-		uintptr_t p = c->seen[i];
-		size_t j;
+	if (c->last_chunk.mib == mib)
+		return c->last_chunk.bits;
+	if ((c->nchunks + 1) * 2 > c->chunk_mask + 1) {
+		size_t n = c->chunks ? (c->chunk_mask + 1) * 2 : 256;
+		struct chunk *v = calloc(n, sizeof(*v));
 
-		if (!p)
-			continue;
-		for (j = mix_ptr(p) & (n - 1); v[j]; j = (j + 1) & (n - 1))
-			;
-		v[j] = p;
+		if (!v)
+			return NULL;
+		for (size_t k = 0; c->chunks && k <= c->chunk_mask; k++) {
+			if (!c->chunks[k].mib)
+				continue;
+			for (i = mix_ptr(c->chunks[k].mib << 4) & (n - 1); v[i].mib; i = (i + 1) & (n - 1))
+				;
+			v[i] = c->chunks[k];
+		}
+		free(c->chunks);
+		c->chunks = v;
+		c->chunk_mask = n - 1;
 	}
-	free(c->seen);
-	c->seen = v;
-	c->seen_mask = n - 1;
-	return 0;
+	for (i = mix_ptr(mib << 4) & c->chunk_mask; c->chunks[i].mib; i = (i + 1) & c->chunk_mask)
+		if (c->chunks[i].mib == mib)
+			goto found;
+	if (!(c->chunks[i].bits = calloc(CHUNK_WORDS, sizeof(uint64_t))))
+		return NULL;
+	c->chunks[i].mib = mib;
+	c->nchunks++;
+found:
+	c->last_chunk = c->chunks[i];
+	return c->last_chunk.bits;
 }
 
 /* 1 when p was not in the set (it is now), 0 when it was, -1: no memory. */
 static int seen_add(struct census *c, uintptr_t p)
 {
-	size_t i;
+	uint64_t *bits = chunk_bits(c, (p >> CHUNK_SHIFT) + 1), bit;
+	size_t grain = (p & ((1u << CHUNK_SHIFT) - 1)) >> GRAIN_SHIFT;
 
-	if ((c->seen_used + 1) * 10 > (c->seen_mask + 1) * 7 && seen_grow(c) < 0)
+	if (!bits)
 		return -1;
-	for (i = mix_ptr(p) & c->seen_mask; c->seen[i]; i = (i + 1) & c->seen_mask)
-		if (c->seen[i] == p)
-			return 0;
-	c->seen[i] = p;
-	c->seen_used++;
+	bit = 1ull << (grain & 63);
+	if (bits[grain / 64] & bit)
+		return 0;
+	bits[grain / 64] |= bit;
 	return 1;
 }
 
@@ -171,7 +205,7 @@ static PyObject *object_sizeof;	/* object.__sizeof__ */
  * internal _PyType_PreHeaderSize(), whose header cannot be mixed with the
  * public ones in 3.11.
  */
-#define MT_GC_HEAD_SIZE (2 * sizeof(uintptr_t))	/* PyGC_Head, internal since 3.9 */
+#define MT_GC_HEAD_SIZE sizeof(PyGC_Head)
 #if PY_VERSION_HEX >= 0x030C0000
 #define MT_PREHEADER_FLAGS Py_TPFLAGS_PREHEADER
 #elif PY_VERSION_HEX >= 0x030B0000
@@ -219,6 +253,26 @@ static Py_ssize_t default_sizeof(PyObject *o)
 
 static PyObject *sizeof_name;	/* "__sizeof__" */
 
+/*
+ * The interpreter's own types whose __sizeof__ (C, without arguments) only
+ * reads the object and returns an int: called during the walk.  Any other
+ * __sizeof__ (an extension's, numpy's) might run code that changes the
+ * collector's lists: called after it.
+ */
+static int core_type(PyTypeObject *tp)
+{
+	static PyTypeObject *const core[] = {
+		&PyUnicode_Type, &PyLong_Type, &PyDict_Type, &PyList_Type, &PySet_Type,
+		&PyFrozenSet_Type, &PyBytes_Type, &PyByteArray_Type, &PyType_Type, &PyCode_Type,
+		&PyTuple_Type, &PyODict_Type,
+	};
+
+	for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+		if (tp == core[i])
+			return 1;
+	return 0;
+}
+
 static void lookup_sizeof(struct ctype *t)
 {
 	PyObject *fn = _PyType_Lookup(t->tp, sizeof_name);	/* borrowed; never raises */
@@ -227,7 +281,7 @@ static void lookup_sizeof(struct ctype *t)
 		t->how = SZ_DEFAULT;
 		return;
 	}
-	if (Py_IS_TYPE(fn, &PyMethodDescr_Type) &&
+	if (Py_IS_TYPE(fn, &PyMethodDescr_Type) && core_type(PyDescr_TYPE(fn)) &&
 	    (((PyMethodDescrObject *)fn)->d_method->ml_flags &
 	     (METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL)) == METH_NOARGS)
 		t->how = SZ_CMETHOD;
@@ -395,28 +449,16 @@ static uint32_t owner_of(const struct census *c, uintptr_t dict)
 	return 0;
 }
 
-static void count(struct census *c, PyObject *o)
+#define PENDING UINT32_MAX	/* owner of a dict met before its owner, if any */
+
+/* Adds o to the row of its type ti (a dict: and of its owner's), and site. */
+static void add(struct census *c, PyObject *o, uint32_t ti, uint32_t owner)
 {
-	uint32_t ti = type_index(c, Py_TYPE(o)), site = 0;
-	struct ctype *t;
+	struct ctype *t = &c->types[ti - 1];
+	uint32_t site = c->sites ? c->sites->site_of(block_of(o)) : 0;
 	struct crow *r;
 	Py_ssize_t n;
 
-	if (!ti) {
-		c->failed = 1;
-		return;
-	}
-	t = &c->types[ti - 1];
-	if (c->sites)
-		site = c->sites->site_of(block_of(o));
-	if (c->by_type) {
-		PyObject *d = dict_of(o);
-
-		if (d && owner_put(c, d, ti) < 0) {
-			c->failed = 1;
-			return;
-		}
-	}
 	switch (t->how) {
 	case SZ_DEFAULT:
 		n = default_sizeof(o);
@@ -426,7 +468,7 @@ static void count(struct census *c, PyObject *o)
 		break;
 	default:
 		/* by site alone, every type goes into the row of the first */
-		r = row_for(c, c->by_type ? ti : 1, 0, site);
+		r = row_for(c, c->by_type ? ti : 1, owner == PENDING ? 0 : owner, site);
 		if (!r || (c->nlater == c->cap_later && grow((void **)&c->later, &c->cap_later,
 							     sizeof(*c->later)) < 0)) {
 			c->failed = 1;
@@ -434,11 +476,11 @@ static void count(struct census *c, PyObject *o)
 		}
 		r->count++;
 		Py_INCREF(o);
-		c->later[c->nlater++] = (struct deferred){ o, r->type, 0, r->site };
+		c->later[c->nlater++] = (struct deferred){ o, r->type, r->owner, r->site };
 		return;
 	}
 	n += preheader(o);
-	if (c->by_type && Py_IS_TYPE(o, &PyDict_Type)) {	/* its row once its owner is known */
+	if (owner == PENDING) {
 		if (c->ndicts == c->cap_dicts &&
 		    grow((void **)&c->dicts, &c->cap_dicts, sizeof(*c->dicts)) < 0) {
 			c->failed = 1;
@@ -447,8 +489,7 @@ static void count(struct census *c, PyObject *o)
 		c->dicts[c->ndicts++] = (struct pending){ (uintptr_t)o, (uint64_t)n, ti, site };
 		return;
 	}
-	r = row_for(c, c->by_type ? ti : 1, 0, site);
-	if (!r) {
+	if (!(r = row_for(c, c->by_type ? ti : 1, owner, site))) {
 		c->failed = 1;
 		return;
 	}
@@ -456,7 +497,75 @@ static void count(struct census *c, PyObject *o)
 	r->size += (uint64_t)n;
 }
 
-/* Dicts go into rows "dict of <owner's type>", or "dict" when they have none. */
+static void push(struct census *c, PyObject *o)
+{
+	if (c->nstack == c->cap_stack && grow((void **)&c->stack, &c->cap_stack, sizeof(*c->stack)) < 0)
+		c->failed = 1;
+	else
+		c->stack[c->nstack++] = o;
+}
+
+static int is_tracked(PyObject *o);
+
+/*
+ * The dict d of an object of type owner: counted now as "dict of" it,
+ * unless counted already (met before its owner: its row waits for the
+ * end of the walk, see count_dicts).  An untracked dict is traversed
+ * from here, since its owner's traversal passes it by as counted.
+ */
+static void owned_dict(struct census *c, PyObject *d, uint32_t owner)
+{
+	int fresh = seen_add(c, (uintptr_t)d);
+	uint32_t ti;
+
+	if (fresh < 0) {
+		c->failed = 1;
+	} else if (!fresh) {
+		if (owner_put(c, d, owner) < 0)
+			c->failed = 1;
+	} else if (!(ti = type_index(c, Py_TYPE(d)))) {
+		c->failed = 1;
+	} else {
+		add(c, d, ti, owner);
+		if (!is_tracked(d))
+			push(c, d);
+	}
+}
+
+/*
+ * Counts o; marked: it is in the set of objects counted already (an
+ * untracked one), otherwise a dict is put there, as an owner's is.
+ */
+static void count(struct census *c, PyObject *o, int marked)
+{
+	uint32_t ti = type_index(c, Py_TYPE(o));
+	PyObject *d;
+
+	if (!ti) {
+		c->failed = 1;
+		return;
+	}
+	if (!c->by_type) {
+		add(c, o, ti, 0);
+		return;
+	}
+	if ((d = dict_of(o)) && Py_IS_TYPE(d, &PyDict_Type))
+		owned_dict(c, d, ti);
+	if (!Py_IS_TYPE(o, &PyDict_Type)) {
+		add(c, o, ti, 0);
+	} else if (marked) {
+		add(c, o, ti, PENDING);
+	} else {
+		int fresh = seen_add(c, (uintptr_t)o);
+
+		if (fresh > 0)
+			add(c, o, ti, PENDING);
+		c->failed |= fresh < 0;	/* 0: counted as its owner's */
+	}
+}
+
+/* Dicts met before their owners go into rows "dict of <owner's type>",
+ * or "dict" when they have none. */
 static void count_dicts(struct census *c)
 {
 	for (size_t i = 0; i < c->ndicts; i++) {
@@ -480,45 +589,107 @@ static int excluded(struct census *c, PyObject *o)
 	return 0;
 }
 
-/* tp_traverse's callback: untracked objects are counted here, once. */
+/*
+ * Tracked: in the garbage collector's lists (its header's next link is
+ * set), which the walk goes through; PyObject_GC_IsTracked() without its
+ * call.
+ */
+static int is_tracked(PyObject *o)
+{
+	PyTypeObject *tp = Py_TYPE(o);
+
+	return PyType_IS_GC(tp) && (!tp->tp_is_gc || tp->tp_is_gc(o)) &&
+	       ((PyGC_Head *)o - 1)->_gc_next != 0;
+}
+
+/* tp_traverse's callback: the children are looked at once it returns. */
 static int visit(PyObject *o, void *arg)
 {
 	struct census *c = arg;
+
+	if (c->nkids == c->cap_kids && grow((void **)&c->kids, &c->cap_kids, sizeof(*c->kids)) < 0) {
+		c->failed = 1;
+		return -1;
+	}
+	c->kids[c->nkids++] = o;
+	return 0;
+}
+
+/* Untracked objects are counted here, once; untracked containers (tuples,
+ * dicts the collector stopped tracking) are traversed in turn. */
+static void look_at_kid(struct census *c, PyObject *o)
+{
 	int fresh;
 
-	if (!o || (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o)))
-		return 0;	/* tracked: gc.get_objects() has it */
+	if (!o || is_tracked(o))
+		return;	/* tracked: the walk meets it in the collector's lists */
 	fresh = seen_add(c, (uintptr_t)o);
 	if (fresh <= 0) {
-		if (fresh < 0)
-			c->failed = 1;
-		return fresh < 0 ? -1 : 0;
+		c->failed |= fresh < 0;
+		return;
 	}
 	if (excluded(c, o))
-		return 0;
-	count(c, o);
-	if (Py_TYPE(o)->tp_traverse && PyObject_IS_GC(o)) {
-		if (c->nstack == c->cap_stack &&
-		    grow((void **)&c->stack, &c->cap_stack, sizeof(*c->stack)) < 0) {
-			c->failed = 1;
-			return -1;
-		}
-		c->stack[c->nstack++] = o;
-	}
-	return c->failed ? -1 : 0;
+		return;
+	count(c, o, 1);
+	if (Py_TYPE(o)->tp_traverse && PyObject_IS_GC(o))
+		push(c, o);
+}
+
+/* The children of o: all their headers asked for at once, then each. */
+static void traverse(struct census *c, PyObject *o)
+{
+	c->nkids = 0;
+	Py_TYPE(o)->tp_traverse(o, visit, c);
+	for (size_t i = 0; i < c->nkids; i++)
+		if (c->kids[i])
+			__builtin_prefetch(c->kids[i]);
+	for (size_t i = 0; i < c->nkids && !c->failed; i++)
+		look_at_kid(c, c->kids[i]);
 }
 
 static void walk_one(struct census *c, PyObject *o)
 {
 	if (excluded(c, o))
 		return;
-	count(c, o);
+	count(c, o, 0);
 	if (Py_TYPE(o)->tp_traverse)
-		Py_TYPE(o)->tp_traverse(o, visit, c);
-	while (c->nstack && !c->failed) {
-		PyObject *u = c->stack[--c->nstack];
+		traverse(c, o);
+	while (c->nstack && !c->failed)
+		traverse(c, c->stack[--c->nstack]);
+}
 
-		Py_TYPE(u)->tp_traverse(u, visit, c);
+/*
+ * The collector's state: a new container joins the end of generation 0,
+ * so its header's next link is that generation's list head, which sits in
+ * the state (as its own generation0 field says).
+ */
+static struct _gc_runtime_state *gc_state(void)
+{
+	PyObject *probe = PyList_New(0);
+	struct _gc_runtime_state *gs;
+	PyGC_Head *head;
+
+	if (!probe)
+		return NULL;
+	head = (PyGC_Head *)((PyGC_Head *)probe - 1)->_gc_next;
+	Py_DECREF(probe);
+	gs = (struct _gc_runtime_state *)((char *)head -
+					  offsetof(struct _gc_runtime_state, generations));
+	if (gs->generation0 != head) {
+		PyErr_SetString(PyExc_RuntimeError, "census: the garbage collector's lists "
+				"are not where this Python's headers say");
+		return NULL;
+	}
+	return gs;
+}
+
+/* Every object of a generation, and what they hold that is not tracked. */
+static void walk_generation(struct census *c, PyGC_Head *head)
+{
+	for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head && !c->failed;
+	     g = (PyGC_Head *)g->_gc_next) {
+		__builtin_prefetch((PyGC_Head *)g->_gc_next + 1);	/* bound by memory */
+		walk_one(c, (PyObject *)(g + 1));
 	}
 }
 
@@ -699,7 +870,10 @@ static void census_release(struct census *c)
 		Py_XDECREF(c->types[i].sizeof_fn);
 		Py_DECREF(c->types[i].tp);
 	}
-	free(c->seen);
+	for (size_t i = 0; c->chunks && i <= c->chunk_mask; i++)
+		free(c->chunks[i].bits);
+	free(c->chunks);
+	free(c->kids);
 	free(c->types);
 	free(c->type_slots);
 	free(c->rows);
@@ -747,8 +921,9 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 {
 	struct census c = { .exclude = exclude, .by_type = by_type };
 	struct meta m = { 0 };
-	PyObject *gc = NULL, *objs = NULL, *out = NULL, *was = NULL, *res = NULL;
-	int sites_on = 0;
+	struct _gc_runtime_state *gs = NULL;
+	PyObject *out = NULL, *res = NULL;
+	int sites_on = 0, enabled = 0;
 
 	if (!object_sizeof) {
 		/* static types have no tp_dict of their own from 3.12 */
@@ -775,18 +950,18 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 		c.sites = sites;
 		meta_read(&m, sites);
 	}
-	/* No collection while the walk holds borrowed references. */
-	if (!(gc = PyImport_ImportModule("gc")) ||
-	    !(was = PyObject_CallMethod(gc, "isenabled", NULL)) ||
-	    !(objs = PyObject_CallMethod(gc, "disable", NULL)))
+	/*
+	 * No collection during the walk (gc.disable()): the lists stay as
+	 * they are, since nothing else runs then (the only code called is
+	 * CPython's own __sizeof__ of its core types, which allocates ints).
+	 */
+	if (!(gs = gc_state()))
 		goto out;
-	Py_DECREF(objs);
-	/* generation=None given: without arguments, 3.9-3.11 build the
-	 * names of its keywords into a tuple, which the census would count */
-	if (!(objs = PyObject_CallMethod(gc, "get_objects", "O", Py_None)) || !PyList_Check(objs))
-		goto out;
-	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs) && !c.failed; i++)
-		walk_one(&c, PyList_GET_ITEM(objs, i));
+	enabled = gs->enabled;
+	gs->enabled = 0;
+	for (int g = 0; g < NUM_GENERATIONS; g++)
+		walk_generation(&c, &gs->generations[g].head);
+	walk_generation(&c, &gs->permanent_generation.head);	/* gc.freeze()'s */
 	count_dicts(&c);
 	if (PyErr_Occurred())
 		PyErr_Clear();	/* from a C __sizeof__ that raised and was counted by default */
@@ -794,7 +969,6 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 		PyErr_NoMemory();
 		goto out;
 	}
-	Py_CLEAR(objs);
 	size_later(&c);
 	if (c.failed) {
 		PyErr_NoMemory();
@@ -843,19 +1017,10 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	res = PyObject_CallOneArg(make, out);
 out:
 	Py_XDECREF(out);
-	Py_XDECREF(objs);
 	meta_release(&m);
 	census_release(&c);
-	if (was && PyObject_IsTrue(was)) {
-		PyObject *type, *value, *tb, *r;
-
-		PyErr_Fetch(&type, &value, &tb);
-		r = PyObject_CallMethod(gc, "enable", NULL);
-		Py_XDECREF(r);
-		PyErr_Restore(type, value, tb);
-	}
-	Py_XDECREF(was);
-	Py_XDECREF(gc);
+	if (gs)
+		gs->enabled = enabled;
 	if (sites_on)
 		sites->end();
 	return res;
