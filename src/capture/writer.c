@@ -912,14 +912,16 @@ void mt_writer_resume_due(void)
  * the map holds every block allocated until then, and keeps the writer
  * out of the map until memtide_sites_end(); memtide_site_of() gives the
  * stack node that allocated the live block at an address (0: none seen).
- * The hot path never waits for this: threads go on filling their blocks.
+ * Meanwhile the calling thread records nothing (its allocations are the
+ * census's); other threads go on filling their blocks, and wait only if
+ * they pile up more than the writer lets wait (MAX_WAITING, threads.c).
  */
 __attribute__((visibility("default")))
 int memtide_sites_begin(void)
 {
 	if (!mt_tracker_owner() || w.failed || mt_in_hook)
 		return -1;
-	mt_in_hook = 1;		/* what the round does is not the program's */
+	mt_in_hook = 1;
 	pthread_mutex_lock(&w.lock);
 	run_round(0);
 	return 0;
