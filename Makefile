@@ -13,6 +13,9 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
+# cairo's headers only: `memtide plot` loads libcairo when it draws
+# (src/report/cairo_dl.c), so that it costs nothing to other commands.
+CAIRO_CFLAGS = $(shell pkg-config --cflags-only-I cairo 2>/dev/null || echo -I/usr/include/cairo)
 SAN ?=
 ifeq ($(SAN),1)
 CLI_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -59,7 +62,7 @@ CLI_LIBS = -Wl,-Bstatic -ldw -lelf -lz -llzma -lbz2 -lzstd -lstdc++ -lncursesw -
 
 $(BIN): $(CLI_SRC) $(HEADERS) $(ASSETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) -I. -o $@ $(CLI_SRC) $(ASSETS) $(CLI_LIBS)
+	$(CC) $(WARN) $(CFLAGS) $(CLI_SAN) $(CPPFLAGS) $(CAIRO_CFLAGS) -I. -o $@ $(CLI_SRC) $(ASSETS) $(CLI_LIBS)
 
 $(NPM_STAMP): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --loglevel=error

@@ -254,12 +254,14 @@ def tool_cmd(tool, workload, base):
         flags = {"memtide_native": ["--native"],
                  "memtide_tpa": ["--trace-python-allocators"]}.get(tool, [])
         return [MEMTIDE, "run", "-q", "-f"] + flags + ["-o", cap] + prog, cap
-    if tool == "memtide_tracker":
-        # memtide.Tracker around the script, inside the interpreter
+    if tool in ("memtide_tracker", "memtide_profile"):
+        # memtide.Tracker (or @memtide.profile) around the script, inside the interpreter
         if workload == "native_churn" or not os.access(MEMTIDE, os.X_OK):
             return None, "skip"
         cap = os.path.join(CAP, "%s.%s.tide" % (workload, tool))
-        return [PYTHON, os.path.join(REPO, "bench", "tracker_run.py"), cap] + base[1:], cap
+        flags = ["--profile"] if tool == "memtide_profile" else []
+        return [PYTHON, os.path.join(REPO, "bench", "tracker_run.py")] + flags + [cap] + \
+            base[1:], cap
     if tool == "heaptrack":
         if not HEAPTRACK:
             return None, "n/a"

@@ -22,9 +22,9 @@ def save(parts):
 
 
 with memtide.Tracker("steps.tide"):
-    with memtide.step("load"):
+    with memtide.step("load", expect="80 MB"):
         parts = load()
-    with memtide.step("transform"):
+    with memtide.step("transform", expect="8 MB"):      # forgets the temporary
         total = transform(parts)
     with memtide.step("save"):
         kept = save(parts)

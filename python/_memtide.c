@@ -174,6 +174,8 @@ static struct {
 	int (*stop)(void);
 	int (*active)(void);
 	int (*step)(const char *);
+	int (*step_expect)(const char *, uint64_t);
+	int (*step_counters)(const char *, const int64_t *);
 	int (*thread_name)(const char *);
 	struct mt_census_sites sites;
 } lib;
@@ -243,6 +245,8 @@ static int find_lib(void *handle)
 	SYM(stop, "memtide_tracker_stop");
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
+	SYM(step_expect, "memtide_step_expect");
+	SYM(step_counters, "memtide_step_counters");
 	SYM(thread_name, "memtide_thread_name");
 	SYM(sites.begin, "memtide_sites_begin");
 	SYM(sites.site_of, "memtide_site_of");
@@ -250,8 +254,9 @@ static int find_lib(void *handle)
 	SYM(sites.meta_copy, "memtide_meta_copy");
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step && lib.thread_name && lib.sites.begin &&
-	       lib.sites.site_of && lib.sites.end && lib.sites.meta_copy ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&
+	       lib.thread_name && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
+	       lib.sites.meta_copy ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -543,13 +548,37 @@ static int active_lib(void)
 static PyObject *mod_step(PyObject *self, PyObject *args)
 {
 	const char *name = NULL;
+	PyObject *expected = Py_None;
+	unsigned long long bytes = 0;
+	int rc;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "z", &name))
+	if (!PyArg_ParseTuple(args, "z|O", &name, &expected))
 		return NULL;
-	if (active_lib() && lib.step(name ? name : "") == 0)
-		Py_RETURN_TRUE;
-	Py_RETURN_FALSE;
+	if (expected != Py_None) {
+		bytes = PyLong_AsUnsignedLongLong(expected);
+		if (PyErr_Occurred())
+			return NULL;
+	}
+	if (!active_lib())
+		Py_RETURN_FALSE;
+	rc = expected != Py_None && name && *name ? lib.step_expect(name, bytes) :
+	     lib.step(name ? name : "");
+	return PyBool_FromLong(rc == 0);
+}
+
+static PyObject *mod_step_counters(PyObject *self, PyObject *args)
+{
+	const char *name;
+	long long v[4];
+	int64_t counts[4];
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "s(LLLL)", &name, &v[0], &v[1], &v[2], &v[3]))
+		return NULL;
+	for (int i = 0; i < 4; i++)
+		counts[i] = v[i];
+	return PyBool_FromLong(active_lib() && lib.step_counters(name, counts) == 0);
 }
 
 static PyObject *mod_active(PyObject *self, PyObject *unused)
@@ -591,8 +620,11 @@ static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False)" },
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
-	{ "step", mod_step, METH_VARARGS, "step(name) - marks the start of a step; "
-	  "False when nothing is tracking" },
+	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
+	  "with an estimate of its peak above its start; False when nothing is tracking" },
+	{ "step_counters", mod_step_counters, METH_VARARGS, "step_counters(name, (cycles, "
+	  "instructions, cache_references, cache_misses)) - the hardware counters of the step "
+	  "that has just ended (-1: not counted)" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
 	{ "census", mod_census, METH_VARARGS, "census(exclude, by_type, by_site, make) - "
 	  "make([(type name, site, count, size)]) of the live objects (memtide.census)" },

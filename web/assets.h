@@ -18,4 +18,9 @@ extern const unsigned long mt_asset_flamegraph_html_len;
 extern const char mt_asset_table_html[];
 extern const unsigned long mt_asset_table_html_len;
 
+extern const char mt_asset_bench_html[];
+extern const unsigned long mt_asset_bench_html_len;
+extern const char mt_asset_plot_html[];
+extern const unsigned long mt_asset_plot_html_len;
+
 #endif

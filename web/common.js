@@ -1,5 +1,5 @@
 /*
- * common.js - shared by memtide's HTML reports (flamegraph.html, table.html).
+ * common.js - shared by memtide's HTML reports (flamegraph.html, table.html, bench.html).
  *
  * Everything that comes from the profiled program (function and file names,
  * thread names, the command line) is put into the page with textContent or

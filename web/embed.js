@@ -4,7 +4,8 @@
  *
  *   npm ci --prefix web           # installs the pinned libraries
  *   node web/embed.js OUTDIR      # writes OUTDIR/assets.c
- *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html
+ *   node web/embed.js --html DIR  # writes DIR/flamegraph.html, DIR/table.html, DIR/bench.html,
+ *                                 # DIR/plot.html
  *
  * Each page is its template (web/*.html) with {{CSS}}, {{JS_LIBS}},
  * {{APP_JS}}, {{LICENSES}} and {{CSP_SCRIPTS}} substituted; {{TITLE}} and
@@ -46,6 +47,20 @@ const PAGES = [
     libs: [],
     css: ['style.css'],
     app: ['common.js', 'table.js'],
+  },
+  {
+    name: 'bench',
+    template: 'bench.html',
+    libs: ['uplot'],
+    css: ['style.css'],
+    app: ['common.js', 'bench.js'],
+  },
+  {
+    name: 'plot',
+    template: 'plot.html',
+    libs: ['uplot'],
+    css: ['style.css'],
+    app: ['common.js', 'plot.js'],
   },
 ];
 

@@ -1,10 +1,12 @@
 """memtide in IPython and Jupyter: `%load_ext memtide`, then
 
-    %memtide_watch on|off        after each cell: "In [4] used 762.9 MiB RAM in
+    %memtide_watch on [--perf]|off
+                                 after each cell: "In [4] used 762.9 MiB RAM in
                                  0.32s (system mean cpu 6%, single max cpu 100%),
                                  peaked 0.0 MiB above final usage, current RAM
                                  usage now 1595.5 MiB"; the figures of the last
-                                 cell are in memtide.ipython.last
+                                 cell are in memtide.ipython.last; --perf adds
+                                 cycles, instructions, IPC and cache misses
     %memit [-r N] [-q] [-o] statement / %%memit [-r N] [-q] [-o]
                                  peak memory and increment of a statement or
                                  cell; -r N runs it N times and keeps the
@@ -20,6 +22,9 @@
                                  0.5 MB per cell); a terminal prints the path
     %memtide_top [N] [--all]     the top allocation sites of the last measured
                                  cell; --all also shows IPython's own
+    %memtide_lines -f FUNC [-m SIZE] statement
+                                 runs the statement tracked and prints the
+                                 memory of each line of FUNC (like %mprun)
     %memtide_census [-n N] [--diff] [--by type|site|type,site]
                                  the live Python objects by type, like guppy's
                                  hp.heap() (memtide.census()); --diff: what
@@ -34,8 +39,10 @@ counted.  Sizes are in binary units (MiB = 2^20 bytes).
 import ast
 import html
 import json
+import linecache
 import os
 import re
+import tempfile
 
 from . import _cli
 from ._measure import MiB, Session, format_size, rss_bytes, short_path
@@ -93,6 +100,8 @@ def _cell_started():
     if _watch and _watch.armed:
         _watch.armed = False
         _watch.session = Session().start()
+        if _watch.counters:
+            _watch.perf0 = _watch.counters.read()
 
 
 class _Watcher(ast.NodeTransformer):
@@ -104,11 +113,18 @@ class _Watcher(ast.NodeTransformer):
     compiling the cell are not measured.  post_run_cell stops the tracker
     and prints the line."""
 
-    def __init__(self, shell):
+    def __init__(self, shell, perf=False):
         self.shell = shell
         self.session = None
         self.armed = False
         self.nested = 0     # cells run by the measured cell (run_cell inside it)
+        self.counters = None    # hardware counters (--perf), when available
+        if perf:
+            from . import _perf
+            try:
+                self.counters = _perf.Counters()
+            except _perf.Unavailable as e:
+                print("perf counters unavailable: %s" % e)
 
     def visit_Module(self, node):
         if not self.armed:
@@ -144,8 +160,14 @@ class _Watcher(ast.NodeTransformer):
             return
         m.cell = getattr(getattr(result, "info", None), "raw_cell", None)
         m.count = getattr(result, "execution_count", None) or self.shell.execution_count
+        line = _line(m.count, m)
+        if self.counters:
+            from . import _perf
+            counts = _perf.delta(self.perf0, self.counters.read())
+            m.__dict__.update(counts)
+            line += "; " + _perf.describe(counts)
         _set_last(m)
-        print(_line(m.count, m))
+        print(line)
 
 
 def _unwatch(shell):
@@ -153,6 +175,8 @@ def _unwatch(shell):
     if _watch:
         shell.events.unregister("pre_run_cell", _watch.pre)
         shell.events.unregister("post_run_cell", _watch.post)
+        if _watch.counters:
+            _watch.counters.close()
         if _watch in shell.ast_transformers:
             shell.ast_transformers.remove(_watch)
         _abandon_watched_cell()
@@ -192,6 +216,29 @@ def _measure(shell, code, native=False):
         m = session.stop()
         m.cell, m.count = code, shell.execution_count
     return m, value, name, error
+
+
+def _lines_table(code, capture, min_size=None):
+    """`memtide lines` for one function of a capture, with its source
+    from linecache (where IPython keeps cells that are not files)."""
+    args = ["lines", "--function", code.co_name, "--file", code.co_filename, "-w", "0"]
+    if min_size:
+        args += ["--min", min_size]
+    source = None
+    if not os.path.isfile(code.co_filename):
+        lines = linecache.getlines(code.co_filename)
+        if lines:
+            fd, source = tempfile.mkstemp(prefix="memtide-source-", suffix=".py")
+            with os.fdopen(fd, "w") as f:
+                f.writelines(lines)
+            args += ["--source", source]
+    try:
+        return _cli.run(*args, capture).rstrip("\n")
+    except RuntimeError as e:
+        return "%%memtide_lines: %s" % str(e).replace("memtide: ", "", 1)
+    finally:
+        if source:
+            os.unlink(source)
 
 
 def _from_cell(error, name):
@@ -271,14 +318,19 @@ except ImportError:     # IPython is optional
 class MemtideMagics(Magics):
     @line_magic
     def memtide_watch(self, line):
-        """%memtide_watch on|off: the memory line after each cell."""
+        """%memtide_watch on [--perf] | off: the memory line after each cell;
+        --perf adds the cell's hardware counters (cycles, instructions, IPC,
+        cache references and misses), also in memtide.ipython.last."""
         global _watch
-        arg = line.strip().lower()
-        if arg not in ("on", "off", ""):
-            raise UsageError("usage: %memtide_watch on|off")
+        args = line.lower().split()
+        perf = "--perf" in args
+        args = [a for a in args if a != "--perf"]
+        if len(args) > 1 or (args and args[0] not in ("on", "off")) or \
+                (perf and args == ["off"]):
+            raise UsageError("usage: %memtide_watch on [--perf] | off")
         _unwatch(self.shell)
-        if arg in ("on", ""):
-            _watch = _Watcher(self.shell)
+        if args != ["off"]:
+            _watch = _Watcher(self.shell, perf=perf)
             self.shell.events.register("pre_run_cell", _watch.pre)
             self.shell.events.register("post_run_cell", _watch.post)
             self.shell.ast_transformers.append(_watch)
@@ -330,6 +382,36 @@ class MemtideMagics(Magics):
             print("peak memory: %.2f MiB, increment: %.2f MiB" % (
                 (before + best.heap_peak) / MiB, best.heap_peak / MiB))
         return best if "o" in opts else None
+
+    @line_magic
+    def memtide_lines(self, line):
+        """%memtide_lines -f FUNC [-f FUNC ...] [-m SIZE] statement
+
+        Runs the statement tracked and prints the memory of each line of
+        the functions named with -f, as `memtide lines` does (like
+        memory_profiler's %mprun, from exact allocation accounting).
+        -m SIZE leaves out lines that allocated less (e.g. -m 1MiB)."""
+        _abandon_watched_cell()
+        opts, stmt = self.parse_options(line, "f:m:", posix=False, strict=False,
+                                        list_all=True, preserve_non_opts=True)
+        if not opts.get("f") or not stmt.strip():
+            raise UsageError("usage: %memtide_lines -f FUNC [-f FUNC ...] [-m SIZE] statement")
+        codes = []
+        for name in opts["f"]:
+            try:
+                obj = eval(name, self.shell.user_global_ns, self.shell.user_ns)
+            except Exception as e:
+                raise UsageError("%%memtide_lines: -f %s: %s" % (name, e))
+            code = getattr(getattr(obj, "__func__", obj), "__code__", None)
+            if code is None:
+                raise UsageError("%%memtide_lines: -f %s is not a Python function" % name)
+            codes.append(code)
+        m, _, name, error = _measure(self.shell, stmt)
+        _set_last(m)
+        for code in codes:
+            print(_lines_table(code, m.capture, opts["m"][-1] if opts.get("m") else None))
+        if error is not None:
+            raise _from_cell(error, name)
 
     @cell_magic
     def memtide_flamegraph(self, line, cell):

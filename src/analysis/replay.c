@@ -58,6 +58,20 @@ struct replay_state {
 	uint32_t *step_touched;
 	uint32_t nstep_touched, cap_steps;
 	uint64_t last_rss;
+	/* opts.focus: which keys count, the memory they hold now, and their
+	 * changes since their own peak */
+	uint8_t *focused;
+	uint64_t focus_cur;
+	struct tracker since_focus_peak;
+	/*
+	 * A thread is inside a focused call from an allocation with a focused
+	 * stack to its next one without (or the end); call_live holds, per
+	 * key, what the open calls allocated and have not freed.  Blocks
+	 * tagged above call_start[thread] were made in the thread's open call.
+	 */
+	uint8_t *in_call;
+	uint64_t *call_start;
+	struct tracker call_live;
 };
 
 uint64_t mt_hist_bin_max(int bin)
@@ -162,6 +176,12 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 		GROW(st->step_is_touched, st->cap, cap);
 		GROW(st->step_touched, st->cap, cap);
 		tracker_grow(&st->since_peak, st->cap, cap);
+		if (st->o->focus) {
+			GROW(st->focused, st->cap, cap);
+			tracker_grow(&st->since_focus_peak, st->cap, cap);
+			tracker_grow(&st->call_live, st->cap, cap);
+			GROW(r->focus_net, st->cap, cap);
+		}
 		if (st->snap) {
 			GROW(st->snap, st->cap, cap);
 			tracker_grow(&st->since_bucket, st->cap, cap);
@@ -169,6 +189,8 @@ static uint32_t key_of(struct replay_state *st, const struct mt_event *ev)
 		st->cap = cap;
 	}
 	r->keys[r->nkeys] = (struct mt_key){ ev->stack, ev->thread, ev->kind };
+	if (st->o->focus)
+		st->focused[r->nkeys] = st->o->focus(st->o->focus_ctx, &r->c, ev->stack) != 0;
 	st->key_index[i] = r->nkeys + 1;
 	return r->nkeys++;
 }
@@ -194,6 +216,10 @@ static void change(struct replay_state *st, uint32_t key, uint64_t bytes, uint64
 	st->live[key].count += count;
 	tracker_add(&st->since_peak, key, bytes, count);
 	tracker_add(&st->since_bucket, key, bytes, count);
+	if (st->focused && st->focused[key] && !st->second) {
+		st->focus_cur += bytes;
+		tracker_add(&st->since_focus_peak, key, bytes, count);
+	}
 }
 
 static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, uint64_t tag)
@@ -208,6 +234,9 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 			return;
 	}
 	change(st, key, 0 - bytes, 0 - count);
+	if (st->focused && st->focused[key] && !st->second && thread < st->nthreads_cap &&
+	    st->in_call[thread] && tag > st->call_start[thread])
+		tracker_add(&st->call_live, key, 0 - bytes, 0 - count);
 	/* tag: the thread's allocation count when the block was made */
 	if (!st->second && thread < st->nthreads_cap &&
 	    st->thread_allocs[thread] - tag < st->o->temporary_threshold) {
@@ -216,6 +245,28 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 		r->temporary_bytes += bytes;
 		r->temporary_count += count;
 	}
+}
+
+/* Thread t's focused call ends: what it left live counts as its net. */
+static void close_call(struct replay_state *st, uint32_t t)
+{
+	struct tracker *c = &st->call_live;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < c->ntouched; i++) {
+		uint32_t k = c->touched[i];
+
+		if (st->r->keys[k].thread != t) {
+			c->touched[kept++] = k;
+			continue;
+		}
+		st->r->focus_net[k].bytes += c->d[k].bytes;
+		st->r->focus_net[k].count += c->d[k].count;
+		c->d[k] = (struct delta){ 0, 0 };
+		c->is_touched[k] = 0;
+	}
+	c->ntouched = kept;
+	st->in_call[t] = 0;
 }
 
 /* Ends the temporal buckets before time ns. */
@@ -292,6 +343,7 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 	r->steps[r->nsteps++] = (struct mt_step){
 		.name = (uint32_t)ev->addr, .start_ns = ev->time_ns,
 		.heap_start = current(st), .peak = current(st),
+		.expect = ev->expect, .expected = ev->expected,
 	};
 	st->in_step = 1;
 }
@@ -340,8 +392,22 @@ static void on_event(void *ctx, const struct mt_event *ev)
 			if (cap > UINT32_MAX)
 				cap = UINT32_MAX;
 			GROW(st->thread_allocs, st->nthreads_cap, cap);
+			if (st->focused) {
+				GROW(st->in_call, st->nthreads_cap, cap);
+				GROW(st->call_start, st->nthreads_cap, cap);
+			}
 			st->nthreads_cap = (uint32_t)cap;
 		}
+		if (st->focused && !st->second && st->in_call[ev->thread] != st->focused[key]) {
+			if (st->in_call[ev->thread]) {
+				close_call(st, ev->thread);
+			} else {
+				st->in_call[ev->thread] = 1;
+				st->call_start[ev->thread] = st->thread_allocs[ev->thread];
+			}
+		}
+		if (st->focused && st->focused[key] && !st->second)
+			tracker_add(&st->call_live, key, ev->size, 1);
 		if (!st->second) {
 			r->total_allocations++;
 			r->total_bytes += ev->size;
@@ -383,6 +449,11 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		r->peak_bytes = cur;
 		r->peak_ns = ev->time_ns;
 		tracker_clear(&st->since_peak);
+	}
+	if (st->focus_cur > r->focus_peak_bytes) {
+		r->focus_peak_bytes = st->focus_cur;
+		r->focus_peak_ns = ev->time_ns;
+		tracker_clear(&st->since_focus_peak);
 	}
 }
 
@@ -464,6 +535,26 @@ static int temporal_pass(const char *path, struct replay_state *st, char *err, s
 	return rc;
 }
 
+/* The k-th counters record naming a step belongs to the step's k-th run. */
+static void match_counters(struct mt_replay *r)
+{
+	uint32_t from = 0;
+
+	for (uint32_t i = 0; i < r->nsteps && from < r->c.nstep_counters; i++) {
+		for (uint32_t j = from; j < r->c.nstep_counters; j++) {
+			if (r->c.step_counters[j].name != r->steps[i].name)
+				continue;
+			r->steps[i].counters = j + 1;
+			if (j == from)
+				from++;
+			r->c.step_counters[j].name = 0;	/* taken */
+			break;
+		}
+		while (from < r->c.nstep_counters && !r->c.step_counters[from].name)
+			from++;
+	}
+}
+
 int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		  struct mt_replay *r, char *err, size_t errlen)
 {
@@ -482,6 +573,11 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	rc = pass(path, st, err, errlen);
 	if (rc == 0 && st->in_step)
 		close_step(st, r->c.end_ns);
+	if (rc == 0)
+		match_counters(r);
+	for (uint32_t t = 0; rc == 0 && st->in_call && t < st->nthreads_cap; t++)
+		if (st->in_call[t])
+			close_call(st, t);
 	/*
 	 * The timeline ends with the heap as the capture left it: what was
 	 * freed after the last sample (a Tracker stopping) is not lost.
@@ -497,11 +593,20 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		/* the peak: live now minus what changed after it */
 		r->peak = mt_xrealloc(NULL, cap * sizeof(*r->peak));
 		r->leaked = mt_xrealloc(NULL, cap * sizeof(*r->leaked));
+		if (o->focus)
+			r->focus_peak = mt_xcalloc(cap, sizeof(*r->focus_peak));
 		for (uint32_t k = 0; k < r->nkeys; k++) {
 			struct delta d = st->since_peak.is_touched[k] ? st->since_peak.d[k] : (struct delta){ 0, 0 };
 
 			r->peak[k].bytes = st->live[k].bytes - d.bytes;
 			r->peak[k].count = st->live[k].count - d.count;
+			if (o->focus && st->focused[k]) {
+				struct tracker *t = &st->since_focus_peak;
+
+				d = t->is_touched[k] ? t->d[k] : (struct delta){ 0, 0 };
+				r->focus_peak[k].bytes = st->live[k].bytes - d.bytes;
+				r->focus_peak[k].count = st->live[k].count - d.count;
+			}
 			r->leaked[k] = st->live[k];
 			r->leaked_bytes += st->live[k].bytes;
 			r->leaked_count += st->live[k].count;
@@ -520,6 +625,8 @@ void mt_replay_release(struct mt_replay *r)
 	free(r->keys);
 	free(r->total);
 	free(r->peak);
+	free(r->focus_peak);
+	free(r->focus_net);
 	free(r->leaked);
 	free(r->temporary);
 	free(r->tl_ns);
@@ -537,6 +644,11 @@ void mt_replay_release(struct mt_replay *r)
 		free(st->live);
 		tracker_free(&st->since_peak);
 		tracker_free(&st->since_bucket);
+		tracker_free(&st->since_focus_peak);
+		tracker_free(&st->call_live);
+		free(st->focused);
+		free(st->in_call);
+		free(st->call_start);
 		free(st->snap);
 		free(st->key_index);
 		free(st->thread_allocs);

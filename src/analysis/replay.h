@@ -48,6 +48,9 @@ struct mt_step {
 	uint64_t allocations, allocated_bytes;
 	uint32_t top_key;		/* the key that allocated most in it */
 	uint64_t top_bytes;
+	int expect;			/* the program estimated peak - heap_start: */
+	uint64_t expected;		/* ... this many bytes (memtide.step(expect=)) */
+	uint32_t counters;		/* 1 + its index in c.step_counters; 0: none */
 };
 
 struct mt_replay_opts {
@@ -55,6 +58,13 @@ struct mt_replay_opts {
 	uint32_t buckets;		/* temporal buckets, 0 for none */
 	int progress;			/* progress on stderr */
 	int include_file_mappings;	/* count file-backed mmaps as memory */
+	/*
+	 * A second high-water mark, of the memory allocated by the stacks
+	 * focus() accepts (called once per distinct stack): `lines` finds a
+	 * function's own peak with it.  NULL: none.
+	 */
+	int (*focus)(void *ctx, const struct mt_capture *c, uint32_t stack);
+	void *focus_ctx;
 };
 
 struct mt_replay {
@@ -79,6 +89,14 @@ struct mt_replay {
 	 * above unless include_file_mappings, but always measured here.
 	 */
 	uint64_t file_mapped_peak_bytes, file_mappings;
+	/*
+	 * With opts.focus: the focused stacks' high-water mark, and per key
+	 * what was live then; per key, what focused calls left live when they
+	 * ended (a thread's call ends at its next allocation with a stack not
+	 * focused, or at the end of the capture).  0 for keys not focused.
+	 */
+	uint64_t focus_peak_bytes, focus_peak_ns;
+	struct mt_usage *focus_peak, *focus_net;
 	/* heap and RSS at each writer round (10 ms) */
 	uint64_t *tl_ns, *tl_heap, *tl_rss;
 	size_t ntl;

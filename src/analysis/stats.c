@@ -83,45 +83,64 @@ static int by_count(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp(x->function, y->function);
 }
 
-void mt_stats_sites(const struct mt_replay *r, int top_n, int show_all, struct mt_stats *s)
+struct mt_site *mt_sites_of(const struct mt_replay *r, const struct mt_usage *per_key,
+			    int show_all, uint32_t *n)
 {
 	struct site_table t = { 0 };
 	struct mt_symbols *syms = mt_symbols_new(&r->c);
-	uint32_t top = top_n > 0 ? (uint32_t)top_n : 10;
 
-	memset(s, 0, sizeof(*s));
 	for (uint32_t k = 0; k < r->nkeys; k++) {
 		struct mt_location l;
 
-		if (!r->total[k].count)
+		if (!per_key[k].count)
 			continue;
 		mt_locate(&r->c, syms, r->keys[k].stack, show_all, &l);
-		site_add(&t, &l, r->total[k].bytes, r->total[k].count);
+		site_add(&t, &l, per_key[k].bytes, per_key[k].count);
 	}
 	mt_symbols_free(syms);
 	free(t.idx);
+	*n = t.n;
+	return t.v;
+}
 
-	s->by_size = mt_xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
-	s->by_count = mt_xrealloc(NULL, (t.n ? t.n : 1) * sizeof(*t.v));
-	if (t.n) {
-		qsort(t.v, t.n, sizeof(*t.v), by_bytes);
-		memcpy(s->by_size, t.v, t.n * sizeof(*t.v));
-		qsort(t.v, t.n, sizeof(*t.v), by_count);
-		memcpy(s->by_count, t.v, t.n * sizeof(*t.v));
+void mt_sites_free(struct mt_site *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		free((char *)v[i].function);
+		free((char *)v[i].file);
+	}
+	free(v);
+}
+
+void mt_stats_sites(const struct mt_replay *r, int top_n, int show_all, struct mt_stats *s)
+{
+	mt_stats_sites_of(r, r->total, top_n, show_all, s);
+}
+
+void mt_stats_sites_of(const struct mt_replay *r, const struct mt_usage *per_key, int top_n,
+		       int show_all, struct mt_stats *s)
+{
+	uint32_t n, top = top_n > 0 ? (uint32_t)top_n : 10;
+	struct mt_site *v = mt_sites_of(r, per_key, show_all, &n);
+
+	memset(s, 0, sizeof(*s));
+	s->by_size = mt_xrealloc(NULL, (n ? n : 1) * sizeof(*v));
+	s->by_count = mt_xrealloc(NULL, (n ? n : 1) * sizeof(*v));
+	if (n) {
+		qsort(v, n, sizeof(*v), by_bytes);
+		memcpy(s->by_size, v, n * sizeof(*v));
+		qsort(v, n, sizeof(*v), by_count);
+		memcpy(s->by_count, v, n * sizeof(*v));
 	}
 	/* by_size owns the strings of every site; by_count shares them. */
-	free(t.v);
-	s->nsites = t.n < top ? t.n : top;
-	s->nall = t.n;
+	free(v);
+	s->nsites = n < top ? n : top;
+	s->nall = n;
 }
 
 void mt_stats_release(struct mt_stats *s)
 {
-	for (uint32_t i = 0; i < s->nall; i++) {
-		free((char *)s->by_size[i].function);
-		free((char *)s->by_size[i].file);
-	}
-	free(s->by_size);
+	mt_sites_free(s->by_size, s->nall);
 	free(s->by_count);
 	memset(s, 0, sizeof(*s));
 }

@@ -2,9 +2,9 @@
  * session.c - a capture session of libmemtide.so: start-up under
  * LD_PRELOAD from the variables memtide run sets (which are then taken out
  * of the environment), or in-process from memtide.Tracker through the
- * exported API (memtide_tracker_start/stop, memtide_step, the guard and
- * record calls of the Python allocator wrappers); fork handling and
- * shutdown.
+ * exported API (memtide_tracker_start/stop, memtide_step,
+ * memtide_step_expect and memtide_step_counters, the guard and record calls of the Python allocator
+ * wrappers); fork handling and shutdown.
  */
 
 #include <dlfcn.h>
@@ -352,26 +352,80 @@ int memtide_tracker_active(void)
 	return atomic_load(&mt_active);
 }
 
-/* Marks the start of a pipeline step (name NULL or "": outside steps). */
-__attribute__((visibility("default")))
-int memtide_step(const char *name)
+/*
+ * A pipeline step begins (name NULL or "": outside steps).  An estimate of
+ * the step's peak above its start (expect) goes first, as a META record
+ * naming the step's string: the meta log reaches the file before any event
+ * emitted after it, so readers meet it before the step's STEP event.
+ */
+static int step_begin(const char *name, int expect, uint64_t expected)
 {
 	struct mt_thread *t;
 	uint32_t id = 0;
 
-	if (!atomic_load(&mt_active) || mt_in_hook)
+	if (!atomic_load(&mt_active) || mt_in_hook || (expect && (!name || !*name)))
 		return -1;
 	mt_in_hook = 1;
 	t = mt_current_thread();
 	if (t && name && *name) {
 		pthread_mutex_lock(&mt_meta_lock);
 		id = mt_intern_string(name);
+		if (expect) {
+			char v[48];
+
+			snprintf(v, sizeof(v), "%u %llu", id, (unsigned long long)expected);
+			mt_meta_record(MT_REC_META, 0, NULL, "step_expected_bytes", v);
+		}
 		pthread_mutex_unlock(&mt_meta_lock);
 	}
 	if (t)	/* the stack field carries the RSS, in pages */
 		mt_emit(t, MT_EV_STEP, id, mt_now_ns(), (uint32_t)(mt_rss_bytes() / 4096));
 	mt_in_hook = 0;
 	return t ? 0 : -1;
+}
+
+/* Marks the start of a pipeline step (name NULL or "": outside steps). */
+__attribute__((visibility("default")))
+int memtide_step(const char *name)
+{
+	return step_begin(name, 0, 0);
+}
+
+/*
+ * The hardware counters of the step named name that has just ended
+ * (memtide.step(perf=True)), as the program read them: META step_counters
+ * "ID CYCLES INSTRUCTIONS REFERENCES MISSES", '-' for one not counted
+ * (negative).  The k-th record naming a step belongs to its k-th run.
+ */
+__attribute__((visibility("default")))
+int memtide_step_counters(const char *name, const int64_t counts[4])
+{
+	char v[128];
+	int len;
+
+	if (!atomic_load(&mt_active) || mt_in_hook || !name || !*name)
+		return -1;
+	mt_in_hook = 1;
+	pthread_mutex_lock(&mt_meta_lock);
+	len = snprintf(v, sizeof(v), "%u", mt_intern_string(name));
+	for (int i = 0; i < 4; i++)
+		len += counts[i] < 0 ? snprintf(v + len, sizeof(v) - (size_t)len, " -") :
+			snprintf(v + len, sizeof(v) - (size_t)len, " %lld", (long long)counts[i]);
+	mt_meta_record(MT_REC_META, 0, NULL, "step_counters", v);
+	pthread_mutex_unlock(&mt_meta_lock);
+	mt_in_hook = 0;
+	return 0;
+}
+
+/*
+ * The same, with the program's estimate of how far the heap will go above
+ * its level at the step's start (`memtide steps` compares the two); name
+ * must not be empty.
+ */
+__attribute__((visibility("default")))
+int memtide_step_expect(const char *name, uint64_t expected_bytes)
+{
+	return step_begin(name, 1, expected_bytes);
 }
 
 /*

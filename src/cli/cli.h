@@ -14,6 +14,10 @@ int cmd_transform(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_steps(int argc, char **argv);
+int cmd_lines(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* Prints "memtide: <message>" on stderr and returns 1 (or the given code). */
 int mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

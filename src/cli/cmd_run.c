@@ -8,6 +8,7 @@
  * so that it says so instead of "capture written".
  */
 #include <elf.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,7 +35,8 @@ static const char usage_text[] =
 	"       memtide run [options] program [args...]\n"
 	"\n"
 	"Runs a Python script or any native program and records every allocation\n"
-	"(malloc and friends, mmap) with the stack that made it.\n"
+	"(malloc and friends, mmap) with the stack that made it. A Python named\n"
+	"as the program (memtide run python3 script.py) runs as for script.py.\n"
 	"\n"
 	"  -o, --output FILE   capture file (default: memtide-<program>.<pid>.tide)\n"
 	"  -f, --force         overwrite an existing capture file\n"
@@ -78,6 +80,24 @@ static int is_python_name(const char *file)
 	size_t len = strlen(file);
 
 	return len > 3 && !strcmp(file + len - 3, ".py");
+}
+
+/*
+ * A Python interpreter named on the command line (`memtide run python3
+ * x.py`): python, python3, python3.11, python3.12d...  It is run as the
+ * interpreter of a Python program (a pyenv shim resolved to the real one,
+ * Python frames only unless --native, memtide's package importable).
+ */
+static int is_interpreter_name(const char *file)
+{
+	const char *b = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+	if (strncmp(b, "python", 6))
+		return 0;
+	for (b += 6; *b; b++)
+		if (!isdigit((unsigned char)*b) && *b != '.' && !(b[1] == '\0' && strchr("dmu", *b)))
+			return 0;
+	return 1;
 }
 
 /* Finds prog like execvp would (a script.py also in the current
@@ -526,7 +546,10 @@ int cmd_run(int argc, char **argv)
 			return mt_error("'%s' already exists (use -f to overwrite it)", o.output);
 	}
 	python = o.module || o.code;
-	if (!python) {
+	if (!python && is_interpreter_name(argv[first])) {
+		o.python = argv[first++];
+		python = 1;
+	} else if (!python) {
 		if (find_program(argv[first], exe, sizeof(exe)) < 0)
 			return mt_error("cannot run '%s': no such file or program", argv[first]) + 126;
 		if ((rc = check_program(exe, &o, &python)))
@@ -549,8 +572,9 @@ int cmd_run(int argc, char **argv)
 	if (access(lib, R_OK))
 		return mt_error("cannot find the tracker library '%s': %s", lib, strerror(errno));
 
-	name = o.module ? o.module : o.code ? "python-c" : strrchr(argv[first], '/') ?
-		strrchr(argv[first], '/') + 1 : argv[first];
+	name = o.module ? o.module : o.code ? "python-c" :
+		first >= argc || argv[first][0] == '-' ? "python" :
+		strrchr(argv[first], '/') ? strrchr(argv[first], '/') + 1 : argv[first];
 	snprintf(stem, sizeof(stem), "%s", name);
 
 	/* argv for the child */

@@ -24,6 +24,10 @@ static const struct command {
 	{ "flamegraph", cmd_flamegraph, "an HTML flame graph, with heap and RSS over time" },
 	{ "table", cmd_table, "an HTML table of allocation sites" },
 	{ "steps", cmd_steps, "per-step table of a pipeline marked with memtide.step()" },
+	{ "lines", cmd_lines, "memory line by line inside chosen Python functions" },
+	{ "bench", cmd_bench, "run a command over a matrix of parameters and compare the runs" },
+	{ "plot", cmd_plot, "heap and RSS over time of one or more captures: PNG, SVG, PDF, HTML" },
+	{ "diff", cmd_diff, "compare two captures: totals, and what grew where" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
 };
 

@@ -54,6 +54,10 @@ struct mt_reader_state {
 	uint32_t bias_mask, nbias;
 	uint32_t *bias_next;		/* per module: the next older at its bias, +1 */
 	size_t cap_bias_next;
+	/* per string id: the estimate for the next step of that name, + 1 */
+	uint64_t *step_expect;
+	size_t cap_step_expect;
+	size_t cap_step_counters;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -153,6 +157,11 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 				goto bad;
 			ev.time_ns = ev.size;
 			ev.size = v * 4096;
+			if (ev.addr < st->cap_step_expect && st->step_expect[ev.addr]) {
+				ev.expect = 1;
+				ev.expected = st->step_expect[ev.addr] - 1;
+				st->step_expect[ev.addr] = 0;
+			}
 		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
@@ -231,22 +240,86 @@ static char *str(struct cursor *k)
 	return s ? dupn(s, n) : NULL;
 }
 
-static void set_meta(struct mt_capture *c, const char *key, char *value)
+/*
+ * META step_expected_bytes "ID BYTES": the estimate for the next STEP
+ * naming string ID.  0, or -1 when the value makes no sense.
+ */
+static int step_expected(struct mt_capture *c, const char *value)
 {
+	struct mt_reader_state *st = c->st;
+	char *end;
+	unsigned long long id, bytes;
+
+	errno = 0;
+	id = strtoull(value, &end, 10);
+	if (end == value || *end != ' ' || !id || id >= c->nstrings)
+		return -1;
+	value = end + 1;
+	bytes = strtoull(value, &end, 10);
+	if (end == value || *end || errno || bytes > INT64_MAX)
+		return -1;
+	st->step_expect = grow(st->step_expect, &st->cap_step_expect, id, sizeof(uint64_t));
+	st->step_expect[id] = bytes + 1;
+	return 0;
+}
+
+/*
+ * META step_counters "ID CYCLES INSTRUCTIONS REFERENCES MISSES" ('-': not
+ * counted), appended in order.  0, or -1 when the value makes no sense.
+ */
+static int step_counters(struct mt_capture *c, const char *value)
+{
+	struct mt_reader_state *st = c->st;
+	struct mt_step_counters sc;
+	int64_t *v[4] = { &sc.cycles, &sc.instructions, &sc.cache_references, &sc.cache_misses };
+	unsigned long long id;
+	char *end;
+
+	errno = 0;
+	id = strtoull(value, &end, 10);
+	if (end == value || !id || id >= c->nstrings)
+		return -1;
+	sc.name = (uint32_t)id;
+	for (int i = 0; i < 4; i++) {
+		if (*end != ' ')
+			return -1;
+		value = end + 1;
+		if (*value == '-' && (value[1] == ' ' || !value[1])) {
+			*v[i] = -1;
+			end = (char *)value + 1;
+			continue;
+		}
+		*v[i] = (int64_t)strtoull(value, &end, 10);
+		if (end == value || errno || *v[i] < 0)
+			return -1;
+	}
+	if (*end)
+		return -1;
+	c->step_counters = grow(c->step_counters, &st->cap_step_counters, c->nstep_counters,
+				sizeof(sc));
+	c->step_counters[c->nstep_counters++] = sc;
+	return 0;
+}
+
+/* 0, or -1 for a value that makes no sense. */
+static int set_meta(struct mt_capture *c, const char *key, char *value)
+{
+	int rc = 0;
+
 	if (!strcmp(key, "command")) {
 		free((char *)c->command);
 		c->command = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "python")) {
 		free((char *)c->python);
 		c->python = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "cwd")) {
 		free((char *)c->cwd);
 		c->cwd = value;
-		return;
+		return 0;
 	}
 	if (!strcmp(key, "pid"))
 		c->pid = strtoull(value, NULL, 10);
@@ -262,7 +335,12 @@ static void set_meta(struct mt_capture *c, const char *key, char *value)
 		c->signal_dropped_bytes = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "signal_dropped_frees"))
 		c->signal_dropped_frees = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "step_expected_bytes"))
+		rc = step_expected(c, value);
+	else if (!strcmp(key, "step_counters"))
+		rc = step_counters(c, value);
 	free(value);
+	return rc;
 }
 
 /* The entry of a load bias in the module index; made on first sight. */
@@ -335,7 +413,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		a = str(k);
 		b = str(k);
 		if (a && b) {
-			set_meta(c, a, b);
+			if (set_meta(c, a, b) < 0)
+				k->bad = 1;
 			b = NULL;
 		}
 		break;
@@ -771,6 +850,7 @@ void mt_capture_release(struct mt_capture *c)
 	free((char *)c->command);
 	free((char *)c->python);
 	free((char *)c->cwd);
+	free(c->step_counters);
 	if (st) {
 		if (st->f)
 			fclose(st->f);
@@ -778,6 +858,7 @@ void mt_capture_release(struct mt_capture *c)
 		free(st->raw);
 		free(st->bias);
 		free(st->bias_next);
+		free(st->step_expect);
 		ZSTD_freeDCtx(st->dctx);
 		free(st);
 	}

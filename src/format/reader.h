@@ -19,6 +19,8 @@ struct mt_event {
 	uint32_t stack;		/* node id, 0 for none */
 	uint32_t thread;	/* thread index */
 	uint8_t kind;		/* enum mt_event_kind */
+	uint8_t expect;		/* step: the program gave an estimate, */
+	uint64_t expected;	/* ... of the step's peak above its start */
 };
 
 struct mt_pyframe {
@@ -39,6 +41,12 @@ struct mt_module {
 	uint64_t bias;
 	const char *path, *build_id;
 	uint64_t lo, hi;	/* lowest and highest mapped address */
+};
+
+/* The counters of one run of the step named name: -1 where not counted. */
+struct mt_step_counters {
+	uint32_t name;		/* string id */
+	int64_t cycles, instructions, cache_references, cache_misses;
 };
 
 struct mt_thread_info {
@@ -75,6 +83,9 @@ struct mt_capture {
 	uint64_t dropped_events;	/* the tracker ran out of memory for these */
 	/* made in signal handlers that interrupted the tracker: not recorded */
 	uint64_t signal_dropped_allocs, signal_dropped_bytes, signal_dropped_frees;
+	/* hardware counters of steps (memtide.step(perf=True)), in order */
+	struct mt_step_counters *step_counters;
+	uint32_t nstep_counters;
 	/* private */
 	struct mt_reader_state *st;
 };

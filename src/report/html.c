@@ -116,18 +116,14 @@ static void put_value(FILE *f, int series, uint64_t v, int first)
 		fprintf(f, "%s%llu", first ? "" : ",", (unsigned long long)v);
 }
 
-/*
- * Heap and RSS over time, at most TIMELINE_POINTS points keeping maxima;
- * the last point (the heap at the end) is always kept as it is.
- */
-static void write_timeline(FILE *f, const struct mt_replay *r)
+void mt_html_timeline(FILE *f, const struct mt_replay *r)
 {
 	size_t n = r->ntl ? r->ntl - 1 : 0, step = (n + TIMELINE_POINTS - 1) / TIMELINE_POINTS;
 	const char *keys[3] = { "t", "heap", "rss" };
 
 	if (!step)
 		step = 1;
-	fputs(",\n\"timeline\": {", f);
+	fputc('{', f);
 	for (int s = 0; s < 3; s++) {
 		fprintf(f, "%s\"%s\": [", s ? ", " : "", keys[s]);
 		for (size_t i = 0; i < n; i += step) {
@@ -290,7 +286,8 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 			(double)r->steps[i].end_ns / 1e9);
 	}
 	fputc(']', f);
-	write_timeline(f, r);
+	fputs(",\n\"timeline\": ", f);
+	mt_html_timeline(f, r);
 	if (o->temporal && r->nbuckets)
 		write_temporal(f, r, stack_of, other);
 	else
@@ -305,8 +302,8 @@ static void write_data(FILE *f, const struct mt_replay *r, struct mt_symbols *sy
 	free(fr);
 }
 
-int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
-		  struct mt_symbols *syms, const struct mt_html_opts *o)
+int mt_html_fill(FILE *f, const char *tmpl, const char *title_text,
+		 void (*write)(FILE *f, void *ctx), void *ctx)
 {
 	const char *title = strstr(tmpl, "{{TITLE}}");
 	const char *data = title ? strstr(title, "{{DATA}}") : NULL;
@@ -314,11 +311,32 @@ int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 	if (!title || !data)
 		return -1;
 	fwrite(tmpl, 1, (size_t)(title - tmpl), f);
-	html_text(f, o->title);
+	html_text(f, title_text);
 	title += strlen("{{TITLE}}");
 	fwrite(title, 1, (size_t)(data - title), f);
-	write_data(f, r, syms, o);
+	write(f, ctx);
 	data += strlen("{{DATA}}");
 	fputs(data, f);
 	return 0;
+}
+
+struct report {
+	const struct mt_replay *r;
+	struct mt_symbols *syms;
+	const struct mt_html_opts *o;
+};
+
+static void write_report(FILE *f, void *ctx)
+{
+	struct report *rp = ctx;
+
+	write_data(f, rp->r, rp->syms, rp->o);
+}
+
+int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
+		  struct mt_symbols *syms, const struct mt_html_opts *o)
+{
+	struct report rp = { r, syms, o };
+
+	return mt_html_fill(f, tmpl, o->title, write_report, &rp);
 }

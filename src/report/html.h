@@ -18,8 +18,24 @@ struct mt_html_opts {
 	int show_all;			/* --show-all-frames: nothing marked hidden */
 };
 
-/* Returns 0, or -1 when the template lacks its placeholders. */
+/* A flame graph or table page of a replay: 0, or -1 as above. */
 int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 		  struct mt_symbols *syms, const struct mt_html_opts *o);
+
+/*
+ * Copies tmpl to f with {{TITLE}} replaced by title (HTML-escaped) and
+ * {{DATA}} by what write(f, ctx) writes (a JSON document with '<', '>'
+ * and '&' escaped, as mt_json_str does), in one pass.  Returns 0, or -1
+ * when the template lacks the placeholders.
+ */
+int mt_html_fill(FILE *f, const char *tmpl, const char *title,
+		 void (*write)(FILE *f, void *ctx), void *ctx);
+
+/*
+ * Heap and RSS over time as {"t": [seconds], "heap": [bytes], "rss":
+ * [bytes]}: at most 2,000 points keeping each interval's maximum, and
+ * always the last one (the heap as the capture left it).
+ */
+void mt_html_timeline(FILE *f, const struct mt_replay *r);
 
 #endif

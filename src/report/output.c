@@ -26,6 +26,53 @@ const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes)
 	return buf;
 }
 
+int mt_parse_size(const char *text, uint64_t *bytes)
+{
+	static const char *units[] = { "k", "m", "g", "t", "p" };
+	const char *p = text;
+	uint64_t whole = 0, frac = 0, fscale = 1, unit = 1;
+	int digits = 0;
+
+	while (*p >= '0' && *p <= '9') {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -1;
+		whole = whole * 10 + (uint64_t)(*p++ - '0');
+		digits++;
+	}
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (fscale < 1000000000000000ull) {	/* 15 decimals at most */
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				fscale *= 10;
+			}
+	if (!digits)
+		return -1;
+	while (*p == ' ')
+		p++;
+	if (*p && *p != 'b' && *p != 'B') {
+		int k = -1, binary = (p[1] == 'i' || p[1] == 'I');
+
+		for (int i = 0; i < 5; i++)
+			if (*p == units[i][0] || *p == units[i][0] - 'a' + 'A')
+				k = i;
+		if (k < 0 || (p[1 + binary] != 'b' && p[1 + binary] != 'B') || p[2 + binary])
+			return -1;
+		for (int i = 0; i <= k; i++)
+			unit *= binary ? 1024 : 1000;
+	} else if (*p && p[1]) {
+		return -1;
+	}
+	if (whole > UINT64_MAX / unit)
+		return -1;
+	whole *= unit;
+	/* frac / fscale of a unit, rounded down (in 128 bits: both below 2^51) */
+	frac = (uint64_t)((unsigned __int128)frac * unit / fscale);
+	if (whole > UINT64_MAX - frac)
+		return -1;
+	*bytes = whole + frac;
+	return 0;
+}
+
 const char *mt_plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;

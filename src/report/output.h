@@ -11,8 +11,18 @@
 
 /* "512 B", "3.91 KiB", "1.50 GiB" (powers of 1024, named as such). */
 const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes);
+/*
+ * A size as users write it: "512", "10MB" (10,000,000), "10 MiB"
+ * (10,485,760), "1.5 GiB": a number, then B, KB, MB, GB, TB, PB (powers of
+ * 1000) or KiB ... PiB (powers of 1024), in any case; a fraction of a byte
+ * is dropped.  0, or -1 when text is not such a size or does not fit.
+ */
+int mt_parse_size(const char *text, uint64_t *bytes);
 /* one when n is 1, else many: "1 allocation", "2 allocations". */
 const char *mt_plural(uint64_t n, const char *one, const char *many);
+/* What mt_parse_size takes, for error messages. */
+#define MT_SIZE_SYNTAX "a number of bytes, or a number and a unit: B, KB, MB, GB, TB " \
+	"(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"
 /* "1,234,567". */
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n);
 /* Writes s as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */

@@ -89,11 +89,11 @@ def pip_install(py, *what, cwd):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
 
 
-def check_run(cmd, tmp_path, py, version, env=None):
-    """`CMD run -o out.tide script.py` ran SCRIPT with py and recorded it."""
+def check_run(cmd, tmp_path, py, version, env=None, prog=("script.py",)):
+    """`CMD run -o out.tide PROG` ran SCRIPT with py and recorded it."""
     (tmp_path / "script.py").write_text(SCRIPT)
     out = tmp_path / "out.tide"
-    res = subprocess.run([*cmd, "run", "-q", "-f", "-o", str(out), "script.py"],
+    res = subprocess.run([*cmd, "run", "-q", "-f", "-o", str(out), *prog],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
                          env=env or clean_env())
     assert res.returncode == 0, res.stderr
@@ -171,3 +171,6 @@ def test_run_resolves_pyenv_shim(tmp_path):
     env = clean_env(PATH=f"{shims}:{os.environ['PATH']}", PYENV_VERSION=version,
                     PYTHONPATH=str(site))
     check_run([BIN], tmp_path, real, "(3, 12)", env=env)
+    # the interpreter named on the command line, as users type it: the same
+    # (the shim resolved, Python frames, memtide importable for its steps)
+    check_run([BIN], tmp_path, real, "(3, 12)", env=env, prog=("python3", "script.py"))
