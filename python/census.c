@@ -5,15 +5,18 @@
  * interpreter, holding the GIL, outside the allocation hooks: it uses
  * plain malloc.
  *
- * The walk: every object the garbage collector tracks (gc.get_objects(),
- * whose list holds a reference to each, so none can go away under us),
- * plus every object reachable from them that it does not track (ints,
- * strs, floats, bytes, untracked tuples and dicts and what those hold),
- * found through tp_traverse and counted once thanks to a set of
- * addresses.  No Python code runs during the walk; the sizes of objects
- * whose __sizeof__ is written in Python are asked for afterwards, on
- * references the walk took.  Another thread can only run during that
- * second part, so its changes make counts approximate, never a crash.
+ * The walk, in one pass over the collector's own generation lists (the
+ * permanent one of gc.freeze() included): every object the garbage
+ * collector tracks, plus every object reachable from them that it does
+ * not track (ints, strs, floats, bytes, untracked tuples and dicts and
+ * what those hold), found through tp_traverse and counted once thanks to
+ * a bitmap of addresses.  Nothing but CPython's own C code runs during
+ * the walk, and automatic collection is off, so the lists stay as they
+ * are; the sizes that take other code (a __sizeof__ written in Python, an
+ * extension's) are asked for afterwards, on references the walk took.
+ * Another thread can only run during that second part, so its changes
+ * make counts approximate, never a crash.  Dicts of instances, classes
+ * and modules are counted as "dict of <owner's class>", as guppy does.
  *
  * Size is sys.getsizeof()'s figure: __sizeof__() plus the pre-header the
  * interpreter allocates before the object (the GC header; in 3.11+ the
@@ -42,8 +45,8 @@
 /* How the size of a type's instances is found (decided once per type). */
 enum {
 	SZ_DEFAULT,	/* object.__sizeof__: basic size plus items */
-	SZ_CMETHOD,	/* a C method without arguments: called directly */
-	SZ_OTHER,	/* anything else (Python code): asked after the walk */
+	SZ_CMETHOD,	/* a core type's C method (core_type()): called directly */
+	SZ_OTHER,	/* anything else (Python code...): asked after the walk */
 };
 
 /* One type met in the walk; the row tables point at these. */
@@ -91,8 +94,8 @@ struct census {
 		uint32_t type, owner, site;	/* its row's key */
 	} *later;
 	size_t nlater, cap_later;
-	/* instance, type and module dicts: dict -> its owner's type index,
-	 * and the dicts met, whose rows wait for the end of the walk */
+	/* dicts met before their owner (instance, class, module), whose rows
+	 * wait for the end of the walk; dict -> its owner's type index */
 	struct owned {
 		uintptr_t dict;	/* 0: empty */
 		uint32_t owner;
@@ -205,7 +208,6 @@ static PyObject *object_sizeof;	/* object.__sizeof__ */
  * internal _PyType_PreHeaderSize(), whose header cannot be mixed with the
  * public ones in 3.11.
  */
-#define MT_GC_HEAD_SIZE sizeof(PyGC_Head)
 #if PY_VERSION_HEX >= 0x030C0000
 #define MT_PREHEADER_FLAGS Py_TPFLAGS_PREHEADER
 #elif PY_VERSION_HEX >= 0x030B0000
@@ -216,7 +218,7 @@ static PyObject *object_sizeof;	/* object.__sizeof__ */
 
 static Py_ssize_t preheader_of_type(PyTypeObject *tp)
 {
-	return (PyType_IS_GC(tp) ? (Py_ssize_t)MT_GC_HEAD_SIZE : 0) +
+	return (PyType_IS_GC(tp) ? (Py_ssize_t)sizeof(PyGC_Head) : 0) +
 	       ((tp->tp_flags & MT_PREHEADER_FLAGS) ? 2 * (Py_ssize_t)sizeof(PyObject *) : 0);
 }
 
@@ -230,7 +232,7 @@ static Py_ssize_t preheader(PyObject *o)
 #if PY_VERSION_HEX >= 0x030B0000
 	return preheader_of_type(Py_TYPE(o));
 #else
-	return PyObject_IS_GC(o) ? (Py_ssize_t)MT_GC_HEAD_SIZE : 0;
+	return PyObject_IS_GC(o) ? (Py_ssize_t)sizeof(PyGC_Head) : 0;
 #endif
 }
 
@@ -378,7 +380,7 @@ static Py_ssize_t size_from(PyObject *res, PyObject *o)
 	Py_ssize_t n = res ? PyLong_AsSsize_t(res) : -1;
 
 	Py_XDECREF(res);
-	if (n < 0) {	/* raised, not an int, or negative: as getsizeof's own default */
+	if (n < 0) {	/* raised, not an int, or negative: counted as object.__sizeof__ */
 		PyErr_Clear();
 		n = default_sizeof(o);
 	}

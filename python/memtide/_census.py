@@ -19,7 +19,8 @@ from array import array
 
 __all__ = ["census", "Census", "Row"]
 
-_BY = {"type": (True, False), "site": (False, True), ("type", "site"): (True, True)}
+_TYPE_SITE = ("type", "site")
+_BY = {"type": (True, False), "site": (False, True), _TYPE_SITE: (True, True)}
 
 
 _helper = None
@@ -140,7 +141,7 @@ class Census:
     the difference of two shows only what the program did in between.
     """
 
-    __slots__ = ("by", "_types", "_sites", "_counts", "_sizes", "_total_count",
+    __slots__ = ("_by", "_types", "_sites", "_counts", "_sizes", "_total_count",
                  "_total_size")
 
     def __init__(self, by, rows, total=None):
@@ -152,7 +153,7 @@ class Census:
             merged[t, s] = (m[0] + n, m[1] + z)
         rows = sorted(((t, s, n, z) for (t, s), (n, z) in merged.items()),
                       key=lambda r: (-r[3], -r[2], r[0] or "", r[1] or ""))
-        self.by = by
+        self._by = by if isinstance(by, str) else ",".join(by)     # no tuple of its own
         self._types = "\0".join(r[0] or "" for r in rows)
         self._sites = "\0".join(r[1] or "" for r in rows)
         self._counts = array("q", (r[2] for r in rows)).tobytes()
@@ -160,6 +161,11 @@ class Census:
         if total is None:
             total = (sum(r[2] for r in rows), sum(r[3] for r in rows))
         self._total_count, self._total_size = total
+
+    @property
+    def by(self):
+        """"type", "site" or ("type", "site")."""
+        return _TYPE_SITE if self._by == "type,site" else self._by
 
     @property
     def total_count(self):
@@ -248,8 +254,8 @@ class Census:
             cells.append((str(i), str(r.count), pct(r.count, tc), str(r.size_bytes),
                           pct(r.size_bytes, ts), str(cum), pct(cum, ts), kind))
         head = ("Index", "Count", "%", "Size", "%", "Cumulative", "%",
-                "Kind (class / dict of class)" if not by_site else "Kind (class / dict of class) at site" if by_type
-                else "Site (file:line (function))")
+                "Site (file:line (function))" if not by_type else
+                "Kind (class / dict of class)" + (" at site" if by_site else ""))
         widths = [max([len(head[k])] + [len(c[k]) for c in cells]) for k in range(7)]
         lines = ["Partition of a set of %d objects. Total size = %d bytes." % (tc, ts)]
         for row in [head] + cells:
