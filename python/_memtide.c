@@ -252,6 +252,8 @@ static int find_lib(void *handle)
 	SYM(sites.site_of, "memtide_site_of");
 	SYM(sites.end, "memtide_sites_end");
 	SYM(sites.meta_copy, "memtide_meta_copy");
+	lib.sites.enter = lib.enter;
+	lib.sites.leave = lib.leave;
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
 	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&

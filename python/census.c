@@ -26,6 +26,12 @@
  * owners count their buffer when their __sizeof__ does: numpy arrays that
  * own their data (OWNDATA) report it, views do not, so an 80 MB array is
  * 80 MB once, however many views it has.
+ *
+ * By site, under a tracker that records Python's allocators, each
+ * object's memory block (the object less its pre-header) is looked up in
+ * the tracker's map of live blocks, which gives the stack that allocated
+ * it; the stack's innermost Python frame, read from a copy of the
+ * tracker's meta log, names the row "file:line (function)".
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -925,7 +931,7 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	struct meta m = { 0 };
 	struct _gc_runtime_state *gs = NULL;
 	PyObject *out = NULL, *res = NULL;
-	int sites_on = 0, enabled = 0;
+	int sites_on = 0, enabled = 0;	/* sites_on: begun, then guarded */
 
 	if (!object_sizeof) {
 		/* static types have no tp_dict of their own from 3.12 */
@@ -938,9 +944,9 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	}
 	/*
 	 * By site, the tracker records nothing of this thread from here to
-	 * end(), make() included: the census's own objects, which the
+	 * the end, make() included: the census's own objects, which the
 	 * interpreter's free lists may hand to the program later, are no
-	 * site of the program's.
+	 * site of the program's.  The writer waits only for the walk.
 	 */
 	if (sites) {
 		if (sites->begin() < 0) {
@@ -964,6 +970,10 @@ PyObject *mt_census_walk(PyObject *exclude, int by_type, const struct mt_census_
 	for (int g = 0; g < NUM_GENERATIONS; g++)
 		walk_generation(&c, &gs->generations[g].head);
 	walk_generation(&c, &gs->permanent_generation.head);	/* gc.freeze()'s */
+	if (sites_on) {
+		sites->end();
+		sites_on = sites->enter();	/* 0 if the tracker stopped meanwhile */
+	}
 	count_dicts(&c);
 	if (PyErr_Occurred())
 		PyErr_Clear();	/* from a C __sizeof__ that raised and was counted by default */
@@ -1024,6 +1034,6 @@ out:
 	if (gs)
 		gs->enabled = enabled;
 	if (sites_on)
-		sites->end();
+		sites->leave();
 	return res;
 }

@@ -10,17 +10,21 @@
 
 /*
  * Where each object was allocated, from the tracker (libmemtide.so, whose
- * functions these are: writer.c, meta.c): begin() returns 0 and keeps
- * the tracker's map of live blocks still until end(); site_of() gives the
- * stack node of the block at an address (0: unknown); meta_copy() copies
- * the meta log (STRING, PYFRAME, NODE records) when it fits and returns
- * its length.
+ * functions these are: writer.c, meta.c, session.c): begin() returns 0
+ * and keeps the tracker's map of live blocks still until end(); site_of()
+ * gives the stack node of the block at an address (0: unknown);
+ * meta_copy() copies the meta log (STRING, PYFRAME, NODE records) when it
+ * fits and returns its length; enter() (1 when done) and leave() keep the
+ * calling thread's allocations out of the capture in between, as begin()
+ * and end() do.
  */
 struct mt_census_sites {
 	int (*begin)(void);
 	uint32_t (*site_of)(uintptr_t block);
 	void (*end)(void);
 	size_t (*meta_copy)(uint8_t *buf, size_t cap);
+	int (*enter)(void);
+	void (*leave)(void);
 };
 
 /*
