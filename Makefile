@@ -76,7 +76,10 @@ $(ASSETS): $(WEB_SRC) $(NPM_STAMP)
 # the one matching the Python it finds in the process.
 # The package is self-contained: the command and the tracker library go
 # in too (memtide/bin/memtide, memtide/libmemtide.so).
-$(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*.py) $(LIB) $(BIN)
+PYHELPER_SRC = python/_memtide.c python/census.c
+PYHELPER_DEPS = $(PYHELPER_SRC) python/census.h src/capture/pyhelper.h include/memtide/format.h \
+	src/format/varint.h
+$(PYSTAMP): $(PYHELPER_DEPS) $(wildcard python/memtide/*.py) $(LIB) $(BIN)
 	@mkdir -p $(PYPKG)/bin
 	cp python/memtide/*.py $(PYPKG)/
 	cp $(LIB) $(PYPKG)/libmemtide.so
@@ -85,11 +88,12 @@ $(PYSTAMP): python/_memtide.c src/capture/pyhelper.h $(wildcard python/memtide/*
 		inc=$$($$py -c 'import sysconfig; print(sysconfig.get_paths()["include"])'); \
 		ext=$$($$py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); \
 		[ -f "$$inc/Python.h" ] || { echo "skipping $$py: no headers in $$inc"; continue; }; \
-		[ -f "$(PYPKG)/_memtide$$ext" ] && [ "$(PYPKG)/_memtide$$ext" -nt python/_memtide.c ] && \
-			[ "$(PYPKG)/_memtide$$ext" -nt src/capture/pyhelper.h ] && continue; \
+		fresh=1; for f in $(PYHELPER_DEPS); do \
+			[ "$(PYPKG)/_memtide$$ext" -nt $$f ] || fresh=0; done; \
+		[ $$fresh = 1 ] && continue; \
 		echo "  helper for $$py -> _memtide$$ext"; \
 		$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I"$$inc" \
-			-o "$(PYPKG)/_memtide$$ext" python/_memtide.c; \
+			-o "$(PYPKG)/_memtide$$ext" $(PYHELPER_SRC); \
 	done
 	@touch $@
 

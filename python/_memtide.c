@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 
 #include "../src/capture/pyhelper.h"
+#include "census.h"
 
 static uint64_t code_tag(PyCodeObject *co)
 {
@@ -176,6 +177,7 @@ static struct {
 	int (*step_expect)(const char *, uint64_t);
 	int (*step_counters)(const char *, const int64_t *);
 	int (*thread_name)(const char *);
+	struct mt_census_sites sites;
 } lib;
 
 static PyMemAllocatorEx orig_mem, orig_obj;
@@ -246,9 +248,17 @@ static int find_lib(void *handle)
 	SYM(step_expect, "memtide_step_expect");
 	SYM(step_counters, "memtide_step_counters");
 	SYM(thread_name, "memtide_thread_name");
+	SYM(sites.begin, "memtide_sites_begin");
+	SYM(sites.site_of, "memtide_site_of");
+	SYM(sites.end, "memtide_sites_end");
+	SYM(sites.meta_copy, "memtide_meta_copy");
+	lib.sites.enter = lib.enter;
+	lib.sites.leave = lib.leave;
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
-	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters && lib.thread_name ? 0 : -1;
+	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&
+	       lib.thread_name && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
+	       lib.sites.meta_copy ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)
@@ -580,6 +590,34 @@ static PyObject *mod_active(PyObject *self, PyObject *unused)
 	return PyBool_FromLong(active_lib());
 }
 
+/*
+ * census(exclude, by_type, by_site, make): make(rows of memtide.census()).  By
+ * site, Python's allocators must be wrapped by this helper (a Tracker with
+ * trace_python_allocators, or memtide run --trace-python-allocators), so
+ * that the tracker knows the block of every object allocated since.
+ */
+static PyObject *mod_census(PyObject *self, PyObject *args)
+{
+	PyObject *exclude, *make;
+	int by_type = 1, by_site = 0;
+	PyMemAllocatorEx now;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "O!ppO", &PyTuple_Type, &exclude, &by_type, &by_site, &make))
+		return NULL;
+	if (!by_site)
+		return mt_census_walk(exclude, by_type, NULL, make);
+	PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &now);
+	if (!active_lib() || now.malloc != obj_malloc) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"census by site needs Python's allocators traced: run it under "
+				"memtide.Tracker(..., trace_python_allocators=True) or "
+				"memtide run --trace-python-allocators");
+		return NULL;
+	}
+	return mt_census_walk(exclude, by_type, &lib.sites, make);
+}
+
 static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False)" },
@@ -590,6 +628,8 @@ static PyMethodDef methods[] = {
 	  "instructions, cache_references, cache_misses)) - the hardware counters of the step "
 	  "that has just ended (-1: not counted)" },
 	{ "active", mod_active, METH_NOARGS, "active() - is a tracker recording this process?" },
+	{ "census", mod_census, METH_VARARGS, "census(exclude, by_type, by_site, make) - "
+	  "make([(type name, site, count, size)]) of the live objects (memtide.census)" },
 	{ NULL, NULL, 0, NULL },
 };
 

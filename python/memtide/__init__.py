@@ -19,12 +19,18 @@ Tracker and under `memtide run` alike.
 
 prints the memory of each line of load() when a call returns (see
 `memtide lines`).
+
+    memtide.census()                     # live objects by type, like guppy
+    memtide.census() - before            # what grew since `before`
+
+counts and sizes the live Python objects (see memtide._census).
 """
 import os
 
 from . import _cli
+from ._census import Census, census
 
-__all__ = ["Tracker", "profile", "step", "tracking"]
+__all__ = ["Census", "Tracker", "census", "profile", "step", "tracking"]
 __version__ = "0.1.0"
 
 

@@ -25,6 +25,10 @@
     %memtide_lines -f FUNC [-m SIZE] statement
                                  runs the statement tracked and prints the
                                  memory of each line of FUNC (like %mprun)
+    %memtide_census [-n N] [--diff] [--by type|site|type,site]
+                                 the live Python objects by type, like guppy's
+                                 hp.heap() (memtide.census()); --diff: what
+                                 changed since the previous %memtide_census
 
 The peaks come from memtide's own accounting of every allocation made by
 the cell's code (a Tracker started when the cell's code starts, stopped
@@ -44,6 +48,7 @@ from . import _cli
 from ._measure import MiB, Session, format_size, rss_bytes, short_path
 
 last = None         # Measurement of the last watched or measured cell
+last_census = None  # Census of the last %memtide_census
 _watch = None
 _base_dir = None    # where the extension was loaded: the notebook's directory
 
@@ -53,7 +58,7 @@ _IPYTHON_FILES = re.compile(r"[/\\](IPython|ipykernel|ipykernel_launcher\.py|jup
                             r"zmq|tornado|traitlets|prompt_toolkit|comm|debugpy|codeop\.py)"
                             r"([/\\]|$)")
 # The magics that only report: a cell made of one of them is not measured.
-_REPORTING = re.compile(r"\s*%(memtide_top|memtide_watch)\b[^\n]*\s*$")
+_REPORTING = re.compile(r"\s*%(memtide_top|memtide_watch|memtide_census)\b[^\n]*\s*$")
 
 
 def _discard(m):
@@ -488,6 +493,47 @@ class MemtideMagics(Magics):
                 print("  (%d in IPython's own code hidden: %%memtide_top --all shows them)"
                       % hidden)
             print()
+
+    @line_magic
+    def memtide_census(self, line):
+        """%memtide_census [-n N] [--diff] [--by type|site|type,site]
+
+        The live Python objects of the session by type, as a table like
+        guppy's hp.heap(): count, size (sys.getsizeof's, numpy arrays with
+        the data they own) and their shares, the N (default 10) biggest
+        rows.  --diff: what changed since the previous %memtide_census
+        (signed figures).  --by site (or type,site): by the line that
+        allocated the objects, under a tracker that traces Python's
+        allocators.  The census is in memtide.ipython.last_census.
+        """
+        global last_census
+        opts, rest = self.parse_options(line, "n:", "diff", "by=")
+        usage = "usage: %memtide_census [-n N] [--diff] [--by type|site|type,site]"
+        by = {"type": "type", "site": "site", "type,site": ("type", "site")}.get(
+            opts.get("by", "type").replace(" ", ""))
+        try:
+            n = int(opts.get("n", 10))
+        except ValueError:
+            n = 0
+        if rest.strip() or by is None or n < 1:
+            raise UsageError(usage)
+        from ._census import census
+        try:
+            now = census(by=by)
+        except RuntimeError as e:
+            raise UsageError("%%memtide_census: %s" % e)
+        shown = now
+        if "diff" in opts:
+            if last_census is None:
+                print("memtide: no earlier %memtide_census to compare with: "
+                      "this one is the reference")
+            elif last_census.by != now.by:
+                raise UsageError("%%memtide_census --diff: the previous census was by %r"
+                                 % (last_census.by,))
+            else:
+                shown = now - last_census
+        last_census = now
+        print(shown.table(n))
 
 
 def load_ipython_extension(ipython):

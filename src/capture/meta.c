@@ -130,3 +130,21 @@ void mt_meta_kv_num(const char *k, unsigned long long v)
 	snprintf(buf, sizeof(buf), "%llu", v);
 	mt_meta_kv(k, buf);
 }
+
+/*
+ * For memtide.census(by="site") (python/census.c): copies the meta log
+ * (STRING, PYFRAME, NODE... records, docs/FORMAT.md) into buf when it
+ * fits in cap bytes, and returns its length either way.
+ */
+__attribute__((visibility("default")))
+size_t memtide_meta_copy(uint8_t *buf, size_t cap)
+{
+	size_t n;
+
+	pthread_mutex_lock(&mt_meta_lock);
+	n = meta.len;
+	if (n <= cap && meta.buf)
+		memcpy(buf, meta.buf, n);
+	pthread_mutex_unlock(&mt_meta_lock);
+	return n;
+}

@@ -55,11 +55,12 @@
 #define SMALL_TABLE_LOG 14
 #define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
 
-/* Live heap blocks: address -> slot, and the stack of free slots. */
+/* Live heap blocks: address -> slot (and stack), and the stack of free slots. */
 struct slotmap {
 	struct sm_entry {
 		uint64_t addr;	/* 0: empty */
 		uint32_t slot;
+		uint32_t stack;	/* node of the allocation, for census by site */
 	} *v;
 	size_t mask, used;
 	uint32_t *free_slots;
@@ -520,6 +521,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 				s = sm_find(&w.map, e->addr);
 			}
 			s->addr = e->addr;
+			s->stack = e->stack;
 			s->slot = w.map.nfree ? w.map.free_slots[--w.map.nfree] : w.map.next_slot++;
 			w.map.used++;
 		}
@@ -902,6 +904,42 @@ void mt_writer_resume_due(void)
 {
 	if (mono_ns() >= resume_at && atomic_exchange(&mt_writer_paused, 0))
 		start_thread();
+}
+
+/*
+ * For memtide.census(by="site") (python/census.c), from a thread of the
+ * program outside the hooks: memtide_sites_begin() runs a round, so that
+ * the map holds every block allocated until then, and keeps the writer
+ * out of the map until memtide_sites_end(); memtide_site_of() gives the
+ * stack node that allocated the live block at an address (0: none seen).
+ * Meanwhile the calling thread records nothing (its allocations are the
+ * census's); other threads go on filling their blocks, and wait only if
+ * they pile up more than the writer lets wait (MAX_WAITING, threads.c).
+ */
+__attribute__((visibility("default")))
+int memtide_sites_begin(void)
+{
+	if (!mt_tracker_owner() || w.failed || mt_in_hook)
+		return -1;
+	mt_in_hook = 1;
+	pthread_mutex_lock(&w.lock);
+	run_round(0);
+	return 0;
+}
+
+__attribute__((visibility("default")))
+uint32_t memtide_site_of(uintptr_t addr)
+{
+	struct sm_entry *s = w.map.v && addr ? sm_find(&w.map, addr) : NULL;
+
+	return s && s->addr ? s->stack : 0;
+}
+
+__attribute__((visibility("default")))
+void memtide_sites_end(void)
+{
+	pthread_mutex_unlock(&w.lock);
+	mt_in_hook = 0;
 }
 
 /* The failure that the status pipe could not carry is said at exit. */
