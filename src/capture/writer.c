@@ -398,6 +398,11 @@ static struct sm_entry *sm_find(struct slotmap *m, uint64_t addr)
 	return &m->v[i];
 }
 
+/*
+ * Doubles the map.  It is kept at most half full: each free shifts back
+ * the rest of its probe chain, and at three quarters (the old bound) the
+ * writer's encode took 41 instructions more per event on native_churn.
+ */
 static int sm_grow(struct slotmap *m)
 {
 	struct slotmap old = *m;
@@ -508,7 +513,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		if (!mt_event_is_mmap(kind)) {
 			struct sm_entry *s;
 
-			if ((w.map.used + 1) * 4 > (w.map.mask + 1) * 3 && sm_grow(&w.map) < 0)
+			if ((w.map.used + 1) * 2 > w.map.mask + 1 && sm_grow(&w.map) < 0)
 				return;
 			s = sm_find(&w.map, e->addr);
 			if (s->addr) {	/* its free was never seen: free it now */
