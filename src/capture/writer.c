@@ -80,12 +80,13 @@ static struct {
 	uint64_t off;			/* end of what is written */
 	int64_t chunk_off;		/* header of the open chunk; -1: none */
 	int header_due;			/* its header goes out with its first bytes */
-	uint64_t chunk_z, chunk_r;	/* its sizes so far */
+	uint64_t chunk_z;		/* its compressed size so far */
+	uint64_t chunk_r;		/* its raw bytes given to zstd */
 	uint64_t prev_chunk_r;		/* raw size of the last chunk closed */
 	uint64_t round_ns;		/* time of the last whole round written */
 	uint64_t t0, last_flush;
 	size_t meta_off;
-	uint8_t raw[CHUNK_RAW];
+	uint8_t raw[CHUNK_RAW];		/* the open chunk's raw bytes */
 	size_t raw_len;
 	uint8_t *z;
 	size_t zcap;
@@ -258,17 +259,22 @@ static void chunk_bytes(const void *p, size_t n)
 }
 
 /*
- * Compresses what out() buffered into the open chunk (opening one first):
- * ZSTD_e_flush at the end of a round (all of it decodes now), ZSTD_e_end
- * to close the chunk, whose header then gets its real sizes.
+ * Compresses what out() buffered since the last call into the open chunk
+ * (opening one first): ZSTD_e_flush at the end of a round (all of it
+ * decodes now), ZSTD_e_end to close the chunk, whose header then gets its
+ * real sizes.  zstd reads the chunk's raw bytes where they are
+ * (ZSTD_c_stableInBuffer): one contiguous window, as a one-shot
+ * compression of the chunk sees, and no copy into zstd's own input ring,
+ * whose wrap-around past its 2 MiB window had every later block of a
+ * 4 MiB chunk matched in the slower two-segment (extDict) mode.
  */
 static void compress(ZSTD_EndDirective mode)
 {
-	ZSTD_inBuffer in = { w.raw, w.raw_len, 0 };
+	ZSTD_inBuffer in = { w.raw, w.raw_len, w.chunk_r };
 	size_t left;
 
 	if (w.failed) {
-		w.raw_len = 0;
+		w.raw_len = w.chunk_r = 0;
 		return;
 	}
 	if (w.chunk_off < 0) {
@@ -292,8 +298,7 @@ static void compress(ZSTD_EndDirective mode)
 		}
 		chunk_bytes(w.z, o.pos);
 	} while (left != 0);
-	w.chunk_r += w.raw_len;
-	w.raw_len = 0;
+	w.chunk_r = in.pos;
 	if (mode == ZSTD_e_end) {
 		uint8_t sizes[8];
 
@@ -302,7 +307,7 @@ static void compress(ZSTD_EndDirective mode)
 		write_at((uint64_t)w.chunk_off + 4, sizes, sizeof(sizes), NULL, 0);
 		w.chunk_off = -1;
 		w.prev_chunk_r = w.chunk_r;
-		w.chunk_z = w.chunk_r = 0;
+		w.chunk_z = w.chunk_r = w.raw_len = 0;
 		w.header_due = 0;
 		w.last_flush = mono_ns();
 	}
@@ -314,14 +319,14 @@ static void out(const void *buf, size_t n)
 	const uint8_t *p = buf;
 
 	while (n) {
-		size_t room = CHUNK_RAW - w.chunk_r - w.raw_len;
+		size_t room = CHUNK_RAW - w.raw_len;
 		size_t k = room < n ? room : n;
 
 		memcpy(w.raw + w.raw_len, p, k);
 		w.raw_len += k;
 		p += k;
 		n -= k;
-		if (w.chunk_r + w.raw_len == CHUNK_RAW)
+		if (w.raw_len == CHUNK_RAW)
 			compress(ZSTD_e_end);
 	}
 }
@@ -806,6 +811,7 @@ static ZSTD_CCtx *make_cctx(void)
 		return NULL;
 	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, ZSTD_LEVEL);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_stableInBuffer, 1);
 	return c;
 }
 
