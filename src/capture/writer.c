@@ -610,7 +610,8 @@ static void merge(size_t nheads, uint64_t fence, int final)
 {
 	for (;;) {
 		struct mt_thread *best = NULL;
-		const struct mt_rawev *e;
+		struct mt_block *b;
+		uint32_t index, pos;
 		uint64_t seq = UINT64_MAX, next = UINT64_MAX, stop;
 
 		for (size_t i = 0; i < nheads; i++) {
@@ -630,19 +631,25 @@ static void merge(size_t nheads, uint64_t fence, int final)
 		}
 		if (!best || (!final && seq >= fence))
 			return;
-		/* the run of this thread below every other head goes in one go */
+		/* the run of this thread below every other head goes in one go,
+		 * from locals: best's first cache line (its lock, taken by its
+		 * thread per event) is read once per run, not per event */
 		stop = final || next < fence ? next : fence;
+		index = best->index;
+		b = best->stolen;
+		pos = best->pos;
 		do {
-			e = &best->stolen->ev[best->pos];
-			encode(e, best->index);
-			if (++best->pos == best->stolen->len) {
-				struct mt_block *b = best->stolen;
+			encode(&b->ev[pos], index);
+			if (++pos == b->len) {
+				struct mt_block *done = b;
 
-				best->stolen = b->next;
-				best->pos = 0;
-				put_block(b);
+				b = b->next;
+				pos = 0;
+				put_block(done);
 			}
-		} while (best->stolen && best->stolen->ev[best->pos].seq < stop);
+		} while (b && b->ev[pos].seq < stop);
+		best->stolen = b;
+		best->pos = pos;
 	}
 }
 
