@@ -89,7 +89,8 @@ struct mt_thread {
 	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
 	struct mt_stackcache *sc;	/* per-thread stack interning cache */
 	struct mt_thread *next;		/* registry list */
-	/* the writer's own, on another cache line: it writes pos per event */
+	/* the writer's own, on another cache line: it writes them per run of
+	 * events it merges, and reads nothing above per event (merge) */
 	_Alignas(64) struct mt_block *stolen;	/* taken by the writer, not yet written */
 	uint32_t pos;			/* next event of stolen to write */
 };

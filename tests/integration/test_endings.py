@@ -238,7 +238,7 @@ def test_pool_terminate_worker_captures(mt, build, system_python, tmp_path):
 
 def test_sigkill_at_half_a_second(mt, build, system_python, tmp_path):
     """What was made 100 ms before a SIGKILL at 0.5 s is in the capture
-    (its last chunk is open: the writer flushes it every round)."""
+    (its last chunk is open: the writer flushes it within 100 ms)."""
     script = write(tmp_path, "killed.py", f"""
         import os, time
 
