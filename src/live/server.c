@@ -326,6 +326,8 @@ int mt_server_watched(struct mt_server *s)
 {
 	int watched;
 
+	if (!s)
+		return 0;	/* no server: nobody watches */
 	pthread_mutex_lock(&s->lock);
 	watched = s->watched;
 	pthread_mutex_unlock(&s->lock);

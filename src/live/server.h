@@ -27,7 +27,7 @@ struct mt_server *mt_server_start(struct mt_engine *e, const char *host, int por
 int mt_server_port(const struct mt_server *s);
 /* Waits up to timeout_ms for the first viewer; 1 once one has connected. */
 int mt_server_wait_viewer(struct mt_server *s, int timeout_ms);
-/* Whether a viewer has ever connected. */
+/* Whether a viewer has ever connected (0 without a server: s NULL). */
 int mt_server_watched(struct mt_server *s);
 /*
  * After the program's end: waits up to timeout_ms until each viewer

@@ -628,3 +628,32 @@ def test_not_allowed_to_ptrace(mt, build, targets, tmp_path):
     assert line.startswith(f"memtide: cannot attach: not allowed to ptrace process {t.pid}: "
                            f"run memtide as root (CAP_SYS_PTRACE)"), line
     assert t.send("alloc") == "alloc"
+
+
+def test_attach_live_terminal(mt, build, targets, tmp_path):
+    """attach --live shows the attached program's allocations in the
+    terminal UI; when the program ends the view says so, q quits cleanly,
+    and the capture is whole."""
+    from tmuxlib import Tmux
+
+    exe = waiter(build)
+    d = c_defines(build.source("attach_wait"))
+    t = targets([exe], tmp_path)
+    path = tmp_path / "live.tide"
+    ui = Tmux([mt.bin, "attach", "-o", path, "--live", t.pid], cwd=tmp_path)
+    try:
+        ui.wait_text("function at file:line", timeout=30)
+        t.send("alloc")
+        lines = ui.wait_text("make_b at ", timeout=20)
+        row = next(line for line in lines if "make_b at " in line)
+        own = d["B_COUNT"] * d["B_BYTES"]
+        assert row.split()[3:5] == [f"{own / 1024:.2f}", "KiB"], row   # own memory
+        assert t.finish()[0] == 0
+        ui.wait_text("program ended", timeout=20)
+        ui.keys("q")
+        ui.wait_text("[exit 0]", timeout=20)
+    finally:
+        ui.close()
+    s = mt.stats_json(path)
+    assert (s["attached"], s["truncated"]) == (True, False)
+    assert s["total_bytes"] == d["A_BYTES"] + d["B_COUNT"] * d["B_BYTES"]
