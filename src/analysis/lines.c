@@ -142,6 +142,31 @@ static int contains_nocase(const char *s, const char *needle)
 	return 0;
 }
 
+/* Edit distance of a and b, ignoring case, or 3 when it is above 2. */
+static int distance(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+	int row[64], prev;
+
+	if (m >= 64 || (n > m ? n - m : m - n) > 2)
+		return 3;
+	for (size_t j = 0; j <= m; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= n; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= m; j++) {
+			int sub = prev + (tolower((unsigned char)a[i - 1]) !=
+					  tolower((unsigned char)b[j - 1]));
+			int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+
+			prev = row[j];
+			row[j] = sub < best ? sub : best;
+		}
+	}
+	return row[m] > 3 ? 3 : row[m];
+}
+
 static const char *base_name(const char *path)
 {
 	const char *b = strrchr(path, '/');
@@ -163,7 +188,8 @@ int mt_lines_near(const struct mt_capture *c, const char *name, int files, char 
 		int dup = 0;
 
 		if (!*f || mt_hidden_python(file) ||
-		    !(contains_nocase(f, want) || contains_nocase(want, base_name(f))))
+		    !(contains_nocase(f, want) || contains_nocase(want, base_name(f)) ||
+		      distance(base_name(f), want) <= 2))
 			continue;
 		for (uint32_t j = 1; j < i && !dup; j++)
 			dup = !strcmp(mt_capture_string(c, files ? c->pyframes[j].file :

@@ -50,7 +50,8 @@ void mt_lines_collect(const struct mt_replay *r, struct mt_symbols *syms,
 void mt_lines_release(struct mt_lines *l);
 /*
  * Up to max names of the capture's Python functions (files, with files
- * set) that look like name (one contains the other, ignoring case),
+ * set) that look like name (one contains the other, or two edits apart,
+ * ignoring case),
  * written into buf as "a, b, c"; returns how many.
  */
 int mt_lines_near(const struct mt_capture *c, const char *name, int files, char *buf,

@@ -121,7 +121,8 @@ def test_lines_min(mt, capture):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-F", "lod"], "no allocation was made in a function named lod"),
+    (["-F", "lod"], "no allocation was made in a function named lod; near matches: load"),
+    (["-F", "nothing_like_it"], "no allocation was made in a function named nothing_like_it"),
     (["-F", "hel"], "near matches: helper"),
     (["--file", "nothere.py"], "no allocation was made in the file nothere.py"),
     ([], "choose the function(s)"),
@@ -183,6 +184,50 @@ def test_profile_decorator(mt, python, tmp_path):
     assert rows[lines["gen"]][1:3] == ["3.00", "MiB"] and rows[lines["gen"]][7] == "3", out
     assert out.splitlines()[-1] == str(3 * MiB), out
     assert "done" in out
+
+
+ASYNC_SCRIPT = """
+import asyncio
+import memtide
+
+MiB = 1024 * 1024
+
+
+@memtide.profile
+async def fetch():
+    await asyncio.sleep(0)
+    return bytearray(4 * MiB)   # @site:fetch
+
+
+@memtide.profile
+def walk(n):
+    if n == 0:
+        return []
+    out = walk(n - 1)
+    out.append(bytearray(MiB))   # @site:walk
+    return out
+
+
+print(len(asyncio.run(fetch())), len(walk(3)))
+"""
+
+
+def test_profile_coroutine_and_recursion(mt, python, tmp_path):
+    """A coroutine gets its table when awaited to the end; a recursive
+    function one table, for the outermost call, holding every level's."""
+    script = write(tmp_path, "prof_async.py", ASYNC_SCRIPT)
+    res = mt.plain(python, script, env=package_env())
+    assert res.returncode == 0, res
+    lines = site_lines(script)
+    rows = [l.split() for l in res.out.splitlines() if l.strip() and l.split()[0].isdigit()]
+    fetch = [r for r in rows if r[0] == str(lines["fetch"])]
+    walk = [r for r in rows if r[0] == str(lines["walk"])]
+    assert len(fetch) == 1 and fetch[0][1:3] == ["4.00", "MiB"], res.out
+    # one table for walk(3): the innermost frame of walk is the line of each
+    # append, the recursive call line holds nothing of its own
+    assert len(walk) == 1 and walk[0][1:3] == ["3.00", "MiB"] and walk[0][7] == "3", res.out
+    assert res.out.count("Line #") == 2, res.out
+    assert res.out.splitlines()[-1] == f"{4 * MiB} 3", res.out
 
 
 def test_profile_under_memtide_run(mt, tmp_path):
