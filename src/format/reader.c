@@ -82,26 +82,6 @@ static int fail(struct mt_capture *c, const char *fmt, ...)
 	return -1;
 }
 
-/*
- * Makes room for index need (need < UINT32_MAX, checked by the callers)
- * in an array of elem-sized entries, zeroing the new part.
- */
-static void *grow(void *p, size_t *cap, uint64_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap : 64;
-
-	if (need < *cap)
-		return p;
-	while (ncap <= need)
-		ncap *= 2;
-	if (ncap > SIZE_MAX / elem)
-		mt_oom();
-	p = mt_xrealloc(p, ncap * elem);
-	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
-	*cap = ncap;
-	return p;
-}
-
 static char *dupn(const uint8_t *s, size_t n)
 {
 	char *d = mt_xrealloc(NULL, n + 1);
@@ -262,7 +242,7 @@ static int step_expected(struct mt_capture *c, const char *value)
 	bytes = strtoull(value, &end, 10);
 	if (end == value || *end || errno || bytes > INT64_MAX)
 		return -1;
-	st->step_expect = grow(st->step_expect, &st->cap_step_expect, id, sizeof(uint64_t));
+	st->step_expect = mt_xgrow(st->step_expect, &st->cap_step_expect, id, sizeof(uint64_t));
 	st->step_expect[id] = bytes + 1;
 	return 0;
 }
@@ -299,7 +279,7 @@ static int step_counters(struct mt_capture *c, const char *value)
 	}
 	if (*end)
 		return -1;
-	c->step_counters = grow(c->step_counters, &st->cap_step_counters, c->nstep_counters,
+	c->step_counters = mt_xgrow(c->step_counters, &st->cap_step_counters, c->nstep_counters,
 				sizeof(sc));
 	c->step_counters[c->nstep_counters++] = sc;
 	return 0;
@@ -387,7 +367,7 @@ static void index_module(struct mt_capture *c)
 	uint32_t m = c->nmodules - 1;
 	struct bias_entry *e = bias_entry(st, c->modules[m].bias);
 
-	st->bias_next = grow(st->bias_next, &st->cap_bias_next, m, sizeof(uint32_t));
+	st->bias_next = mt_xgrow(st->bias_next, &st->cap_bias_next, m, sizeof(uint32_t));
 	st->bias_next[m] = e->head;
 	e->head = m + 1;
 }
@@ -429,7 +409,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		if (a && c->nstrings == UINT32_MAX - 1)
 			k->bad = 1;
 		else if (a) {
-			c->strings = grow(c->strings, &st->cap_strings, c->nstrings + 1, sizeof(char *));
+			c->strings = mt_xgrow(c->strings, &st->cap_strings, c->nstrings + 1, sizeof(char *));
 			if (!c->nstrings)
 				c->nstrings = 1;
 			c->strings[c->nstrings++] = a;
@@ -446,7 +426,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		if (c->npyframes == UINT32_MAX - 1)
 			k->bad = 1;
 		if (!k->short_ && !k->bad) {
-			c->pyframes = grow(c->pyframes, &st->cap_pyframes, c->npyframes + 1, sizeof(f));
+			c->pyframes = mt_xgrow(c->pyframes, &st->cap_pyframes, c->npyframes + 1, sizeof(f));
 			if (!c->npyframes)
 				c->npyframes = 1;
 			c->pyframes[c->npyframes++] = f;
@@ -466,7 +446,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		if (c->nnodes == UINT32_MAX - 1)
 			k->bad = 1;
 		if (!k->short_ && !k->bad) {
-			c->nodes = grow(c->nodes, &st->cap_nodes, c->nnodes + 1, sizeof(n));
+			c->nodes = mt_xgrow(c->nodes, &st->cap_nodes, c->nnodes + 1, sizeof(n));
 			if (!c->nnodes)
 				c->nnodes = 1;
 			if (n.parent >= c->nnodes)
@@ -501,7 +481,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 			m.path = a;
 			m.build_id = b;
 			a = b = NULL;
-			c->modules = grow(c->modules, &st->cap_modules, c->nmodules, sizeof(m));
+			c->modules = mt_xgrow(c->modules, &st->cap_modules, c->nmodules, sizeof(m));
 			c->modules[c->nmodules++] = m;
 			index_module(c);
 		}
@@ -526,7 +506,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		}
 		if (a && !k->bad) {
 			st->nthread_records++;
-			c->threads = grow(c->threads, &st->cap_threads, idx, sizeof(*c->threads));
+			c->threads = mt_xgrow(c->threads, &st->cap_threads, idx, sizeof(*c->threads));
 			if (idx >= c->nthreads)
 				c->nthreads = (uint32_t)idx + 1;
 			free((char *)c->threads[idx].name);

@@ -44,6 +44,26 @@ static inline char *mt_xstrdup(const char *s)
 	return d;
 }
 
+/*
+ * p (an array of *cap elements of elem bytes) with room for index need:
+ * doubled from 64 as needed, the new elements zeroed, *cap updated.
+ */
+static inline void *mt_xgrow(void *p, size_t *cap, uint64_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+
+	if (need < *cap)
+		return p;
+	while (ncap <= need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		mt_oom();
+	p = mt_xrealloc(p, ncap * elem);
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	*cap = ncap;
+	return p;
+}
+
 /* FNV-1a of s, continuing from h, then a separator (so "ab","c" != "a","bc"). */
 static inline uint64_t mt_hash_str(uint64_t h, const char *s)
 {

@@ -135,22 +135,6 @@ struct view {
 	char *command;
 };
 
-static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap : 64;
-
-	if (need < *cap)
-		return p;
-	while (ncap <= need)
-		ncap *= 2;
-	if (ncap > SIZE_MAX / elem)
-		mt_oom();
-	p = mt_xrealloc(p, ncap * elem);
-	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
-	*cap = ncap;
-	return p;
-}
-
 static uint64_t now_ns(clockid_t clock)
 {
 	struct timespec ts;
@@ -198,7 +182,7 @@ static uint32_t key_of(struct mt_engine *e, uint32_t stack, uint32_t thread, uin
 	if (e->nkeys == e->cap_keys) {
 		size_t cap = e->cap_keys;
 
-		e->keys = grow_array(e->keys, &cap, e->nkeys, sizeof(*e->keys));
+		e->keys = mt_xgrow(e->keys, &cap, e->nkeys, sizeof(*e->keys));
 		e->cap_keys = (uint32_t)cap;
 	}
 	e->keys[e->nkeys] = (struct key){ stack, thread, file, 0, 0 };
@@ -210,7 +194,7 @@ static struct thread_stat *thread_stat(struct mt_engine *e, uint32_t t)
 {
 	size_t cap = e->cap_threads;
 
-	e->threads = grow_array(e->threads, &cap, t, sizeof(*e->threads));
+	e->threads = mt_xgrow(e->threads, &cap, t, sizeof(*e->threads));
 	e->cap_threads = (uint32_t)cap;
 	return &e->threads[t];
 }
@@ -422,7 +406,7 @@ static uint32_t loc_id(struct mt_engine *e, const char *function, const char *fi
 	{
 		size_t cap = e->cap_locs;
 
-		e->locs = grow_array(e->locs, &cap, (size_t)e->nlocs + 1, sizeof(*e->locs));
+		e->locs = mt_xgrow(e->locs, &cap, (size_t)e->nlocs + 1, sizeof(*e->locs));
 		e->cap_locs = (uint32_t)cap;
 	}
 	l = &e->locs[++e->nlocs];
@@ -452,7 +436,7 @@ static void pool_add(struct mt_engine *e, uint32_t loc)
 	if (e->locs[loc].mark == e->stamp)
 		return;
 	e->locs[loc].mark = e->stamp;
-	e->pool = grow_array(e->pool, &e->cap_pool, e->npool, sizeof(*e->pool));
+	e->pool = mt_xgrow(e->pool, &e->cap_pool, e->npool, sizeof(*e->pool));
 	e->pool[e->npool++] = loc;
 }
 
@@ -464,7 +448,7 @@ static const struct node_info *node_info(struct mt_engine *e, uint32_t stack)
 	struct mt_location l;
 	int n;
 
-	e->nodes = grow_array(e->nodes, &e->cap_nodes, stack, sizeof(*e->nodes));
+	e->nodes = mt_xgrow(e->nodes, &e->cap_nodes, stack, sizeof(*e->nodes));
 	ni = &e->nodes[stack];
 	if (ni->own)
 		return ni;
@@ -525,7 +509,7 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 		if (e->cap_acc <= e->nlocs) {	/* room for the locations it made */
 			size_t cap = e->cap_acc;
 
-			e->acc = grow_array(e->acc, &cap, e->nlocs, sizeof(*e->acc));
+			e->acc = mt_xgrow(e->acc, &cap, e->nlocs, sizeof(*e->acc));
 			e->cap_acc = (uint32_t)cap;
 		}
 		e->acc[ni->own].own_bytes += key->bytes;
@@ -536,7 +520,7 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 
 			if (!a->used) {
 				a->used = 1;
-				e->touched = grow_array(e->touched, &e->cap_touched, e->ntouched,
+				e->touched = mt_xgrow(e->touched, &e->cap_touched, e->ntouched,
 							sizeof(*e->touched));
 				e->touched[e->ntouched++] = loc;
 			}
@@ -545,7 +529,7 @@ static void fold(struct mt_engine *e, struct view *v, const struct mt_live_query
 			on_stack |= loc == q->stack_of;
 		}
 		if (want_stack && on_stack) {	/* the largest stack, all its threads' */
-			e->node_bytes = grow_array(e->node_bytes, &e->cap_node_bytes, key->stack,
+			e->node_bytes = mt_xgrow(e->node_bytes, &e->cap_node_bytes, key->stack,
 						   sizeof(*e->node_bytes));
 			e->node_bytes[key->stack] += key->bytes;
 			if (!found || e->node_bytes[key->stack] > best_bytes ||

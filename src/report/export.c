@@ -44,21 +44,6 @@ static int key_frames(struct mt_calltree *t, const struct mt_replay *r, struct m
 	return m;
 }
 
-static void csv_field(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void export_csv(FILE *f, struct mt_calltree *t, const struct mt_replay *r,
 		       struct mt_symbols *syms, const struct stack_list *l, int show_hidden,
 		       uint32_t *idx, struct mt_dframe *fr)
@@ -75,7 +60,7 @@ static void export_csv(FILE *f, struct mt_calltree *t, const struct mt_replay *r
 		fprintf(f, "%s,%llu,%llu,%llu,", mt_event_kind_name(r->keys[k].kind),
 			(unsigned long long)l->v[k].count, (unsigned long long)l->v[k].bytes,
 			(unsigned long long)(ti ? ti->tid : 0));
-		csv_field(f, ti && ti->name ? ti->name : "");
+		mt_csv_str(f, ti && ti->name ? ti->name : "");
 		fputc(',', f);
 		for (int j = n - 1; m && j >= 0; j--) {	/* innermost first */
 			const struct mt_dframe *d = &t->frames[idx[j]];
@@ -84,7 +69,7 @@ static void export_csv(FILE *f, struct mt_calltree *t, const struct mt_replay *r
 		}
 		if (m) {
 			fclose(m);
-			csv_field(f, trace);
+			mt_csv_str(f, trace);
 		}
 		free(trace);
 		fputc('\n', f);

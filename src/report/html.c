@@ -17,20 +17,6 @@
 
 #define TIMELINE_POINTS 2000
 
-static void html_text(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f);
-		}
-	}
-}
-
 struct ranked {
 	uint32_t key;
 	uint64_t weight;
@@ -311,7 +297,7 @@ int mt_html_fill(FILE *f, const char *tmpl, const char *title_text,
 	if (!title || !data)
 		return -1;
 	fwrite(tmpl, 1, (size_t)(title - tmpl), f);
-	html_text(f, title_text);
+	mt_xml_text(f, title_text);
 	title += strlen("{{TITLE}}");
 	fwrite(title, 1, (size_t)(data - title), f);
 	write(f, ctx);

@@ -477,17 +477,7 @@ static void csv_field(FILE *f, const char *s, int first)
 {
 	if (!first)
 		fputc(',', f);
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
+	mt_csv_str(f, s);
 }
 
 static void csv_u64(FILE *f, int has, uint64_t v)

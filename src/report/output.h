@@ -25,6 +25,11 @@ const char *mt_plural(uint64_t n, const char *one, const char *many);
 	"(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"
 /* "1,234,567". */
 const char *mt_fmt_count(char *buf, size_t cap, uint64_t n);
+/* Writes s as one CSV field (RFC 4180): quoted when it holds a comma, a
+ * quote or a line break, its quotes doubled. */
+void mt_csv_str(FILE *f, const char *s);
+/* Writes s as HTML/XML text or attribute value: <, >, &, " and ' escaped. */
+void mt_xml_text(FILE *f, const char *s);
 /* Writes s as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 void mt_json_str(FILE *f, const char *s);
 

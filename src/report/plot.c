@@ -980,19 +980,6 @@ static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned
 	return fwrite(data, 1, len, closure) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
 }
 
-static void xml_text(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*s, f);
-		}
-	}
-}
-
 /* cairo's SVG with the texts as <text> elements before its end. */
 static int svg_with_texts(FILE *f, const char *svg, size_t len, const struct canvas *cv)
 {
@@ -1016,7 +1003,7 @@ static int svg_with_texts(FILE *f, const char *svg, size_t len, const struct can
 			fprintf(f, " transform=\"rotate(-90 %.2f %.2f)\"",
 				t->x, t->y);
 		fputc('>', f);
-		xml_text(f, t->s);
+		mt_xml_text(f, t->s);
 		fputs("</text>\n", f);
 	}
 	fputs("</g>\n", f);
