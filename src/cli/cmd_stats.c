@@ -1,27 +1,40 @@
 /*
  * cmd_stats.c - `memtide stats`: totals, allocation sizes, allocator kinds,
- * peak heap and RSS, and the top allocation sites of a capture.
+ * peak heap and RSS, and the top allocation sites of a capture; on
+ * several captures of one run, or a directory of them, the process tree
+ * and the combined peak.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "view.h"
 #include "../analysis/hiding.h"
+#include "../analysis/proctree.h"
 #include "../analysis/stats.h"
+#include "../format/xalloc.h"
+#include "../report/proctree_report.h"
 #include "../report/stats_report.h"
 
 static const char usage_text[] =
 	"usage: memtide stats [-n N] [--json] [--include-file-mappings]\n"
-	"                     [--show-all-frames] FILE\n"
+	"                     [--show-all-frames] FILE...|DIR\n"
 	"\n"
 	"Totals of a capture: allocations and bytes, a histogram of sizes, the\n"
 	"allocator kinds, the peak heap size and when it happened, the peak RSS,\n"
 	"what was still allocated at the end (leaks), temporary allocations (freed\n"
 	"before their thread allocated anything else), and the top allocation\n"
 	"sites by size and by number of allocations.\n"
+	"\n"
+	"Several captures of one run (--follow-fork, --follow-exec), or a directory\n"
+	"holding them: the process tree (per process its command, pid, parent,\n"
+	"peak and total) and the combined peak of the processes alive at the same\n"
+	"moment; with --json, each process's figures as for one capture.\n"
 	"\n"
 	"File-backed mappings (mmap of a file) are not heap: their peak is shown\n"
 	"apart and they are left out of every other figure unless\n"
@@ -45,6 +58,90 @@ static int stats_option(void *ctx, int c, const char *arg)
 	return 0;
 }
 
+/* The *.tide files of dir, in version order, appended to *files. */
+static int add_dir(const char *dir, char ***files, size_t *n)
+{
+	struct dirent **list;
+	int k = scandir(dir, &list, NULL, versionsort), found = 0;
+
+	if (k < 0)
+		return mt_error("cannot read the directory '%s': %s", dir, strerror(errno));
+	for (int i = 0; i < k; i++) {
+		size_t len = strlen(list[i]->d_name);
+		char path[8192];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		if (len > 5 && !strcmp(list[i]->d_name + len - 5, ".tide") &&
+		    !stat(path, &sb) && S_ISREG(sb.st_mode)) {
+			*files = mt_xrealloc(*files, (*n + 1) * sizeof(**files));
+			(*files)[(*n)++] = mt_xstrdup(path);
+			found++;
+		}
+		free(list[i]);
+	}
+	free(list);
+	if (!found)
+		return mt_error("'%s' holds no captures (*.tide)", dir);
+	return 0;
+}
+
+/* The captures agree on their session (one run); 0, or 1 after an error. */
+static int same_session(const struct mt_proctree *t)
+{
+	for (size_t i = 1; i < t->n; i++) {
+		const char *a = t->procs[0].session, *b = t->procs[i].session;
+
+		if (a == b || (a && b && !strcmp(a, b)))
+			continue;
+		return mt_error("'%s' and '%s' are captures of different runs (session %s, %s): "
+				"a process tree takes the captures of one run",
+				t->procs[0].path, t->procs[i].path, a ? a : "none", b ? b : "none");
+	}
+	return 0;
+}
+
+/* stats on several captures, or a directory: the process tree. */
+static int stats_tree(struct view_args *a, int top, char **files, size_t n)
+{
+	struct mt_proctree t = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct mt_replay r;
+		struct mt_stats s;
+		char *json = NULL;
+		size_t len;
+
+		a->file = files[i];
+		if ((rc = view_load("stats", a, &r)))
+			break;
+		if (a->json) {
+			FILE *m = open_memstream(&json, &len);
+
+			if (!m)
+				mt_oom();
+			mt_stats_sites(&r, top, a->show_all, &s);
+			s.arenas = a->arenas;
+			mt_stats_print_json(m, &r, &s);
+			mt_stats_release(&s);
+			fclose(m);
+		}
+		mt_proctree_add(&t, &r, json);
+		mt_replay_release(&r);
+	}
+	if (!rc && !(rc = same_session(&t))) {
+		mt_proctree_finish(&t);
+		if (a->json)
+			mt_proctree_print_json(stdout, &t);
+		else
+			mt_proctree_print_text(stdout, &t);
+		rc = fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
+	}
+	mt_proctree_release(&t);
+	return rc;
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -54,27 +151,51 @@ int cmd_stats(int argc, char **argv)
 		{ "top", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
-	const char **files[] = { NULL };
 	struct view_args a;
 	struct mt_replay r;
 	struct mt_stats s;
-	int top = 10, rc;
+	struct stat sb;
+	char **files = NULL;
+	size_t n = 0;
+	int top = 10, rc, dirs = 0;
 
 	view_init(&a);
-	files[0] = &a.file;
 	if ((rc = view_parse("stats", usage_text, argc, argv, ":n:h", opts, &a, stats_option,
-			     &top)) ||
-	    (rc = view_files("stats", argc, argv, files, 1)))
+			     &top)))
 		return rc < 0 ? 0 : rc;
-	if ((rc = view_load("stats", &a, &r)))
+	for (int i = optind; i < argc && !rc; i++) {
+		if (!stat(argv[i], &sb) && S_ISDIR(sb.st_mode)) {
+			rc = add_dir(argv[i], &files, &n);
+			dirs++;
+		} else {
+			files = mt_xrealloc(files, (n + 1) * sizeof(*files));
+			files[n++] = mt_xstrdup(argv[i]);
+		}
+	}
+	if (!rc && (n > 1 || dirs))
+		rc = stats_tree(&a, top, files, n);
+	else if (!rc)
+		a.file = n ? files[0] : NULL;
+	if (rc || n > 1 || dirs) {
+		for (size_t i = 0; i < n; i++)
+			free(files[i]);
+		free(files);
 		return rc;
-	mt_stats_sites(&r, top, a.show_all, &s);
-	s.arenas = a.arenas;
-	if (a.json)
-		mt_stats_print_json(stdout, &r, &s);
-	else
-		mt_stats_print_text(stdout, &r, &s, a.replay.include_file_mappings);
-	mt_stats_release(&s);
-	mt_replay_release(&r);
-	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
+	}
+	rc = view_load("stats", &a, &r);
+	if (!rc) {
+		mt_stats_sites(&r, top, a.show_all, &s);
+		s.arenas = a.arenas;
+		if (a.json)
+			mt_stats_print_json(stdout, &r, &s);
+		else
+			mt_stats_print_text(stdout, &r, &s, a.replay.include_file_mappings);
+		mt_stats_release(&s);
+		mt_replay_release(&r);
+		rc = fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
+	}
+	if (n)
+		free(files[0]);
+	free(files);
+	return rc;
 }

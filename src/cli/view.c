@@ -109,7 +109,9 @@ int view_files(const char *cmd, int argc, char **argv, const char **names[], int
 
 	for (i = 0; optind + i < argc; i++) {
 		if (i == n)
-			return mt_usage_error(cmd, "one capture file at a time");
+			return mt_usage_error(cmd, "one capture file at a time (not yet several: "
+					      "memtide stats shows the process tree of a run's "
+					      "captures)");
 		*names[i] = argv[optind + i];
 	}
 	return 0;
@@ -122,6 +124,10 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 
 	if (!a->file)
 		return mt_usage_error(cmd, "no capture file given");
+	if (stat(a->file, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return mt_error("'%s' is a directory: memtide %s reads one capture at a time "
+				"(memtide stats DIR shows the process tree of a run's captures)",
+				a->file, cmd);
 	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
 	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {
