@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,8 +194,28 @@ static void start_time(void)
 				     (unsigned long long)ts.tv_nsec);
 }
 
+/*
+ * Blocks the signals memtide ends a capture on, but those of faults (they
+ * would kill at once anyway): a signal that comes while a capture opens
+ * or closes waits until it is done, then acts as it would have.
+ */
+static void hold_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	mt_signals_set(&set);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGILL);
+	sigdelset(&set, SIGFPE);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static __thread sigset_t fork_mask;	/* the forking thread's, around fork() */
+
 static void fork_prepare(void)
 {
+	hold_signals(&fork_mask);	/* a new child opens its capture first */
 	mt_in_hook++;
 	if (atomic_load(&mt_active))
 		mt_writer_pause();
@@ -211,6 +232,7 @@ static void fork_parent(void)
 	if (atomic_load(&mt_active))
 		mt_writer_resume(mt_py && mt_py->version >= 312 ? 10000000 : 0);
 	mt_in_hook--;
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 static void child_output(char *out, size_t cap, const char *parent, pid_t pid)
@@ -231,6 +253,7 @@ static void fork_child(void)
 	if (!atomic_load(&mt_active) || !g.follow_fork) {
 		atomic_store(&mt_active, 0);
 		mt_in_hook--;
+		pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 		return;
 	}
 	mt_threads_after_fork_child();
@@ -244,6 +267,7 @@ static void fork_child(void)
 	start_time();	/* the child's times count from here */
 	mt_writer_after_fork_child(g.output);
 	mt_in_hook--;
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 /*
@@ -520,6 +544,8 @@ void mt_tracker_unend(int64_t mark)
 
 void mt_tracker_shutdown(void)
 {
+	sigset_t old;
+
 	/* exit from a handler that interrupted memtide: what it holds is
 	 * not waited for, as when the program dies of a signal */
 	if (MT_SIG_COUNTING()) {
@@ -531,8 +557,12 @@ void mt_tracker_shutdown(void)
 		return;
 	atomic_store(&mt_active, 0);
 	g.open = 0;
+	/* a signal now (a Pool's SIGTERM to a worker that is exiting) would
+	 * kill the process in the middle of the last round */
+	hold_signals(&old);
 	report_dropped();
 	mt_writer_stop();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 __attribute__((constructor)) static void memtide_start(void)
