@@ -519,7 +519,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
 	char lib[PATH_MAX], pydir[PATH_MAX], importdir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX];
-	char pybin[PATH_MAX], stem[256], named[PATH_MAX], session[32];
+	char pybin[PATH_MAX], stem[256], named[PATH_MAX], session[256];
 	char **cargv;
 	int first, python, status, rc, k = 0, failed, status_pipe[2];
 	const char *name, *orig_preload, *pattern = NULL;

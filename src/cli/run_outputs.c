@@ -83,9 +83,21 @@ int run_output_has_pid(const char *pattern)
 
 void run_session_id(char *buf, size_t cap)
 {
+	const char *job = getenv("PMIX_NAMESPACE"), *step = NULL;
 	unsigned char r[8] = { 0 };
 	size_t n = 0;
 
+	/* the ranks of one MPI job, each under its own memtide run */
+	if (!job || !*job)
+		job = getenv("OMPI_MCA_ess_base_jobid");
+	if (!job || !*job) {
+		job = getenv("SLURM_JOB_ID");
+		step = getenv("SLURM_STEP_ID");
+	}
+	if (job && *job) {
+		snprintf(buf, cap, "job-%s%s%s", job, step ? "." : "", step ? step : "");
+		return;
+	}
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
 		unsigned long long x = (unsigned long long)getpid() ^
 				       ((unsigned long long)time(NULL) << 20);

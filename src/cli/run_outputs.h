@@ -13,7 +13,8 @@
 int run_output_name(const char *pattern, long pid, char *out, size_t cap);
 /* Whether the pattern names the pid (the file is known once it runs). */
 int run_output_has_pid(const char *pattern);
-/* A random id in hex (16 digits), for META session. */
+/* The id the captures of a run share (META session): the MPI or Slurm
+ * job's when there is one (its ranks are one run), else random hex. */
 void run_session_id(char *buf, size_t cap);
 /* Prints on stderr out and every <stem>.<pid>[.<pid>...].tide beside it
  * written since `since`; returns how many. */

@@ -10,13 +10,14 @@ bytearray(n) makes one allocation of n + 1 bytes (see test_python.py).
 import json
 import os
 import re
-import signal
+import shutil
 import socket
+import subprocess
 import textwrap
 
 import pytest
 
-from conftest import base_env
+from conftest import PROGRAMS, base_env
 from mtlib import assert_no_function, assert_site, c_defines, describe, locations, site_lines
 
 SIZE = 100_000
@@ -398,10 +399,18 @@ def test_empty_directory(mt, tmp_path):
         f"memtide: '{tmp_path / 'empty'}' holds no captures (*.tide)"
 
 
+LAUNCHER_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID",
+                 "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "SLURM_JOB_ID", "SLURM_STEP_ID")
+
+
+def no_launcher_env():
+    return {k: v for k, v in base_env().items() if k not in LAUNCHER_VARS}
+
+
 def test_mixed_sessions_are_refused(mt, build):
     prog = build.program("spawner")
-    mt.capture(prog, "leaf", out="a.tide")
-    mt.capture(prog, "leaf", out="b.tide")
+    mt.capture(prog, "leaf", out="a.tide", env=no_launcher_env())
+    mt.capture(prog, "leaf", out="b.tide", env=no_launcher_env())
     err = one_line_error(mt.stats(mt.cwd / "a.tide", mt.cwd / "b.tide"))
     assert "are captures of different runs" in err, err
     err = one_line_error(mt.stats("--json", mt.cwd))
@@ -425,7 +434,7 @@ def test_other_reports_take_one_capture(mt, build):
 
 def test_output_patterns(mt, build):
     prog = build.program("spawner")
-    env = dict(os.environ, OMPI_COMM_WORLD_RANK="3")
+    env = dict(no_launcher_env(), OMPI_COMM_WORLD_RANK="3")
     res = mt.run("run", "-q", "-o", "cap.%r.%h.%p.100%%.tide", prog, "leaf", env=env)
     assert res.returncode == 0, str(res)
     pid = int(re.match(rb"leaf (\d+)", res.stdout).group(1))
@@ -436,7 +445,7 @@ def test_output_patterns(mt, build):
 
 @pytest.mark.parametrize("var", ["PMI_RANK", "PMIX_RANK", "SLURM_PROCID"])
 def test_rank_from_other_launchers(mt, build, var):
-    env = {k: v for k, v in os.environ.items() if k != "OMPI_COMM_WORLD_RANK"}
+    env = no_launcher_env()
     env[var] = "5"
     res = mt.run("run", "-q", "-o", "r%r.tide", build.program("spawner"), "leaf", env=env)
     assert res.returncode == 0, str(res)
@@ -445,11 +454,49 @@ def test_rank_from_other_launchers(mt, build, var):
 
 def test_output_pattern_errors(mt, build):
     prog = build.program("spawner")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID")}
+    env = no_launcher_env()
     err = one_line_error(mt.run("run", "-o", "c.%r.tide", prog, "leaf", env=env))
     assert err.startswith("memtide: -o 'c.%r.tide': %r is the MPI rank, but none of"), err
     err = one_line_error(mt.run("run", "-o", "c.%x.tide", prog, "leaf"))
     assert err == "memtide: -o 'c.%x.tide': unknown pattern '%x' (%p pid, %h host, " \
                   "%r MPI rank, %% a %)"
     assert not list(mt.cwd.glob("*.tide"))
+
+
+# --------------------------------------------------------------------------
+# MPI (Debian's openmpi-bin and libopenmpi-dev)
+
+@pytest.fixture(scope="session")
+def mpi_program(tmp_path_factory):
+    if not (shutil.which("mpicc") and shutil.which("mpirun")):
+        pytest.skip("no mpicc/mpirun (openmpi-bin, libopenmpi-dev)")
+    out = tmp_path_factory.mktemp("mpi") / "mpi_ranks"
+    src = PROGRAMS / "mpi_ranks.c"
+    proc = subprocess.run(["mpicc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(out),
+                           str(src)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_mpi_ranks(mt, mpi_program):
+    """mpirun -np 2 memtide run -o 'cap.%r.tide': one capture per rank with
+    the rank's own allocations; the ranks are one job (one session)."""
+    src = PROGRAMS / "mpi_ranks.c"
+    d, line = c_defines(src), site_lines(src)["rank_alloc"]
+    res = mt.plain("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                   mt.bin, "run", "-q", "-o", "cap.%r.tide", mpi_program,
+                   env=no_launcher_env(), timeout=120)
+    assert res.returncode == 0, str(res)
+    pids = {int(r): int(p) for r, p in re.findall(rb"^rank (\d) pid (\d+)$", res.stdout, re.M)}
+    assert sorted(pids) == [0, 1], str(res)
+    assert sorted(p.name for p in mt.cwd.glob("*.tide")) == ["cap.0.tide", "cap.1.tide"]
+    for rank, pid in pids.items():
+        stats = mt.stats_json(mt.cwd / f"cap.{rank}.tide")
+        assert stats["pid"] == pid and stats["session"].startswith("job-")
+        n = (rank + 1) * d["RANK_N"]
+        assert_site(stats, "rank_alloc", src, line, n, n * d["RANK_SIZE"])
+    tree = tree_json(mt, mt.cwd)
+    assert sorted(p["pid"] for p in tree["processes"]) == sorted(pids.values())
+    assert all(p["depth"] == 0 for p in tree["processes"])  # two roots
+    peaks = [p["peak_bytes"] for p in tree["processes"]]
+    assert max(peaks) <= tree["combined_peak_bytes"] <= sum(peaks)
