@@ -4,12 +4,9 @@
  * several captures of one run, or a directory of them, the process tree
  * and the combined peak.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -58,49 +55,6 @@ static int stats_option(void *ctx, int c, const char *arg)
 	return 0;
 }
 
-/* The *.tide files of dir, in version order, appended to *files. */
-static int add_dir(const char *dir, char ***files, size_t *n)
-{
-	struct dirent **list;
-	int k = scandir(dir, &list, NULL, versionsort), found = 0;
-
-	if (k < 0)
-		return mt_error("cannot read the directory '%s': %s", dir, strerror(errno));
-	for (int i = 0; i < k; i++) {
-		size_t len = strlen(list[i]->d_name);
-		char path[8192];
-		struct stat sb;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
-		if (len > 5 && !strcmp(list[i]->d_name + len - 5, ".tide") &&
-		    !stat(path, &sb) && S_ISREG(sb.st_mode)) {
-			*files = mt_xrealloc(*files, (*n + 1) * sizeof(**files));
-			(*files)[(*n)++] = mt_xstrdup(path);
-			found++;
-		}
-		free(list[i]);
-	}
-	free(list);
-	if (!found)
-		return mt_error("'%s' holds no captures (*.tide)", dir);
-	return 0;
-}
-
-/* The captures agree on their session (one run); 0, or 1 after an error. */
-static int same_session(const struct mt_proctree *t)
-{
-	for (size_t i = 1; i < t->n; i++) {
-		const char *a = t->procs[0].session, *b = t->procs[i].session;
-
-		if (a == b || (a && b && !strcmp(a, b)))
-			continue;
-		return mt_error("'%s' and '%s' are captures of different runs (session %s, %s): "
-				"a process tree takes the captures of one run",
-				t->procs[0].path, t->procs[i].path, a ? a : "none", b ? b : "none");
-	}
-	return 0;
-}
-
 /* stats on several captures, or a directory: the process tree. */
 static int stats_tree(struct view_args *a, int top, char **files, size_t n)
 {
@@ -130,7 +84,7 @@ static int stats_tree(struct view_args *a, int top, char **files, size_t n)
 		mt_proctree_add(&t, &r, json);
 		mt_replay_release(&r);
 	}
-	if (!rc && !(rc = same_session(&t))) {
+	if (!rc && !(rc = view_same_session(&t))) {
 		mt_proctree_finish(&t);
 		if (a->json)
 			mt_proctree_print_json(stdout, &t);
@@ -140,6 +94,27 @@ static int stats_tree(struct view_args *a, int top, char **files, size_t n)
 	}
 	mt_proctree_release(&t);
 	return rc;
+}
+
+/* stats on one capture. */
+static int stats_one(struct view_args *a, int top, const char *file)
+{
+	struct mt_replay r;
+	struct mt_stats s;
+	int rc;
+
+	a->file = file;
+	if ((rc = view_load("stats", a, &r)))
+		return rc;
+	mt_stats_sites(&r, top, a->show_all, &s);
+	s.arenas = a->arenas;
+	if (a->json)
+		mt_stats_print_json(stdout, &r, &s);
+	else
+		mt_stats_print_text(stdout, &r, &s, a->replay.include_file_mappings);
+	mt_stats_release(&s);
+	mt_replay_release(&r);
+	return fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
 }
 
 int cmd_stats(int argc, char **argv)
@@ -152,9 +127,6 @@ int cmd_stats(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
 	struct view_args a;
-	struct mt_replay r;
-	struct mt_stats s;
-	struct stat sb;
 	char **files = NULL;
 	size_t n = 0;
 	int top = 10, rc, dirs = 0;
@@ -163,39 +135,11 @@ int cmd_stats(int argc, char **argv)
 	if ((rc = view_parse("stats", usage_text, argc, argv, ":n:h", opts, &a, stats_option,
 			     &top)))
 		return rc < 0 ? 0 : rc;
-	for (int i = optind; i < argc && !rc; i++) {
-		if (!stat(argv[i], &sb) && S_ISDIR(sb.st_mode)) {
-			rc = add_dir(argv[i], &files, &n);
-			dirs++;
-		} else {
-			files = mt_xrealloc(files, (n + 1) * sizeof(*files));
-			files[n++] = mt_xstrdup(argv[i]);
-		}
-	}
+	rc = view_captures(argc, argv, &files, &n, &dirs);
 	if (!rc && (n > 1 || dirs))
 		rc = stats_tree(&a, top, files, n);
 	else if (!rc)
-		a.file = n ? files[0] : NULL;
-	if (rc || n > 1 || dirs) {
-		for (size_t i = 0; i < n; i++)
-			free(files[i]);
-		free(files);
-		return rc;
-	}
-	rc = view_load("stats", &a, &r);
-	if (!rc) {
-		mt_stats_sites(&r, top, a.show_all, &s);
-		s.arenas = a.arenas;
-		if (a.json)
-			mt_stats_print_json(stdout, &r, &s);
-		else
-			mt_stats_print_text(stdout, &r, &s, a.replay.include_file_mappings);
-		mt_stats_release(&s);
-		mt_replay_release(&r);
-		rc = fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
-	}
-	if (n)
-		free(files[0]);
-	free(files);
+		rc = stats_one(&a, top, n ? files[0] : NULL);
+	view_captures_free(files, n);
 	return rc;
 }
