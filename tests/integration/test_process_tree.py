@@ -196,6 +196,25 @@ def test_python_subprocess(mt, python, tmp_path):
     assert sorted(procs) == sorted([parent] + kids)
 
 
+def test_python_starts_native_program(mt, build, python, tmp_path):
+    """A native program started by a Python one gets native stacks."""
+    src = build.source("spawner")
+    d, lines = c_defines(src), site_lines(src)
+    script = write(tmp_path, "native.py", f"""
+        import subprocess
+        subprocess.run([{str(build.program("spawner"))!r}, "leaf"], check=True)
+    """)
+    res, path = mt.capture(script, options=["--python", python, "--follow-exec"],
+                           env=clean_env())
+    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\n", res.stdout)
+    assert m, str(res)
+    leaf = mt.stats_json(child_capture(mt, int(m.group(1))))
+    assert leaf["python"] is None
+    assert_site(leaf, "leaf_alloc", src, lines["leaf_alloc"],
+                d["LEAF_N"], d["LEAF_N"] * d["LEAF_SIZE"])
+    assert mt.stats_json(path)["python"]
+
+
 MP_SCRIPT = f"""
 import multiprocessing as mp, os, sys
 
