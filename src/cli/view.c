@@ -112,7 +112,7 @@ int view_files(const char *cmd, int argc, char **argv, const char **names[], int
 	for (i = 0; optind + i < argc; i++) {
 		if (i == n)
 			return mt_usage_error(cmd, "one capture file at a time (not yet several: "
-					      "memtide stats shows the process tree of a run's "
+					      "memtide stats and memtide tree take a run's "
 					      "captures)");
 		*names[i] = argv[optind + i];
 	}
@@ -178,12 +178,15 @@ int view_same_session(const struct mt_proctree *t)
 {
 	for (size_t i = 1; i < t->n; i++) {
 		const char *a = t->procs[0].session, *b = t->procs[i].session;
+		char sa[128], sb[128];
 
 		if (a == b || (a && b && !strcmp(a, b)))
 			continue;
 		return mt_error("'%s' and '%s' are captures of different runs (session %s, %s): "
 				"a process tree takes the captures of one run",
-				t->procs[0].path, t->procs[i].path, a ? a : "none", b ? b : "none");
+				t->procs[0].path, t->procs[i].path,
+				mt_fmt_text(sa, sizeof(sa), a ? a : "none"),
+				mt_fmt_text(sb, sizeof(sb), b ? b : "none"));
 	}
 	return 0;
 }
@@ -197,7 +200,7 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 		return mt_usage_error(cmd, "no capture file given");
 	if (stat(a->file, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return mt_error("'%s' is a directory: memtide %s reads one capture at a time "
-				"(memtide stats DIR shows the process tree of a run's captures)",
+				"(memtide stats DIR and memtide tree DIR take a run's captures)",
 				a->file, cmd);
 	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);

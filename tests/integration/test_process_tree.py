@@ -441,7 +441,7 @@ def test_other_reports_take_one_capture(mt, build):
     for cmd in ("summary", "flamegraph"):
         err = one_line_error(mt.run(cmd, mt.cwd))
         assert err == f"memtide: '{mt.cwd}' is a directory: memtide {cmd} reads one " \
-                      f"capture at a time (memtide stats DIR shows the process tree of " \
+                      f"capture at a time (memtide stats DIR and memtide tree DIR take " \
                       f"a run's captures)"
         files = sorted(mt.cwd.glob("*.tide"))
         err = one_line_error(mt.run(cmd, *files))
