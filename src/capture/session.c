@@ -412,12 +412,13 @@ int mt_tracker_init(void)
  * or -1 with a reason.
  */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
-		     char *err, size_t errlen)
+		     const char *session, char *err, size_t errlen)
 {
 	int rc;
 
 	mt_in_hook++;
 	errno = 0;
+	snprintf(g.session, sizeof(g.session), "%s", session ? session : "");
 	rc = session_setup(path, native, follow_fork);
 	g.attached = attached;
 	if (rc == 0)
@@ -435,7 +436,7 @@ int mt_tracker_start(const char *path, int native, int follow_fork, int attached
 }
 
 __attribute__((visibility("default")))
-int memtide_tracker_start(const char *path, int native, int follow_fork,
+int memtide_tracker_start(const char *path, int native, int follow_fork, const char *session,
 			  const void *pyhelper, char *err, size_t errlen)
 {
 	mt_resolve();
@@ -444,7 +445,7 @@ int memtide_tracker_start(const char *path, int native, int follow_fork,
 		return -1;
 	}
 	mt_py = pyhelper;
-	return mt_tracker_start(path, native, follow_fork, 0, err, errlen);
+	return mt_tracker_start(path, native, follow_fork, 0, session, err, errlen);
 }
 
 __attribute__((visibility("default")))
