@@ -7,6 +7,9 @@
  * where a round of some process starts, of each live process's current
  * round: a figure at the writer's resolution that never exceeds the sum
  * of the processes' own peaks.
+ *
+ * Steps are summed by name: a Dask job's workers run the tasks of one
+ * kind (one key prefix) many times, on every worker.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,38 @@
 static char *dup_or_null(const char *s)
 {
 	return s ? mt_xstrdup(s) : NULL;
+}
+
+/* The total of the steps called name, made if new. */
+static struct mt_step_total *step_total(struct mt_proctree *t, const char *name)
+{
+	for (size_t i = 0; i < t->nsteps; i++)	/* a job has few step names */
+		if (!strcmp(t->steps[i].name, name))
+			return &t->steps[i];
+	t->steps = mt_xrealloc(t->steps, (t->nsteps + 1) * sizeof(*t->steps));
+	memset(&t->steps[t->nsteps], 0, sizeof(*t->steps));
+	t->steps[t->nsteps].name = mt_xstrdup(name);
+	return &t->steps[t->nsteps++];
+}
+
+static void add_steps(struct mt_proctree *t, const struct mt_replay *r)
+{
+	for (uint32_t i = 0; i < r->nsteps; i++) {
+		const struct mt_step *s = &r->steps[i];
+		struct mt_step_total *k = step_total(t, mt_capture_string(&r->c, s->name));
+		uint64_t above = s->peak > s->heap_start ? s->peak - s->heap_start : 0;
+
+		if (!k->runs++ || above > k->above) {
+			k->above = above;
+			k->above_pid = r->c.pid;
+		}
+		if (s->peak > k->peak)
+			k->peak = s->peak;
+		k->allocations += s->allocations;
+		k->allocated_bytes += s->allocated_bytes;
+		if (s->end_ns > s->start_ns)
+			k->duration_ns += s->end_ns - s->start_ns;
+	}
 }
 
 void mt_proctree_add(struct mt_proctree *t, const struct mt_replay *r, char *report)
@@ -47,6 +82,7 @@ void mt_proctree_add(struct mt_proctree *t, const struct mt_replay *r, char *rep
 		memcpy(p->tl_ns, r->tl_ns, r->ntl * sizeof(uint64_t));
 		memcpy(p->tl_heap, r->tl_heap, r->ntl * sizeof(uint64_t));
 	}
+	add_steps(t, r);
 }
 
 static int find_parent(const struct mt_proctree *t, size_t i)
@@ -106,6 +142,15 @@ static int by_when(const void *a, const void *b)
 	const struct change *x = a, *y = b;
 
 	return x->when < y->when ? -1 : x->when > y->when;
+}
+
+static int by_above(const void *a, const void *b)
+{
+	const struct mt_step_total *x = a, *y = b;
+
+	if (x->above != y->above)
+		return x->above > y->above ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
 static void combined_peak(struct mt_proctree *t)
@@ -175,6 +220,8 @@ void mt_proctree_finish(struct mt_proctree *t)
 	}
 	free(by_time);
 	combined_peak(t);
+	if (t->nsteps)
+		qsort(t->steps, t->nsteps, sizeof(*t->steps), by_above);
 }
 
 void mt_proctree_release(struct mt_proctree *t)
@@ -190,6 +237,9 @@ void mt_proctree_release(struct mt_proctree *t)
 		free(p->tl_ns);
 		free(p->tl_heap);
 	}
+	for (size_t i = 0; i < t->nsteps; i++)
+		free(t->steps[i].name);
+	free(t->steps);
 	free(t->procs);
 	free(t->order);
 	memset(t, 0, sizeof(*t));

@@ -2,7 +2,9 @@
  * proctree.h - the captures of one run (a program and the processes it
  * forked or started, --follow-fork/--follow-exec) as a process tree:
  * who started whom, each process's figures, and the combined peak of the
- * processes alive at the same moment, aligned on wall-clock time.
+ * processes alive at the same moment, aligned on wall-clock time; and
+ * their steps by name across processes (with memtide.dask, a step per task
+ * named by its key's prefix).
  */
 #ifndef MT_PROCTREE_H
 #define MT_PROCTREE_H
@@ -25,9 +27,22 @@ struct mt_proc {
 	uint64_t at_combined_peak;	/* heap at the combined peak */
 };
 
+/* The runs of the steps of one name, in every process. */
+struct mt_step_total {
+	char *name;			/* owned */
+	uint64_t runs;
+	uint64_t above;			/* the highest peak above a run's start ... */
+	uint64_t above_pid;		/* ... reached in this process */
+	uint64_t peak;			/* the highest heap during a run */
+	uint64_t allocations, allocated_bytes;	/* of all runs */
+	uint64_t duration_ns;		/* of all runs */
+};
+
 struct mt_proctree {
 	struct mt_proc *procs;
 	size_t n;
+	struct mt_step_total *steps;	/* highest `above` first once finished */
+	size_t nsteps;
 	size_t *order;		/* depth first, roots and children by start time */
 	uint64_t first_start_ns;	/* the earliest start (unix ns) */
 	uint64_t combined_peak_bytes, combined_peak_unix_ns;

@@ -87,9 +87,9 @@ static int stats_tree(struct view_args *a, int top, char **files, size_t n)
 	if (!rc && !(rc = view_same_session(&t))) {
 		mt_proctree_finish(&t);
 		if (a->json)
-			mt_proctree_print_json(stdout, &t);
+			mt_proctree_print_json(stdout, &t, (size_t)top);
 		else
-			mt_proctree_print_text(stdout, &t);
+			mt_proctree_print_text(stdout, &t, (size_t)top);
 		rc = fflush(stdout) == 0 ? 0 : mt_error("cannot write the report");
 	}
 	mt_proctree_release(&t);

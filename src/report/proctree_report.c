@@ -1,7 +1,8 @@
 /*
  * proctree_report.c - `memtide stats` on the captures of a run: the
  * process tree (command, pid, parent, peak, total, how each ended) and
- * the combined peak, as text or JSON (docs/REPORTS.md).
+ * the combined peak, and the steps of every process by name (with
+ * memtide.dask: tasks by key prefix), as text or JSON.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,45 @@ static const char *ending(const struct mt_proc *p, char *buf, size_t cap)
 	return mt_fmt_text(buf, cap, p->ended_by);
 }
 
-void mt_proctree_print_text(FILE *f, const struct mt_proctree *t)
+#define STEP_NAME_WIDTH 32	/* longer names are cut with "..." */
+
+static size_t shown_steps(const struct mt_proctree *t, size_t top)
+{
+	return top && top < t->nsteps ? top : t->nsteps;
+}
+
+/* The step names whose runs rose highest above their start. */
+static void print_steps_text(FILE *f, const struct mt_proctree *t, size_t top)
+{
+	size_t n = shown_steps(t, top);
+	char name[4096], a[32], b[32], c[32];
+	int wname = 4;
+
+	for (size_t i = 0; i < n; i++) {
+		int w = (int)strlen(mt_fmt_text(name, sizeof(name), t->steps[i].name));
+
+		wname = w > wname ? w : wname;
+	}
+	wname = wname < STEP_NAME_WIDTH ? wname : STEP_NAME_WIDTH;
+	fprintf(f, "\nTop steps by peak above their start (%zu of %zu %s; memtide.dask: tasks\n"
+		   "by key prefix):\n\n  %-*s  %6s  %11s  %10s  %10s  %9s  %s\n",
+		n, t->nsteps, mt_plural(t->nsteps, "name", "names"), wname, "STEP", "RUNS",
+		"ABOVE START", "HEAP PEAK", "ALLOCATED", "TIME", "PID");
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_step_total *s = &t->steps[i];
+		size_t len = strlen(mt_fmt_text(name, sizeof(name), s->name));
+
+		if (len > STEP_NAME_WIDTH)
+			strcpy(name + STEP_NAME_WIDTH - 3, "...");
+		fprintf(f, "  %-*s  %6llu  %11s  %10s  %10s  %7.3f s  %llu\n", wname, name,
+			(unsigned long long)s->runs, mt_fmt_size(a, sizeof(a), s->above),
+			mt_fmt_size(b, sizeof(b), s->peak),
+			mt_fmt_size(c, sizeof(c), s->allocated_bytes), (double)s->duration_ns / 1e9,
+			(unsigned long long)s->above_pid);
+	}
+}
+
+void mt_proctree_print_text(FILE *f, const struct mt_proctree *t, size_t top)
 {
 	char a[32], b[32], pid[64], end[512], text[4096];
 	int wpid = 3, wcap = 7, wend = 5;
@@ -63,6 +102,8 @@ void mt_proctree_print_text(FILE *f, const struct mt_proctree *t)
 			mt_fmt_size(a, sizeof(a), p->at_combined_peak));
 	}
 	fputc('\n', f);
+	if (t->nsteps)
+		print_steps_text(f, t, top);
 }
 
 static void json_str_or_null(FILE *f, const char *s)
@@ -73,7 +114,7 @@ static void json_str_or_null(FILE *f, const char *s)
 		fputs("null", f);
 }
 
-void mt_proctree_print_json(FILE *f, const struct mt_proctree *t)
+void mt_proctree_print_json(FILE *f, const struct mt_proctree *t, size_t top)
 {
 	fputs("{\n\"session\": ", f);
 	json_str_or_null(f, t->n ? t->procs[0].session : NULL);
@@ -99,8 +140,22 @@ void mt_proctree_print_json(FILE *f, const struct mt_proctree *t)
 		}
 	}
 	fprintf(f, "\n],\n\"combined_peak_bytes\": %llu,\n\"combined_peak_time\": %llu,\n"
-		   "\"combined_peak_unix_ns\": %llu\n}\n",
+		   "\"combined_peak_unix_ns\": %llu,\n\"step_names\": %zu,\n\"steps\": [",
 		(unsigned long long)t->combined_peak_bytes,
 		(unsigned long long)((t->combined_peak_unix_ns - t->first_start_ns) / 1000000),
-		(unsigned long long)t->combined_peak_unix_ns);
+		(unsigned long long)t->combined_peak_unix_ns, t->nsteps);
+	for (size_t i = 0; i < shown_steps(t, top); i++) {
+		const struct mt_step_total *s = &t->steps[i];
+
+		fputs(i ? ",\n {\"name\": " : "\n {\"name\": ", f);
+		mt_json_str(f, s->name);
+		fprintf(f, ", \"runs\": %llu, \"peak_above_start_bytes\": %llu, \"pid\": %llu, "
+			   "\"peak_bytes\": %llu, \"allocations\": %llu, \"allocated_bytes\": %llu, "
+			   "\"duration_ms\": %.3f}",
+			(unsigned long long)s->runs, (unsigned long long)s->above,
+			(unsigned long long)s->above_pid, (unsigned long long)s->peak,
+			(unsigned long long)s->allocations, (unsigned long long)s->allocated_bytes,
+			(double)s->duration_ns / 1e6);
+	}
+	fputs("\n]\n}\n", f);
 }
