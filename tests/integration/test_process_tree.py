@@ -382,7 +382,8 @@ def test_process_tree_json_shape(mt, python, tmp_path):
     child = int(re.fullmatch(rb"child (\d+)\n", res.stdout).group(1))
     tree = tree_json(mt, mt.cwd)
     assert set(tree) == {"session", "processes", "combined_peak_bytes", "combined_peak_time",
-                         "combined_peak_unix_ns"}
+                         "combined_peak_unix_ns", "step_names", "steps"}
+    assert (tree["step_names"], tree["steps"]) == (0, [])  # no memtide.step here
     single = mt.stats_json(path, n=10)
     for p in tree["processes"]:
         assert set(p) == set(single) | {"capture", "parent_capture", "depth",
@@ -400,6 +401,49 @@ def test_process_tree_json_shape(mt, python, tmp_path):
     assert rows[0] == f"Process tree: 2 processes (session {tree['session']})"
     assert re.match(rf"  {single['pid']} +{single['ppid']} ", rows[3]), text.out
     assert re.match(rf"    {child} +{single['pid']} ", rows[4]), text.out
+
+
+STEPS_SCRIPT = """
+import os
+
+import memtide
+
+pid = os.fork()
+if pid == 0:
+    with memtide.step("load"):
+        a = bytearray(5_000_000)
+    with memtide.step("fit"):
+        b = bytearray(1_000_000)
+    os._exit(0)
+with memtide.step("load"):
+    a = bytearray(3_000_000)
+os.waitpid(pid, 0)
+print("child", pid, flush=True)
+"""
+
+
+def test_steps_across_processes(mt, python, tmp_path):
+    """stats on a run's captures sums the steps of every process by name:
+    runs, the highest rise above a run's start (and where), bytes."""
+    script = write(tmp_path, "steps.py", STEPS_SCRIPT)
+    res, _ = mt.capture(script, options=["--python", python, "--follow-fork"],
+                        env=clean_env())
+    child = int(re.fullmatch(rb"child (\d+)\n", res.stdout).group(1))
+    tree = tree_json(mt, mt.cwd)
+    assert tree["step_names"] == 2
+    shown = json.dumps(tree["steps"], indent=1)
+    load, fit = tree["steps"]  # the highest rise first
+    assert (load["name"], load["runs"], load["peak_above_start_bytes"], load["pid"],
+            load["allocations"], load["allocated_bytes"]) == (
+        "load", 2, 5_000_001, child, 2, 8_000_002), shown
+    assert (fit["name"], fit["runs"], fit["peak_above_start_bytes"], fit["pid"],
+            fit["allocations"], fit["allocated_bytes"]) == (
+        "fit", 1, 1_000_001, child, 1, 1_000_001), shown
+    one = mt.stats("--json", "-n", "1", mt.cwd)
+    assert [s["name"] for s in json.loads(one.stdout)["steps"]] == ["load"]
+    text = mt.stats(mt.cwd).out
+    assert "Top steps by peak above their start (2 of 2 names;" in text, text
+    assert re.search(rf"\n  load +2 +4\.77 MiB .* {child}\n  fit +1 ", text), text
 
 
 # --------------------------------------------------------------------------
