@@ -23,7 +23,7 @@ static const char *ending(const struct mt_proc *p, char *buf, size_t cap)
 
 static size_t shown_steps(const struct mt_proctree *t, size_t top)
 {
-	return top && top < t->nsteps ? top : t->nsteps;
+	return top < t->nsteps ? top : t->nsteps;
 }
 
 /* The step names whose runs rose highest above their start. */

@@ -1,7 +1,7 @@
 /*
  * proctree_report.h - prints the process tree of a run's captures
  * (`memtide stats` on several captures or a directory) as text or JSON,
- * with the `top` step names whose runs rose the most (all if 0).
+ * with the `top` step names whose runs rose the most.
  */
 #ifndef MT_PROCTREE_REPORT_H
 #define MT_PROCTREE_REPORT_H
