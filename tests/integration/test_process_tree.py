@@ -438,7 +438,7 @@ def test_mixed_sessions_are_refused(mt, build):
 
 def test_other_reports_take_one_capture(mt, build):
     mt.capture(build.program("spawner"), "spawn", options=["--follow-exec"])
-    for cmd in ("summary", "flamegraph"):
+    for cmd in ("flamegraph", "table", "steps"):
         err = one_line_error(mt.run(cmd, mt.cwd))
         assert err == f"memtide: '{mt.cwd}' is a directory: memtide {cmd} reads one " \
                       f"capture at a time (memtide stats DIR and memtide tree DIR take " \
@@ -497,11 +497,59 @@ def test_tree_by_process(mt, build):
     assert re.search(rf"── \[{leaf}\] .*spawner leaf$", text.out, re.M), text.out
 
 
-def test_tree_refuses_mixed_sessions(mt, build):
+def test_summary_by_process(mt, build):
+    src = build.source("spawner")
+    d = c_defines(src)
+    res, path = mt.capture(build.program("spawner"), "fork", options=["--follow-exec"],
+                           env=clean_env())
+    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+)\n", res.stdout)
+    leaf, parent = int(m.group(1)), int(m.group(2))
+
+    def summary(*args):
+        res = mt.run("summary", "--json", "-r", "0", *args)
+        assert res.returncode == 0, str(res)
+        return json.loads(res.stdout)
+
+    singles = {parent: summary(path), leaf: summary(child_capture(mt, leaf))}
+    both = summary(mt.cwd)
+    assert both["bytes"] == sum(s["bytes"] for s in singles.values())
+    procs = {r["pid"]: r for r in both["rows"] if r["process"]}
+    assert sorted(procs) == sorted([parent, leaf])
+    for pid, row in procs.items():
+        assert row["function"].startswith(f"[{pid}] ")
+        assert (row["total_bytes"], row["total_count"]) == \
+            (singles[pid]["bytes"], singles[pid]["count"])
+        mine = [dict(r, pid=None, process=None) for r in both["rows"]
+                if r["pid"] == pid and not r["process"]]
+        assert sorted(mine, key=json.dumps) == \
+            sorted((dict(r, pid=None, process=None) for r in singles[pid]["rows"]),
+                   key=json.dumps)
+    [p] = [r for r in both["rows"] if r["function"] == "parent_alloc"]
+    assert (p["pid"], p["own_bytes"], p["own_count"]) == \
+        (parent, d["PARENT_N"] * d["PARENT_SIZE"], d["PARENT_N"])
+    [l] = [r for r in both["rows"] if r["function"] == "leaf_alloc"]
+    assert (l["pid"], l["own_bytes"], l["own_count"]) == \
+        (leaf, d["LEAF_N"] * d["LEAF_SIZE"], d["LEAF_N"])
+
+    merged = summary("--no-by-process", path, child_capture(mt, leaf))
+    assert merged["bytes"] == both["bytes"]
+    assert all("pid" not in r for r in merged["rows"])
+    [main] = [r for r in merged["rows"] if r["function"] == "main"]
+    assert main["total_bytes"] == sum(r["total_bytes"] for s in singles.values()
+                                      for r in s["rows"] if r["function"] == "main")
+    text = mt.run("summary", "-r", "0", mt.cwd)
+    assert text.returncode == 0, str(text)
+    assert text.out.startswith("Per function, at the peak of each of 2 processes, by process: ")
+    assert re.search(rf"  leaf_alloc at .*spawner\.c \[native\] \[pid {leaf}\]$", text.out,
+                     re.M), text.out
+
+
+@pytest.mark.parametrize("cmd", ["tree", "summary"])
+def test_refuses_mixed_sessions(mt, build, cmd):
     prog = build.program("spawner")
     mt.capture(prog, "leaf", out="a.tide", env=no_launcher_env())
     mt.capture(prog, "leaf", out="b.tide", env=no_launcher_env())
-    err = one_line_error(mt.run("tree", mt.cwd))
+    err = one_line_error(mt.run(cmd, mt.cwd))
     assert "are captures of different runs" in err, err
 
 
