@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,9 +121,15 @@ static int is_child_name(const char *name, const char *stem, size_t len)
 	return end[-1] != '.';
 }
 
+/* Version order of the names without ".tide": a capture before its
+ * children's (<stem>.<pid>.tide before <stem>.<pid>.<pid2>.tide). */
 static int by_version(const void *a, const void *b)
 {
-	return strverscmp(*(char *const *)a, *(char *const *)b);
+	char x[NAME_MAX + 1], y[NAME_MAX + 1];
+
+	snprintf(x, sizeof(x), "%.*s", (int)strlen(*(char *const *)a) - 5, *(char *const *)a);
+	snprintf(y, sizeof(y), "%.*s", (int)strlen(*(char *const *)b) - 5, *(char *const *)b);
+	return strverscmp(x, y);
 }
 
 int run_list_captures(const char *out, time_t since)

@@ -54,16 +54,19 @@ def child_capture(mt, pid, stem="out"):
 
 
 def check_tree(tree, root_pid):
-    """One session; every process but the root has its parent in the tree."""
-    procs = by_pid(tree)
+    """One session; the root is root_pid's; every other process's parent is
+    the capture of its parent process, or of the image it replaced."""
+    caps = {p["capture"]: p for p in tree["processes"]}
     assert len({p["session"] for p in tree["processes"]}) == 1, tree["processes"]
     assert tree["session"] == tree["processes"][0]["session"] and tree["session"]
     for p in tree["processes"]:
-        if p["pid"] == root_pid and p["parent_capture"] is None:
+        if p["parent_capture"] is None:
+            assert p["pid"] == root_pid and p["depth"] == 0, p["capture"]
             continue
-        assert p["parent_capture"] is not None, p["capture"]
-        assert p["ppid"] in procs or p["pid"] in procs
-    return procs
+        parent = caps[p["parent_capture"]]
+        assert parent["pid"] in (p["ppid"], p["pid"]), (p["capture"], parent["capture"])
+        assert p["depth"] == parent["depth"] + 1
+    return by_pid(tree)
 
 
 # --------------------------------------------------------------------------
@@ -317,13 +320,12 @@ def test_pool_workers(mt, python, tmp_path, how):
         tasks += rows[0]["count"] // N
     if how == "short":  # every task's worker was a process of its own
         assert tasks == 6 and len(m.group(1).split()) == 6
-    else:
-        assert tasks <= 4
-        # the tasks not run by the two terminated workers ran in no other
-        # process: the pool has only these two
+    else:  # the pool's only two workers ran the four tasks
         assert tasks == 4
+    # workers the pool started to replace others and then terminated too
     tree = tree_json(mt, mt.cwd)
     assert len(tree["processes"]) == len(list(mt.cwd.glob("*.tide")))
+    assert not [p["capture"] for p in tree["processes"] if p["truncated"]]
 
 
 # --------------------------------------------------------------------------
@@ -482,7 +484,7 @@ def test_mixed_sessions_are_refused(mt, build):
 
 def test_other_reports_take_one_capture(mt, build):
     mt.capture(build.program("spawner"), "spawn", options=["--follow-exec"])
-    for cmd in ("summary", "flamegraph"):
+    for cmd in ("flamegraph", "table", "steps"):
         err = one_line_error(mt.run(cmd, mt.cwd))
         assert err == f"memtide: '{mt.cwd}' is a directory: memtide {cmd} reads one " \
                       f"capture at a time (memtide stats DIR and memtide tree DIR take " \
@@ -541,11 +543,59 @@ def test_tree_by_process(mt, build):
     assert re.search(rf"── \[{leaf}\] .*spawner leaf$", text.out, re.M), text.out
 
 
-def test_tree_refuses_mixed_sessions(mt, build):
+def test_summary_by_process(mt, build):
+    src = build.source("spawner")
+    d = c_defines(src)
+    res, path = mt.capture(build.program("spawner"), "fork", options=["--follow-exec"],
+                           env=clean_env())
+    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+)\n", res.stdout)
+    leaf, parent = int(m.group(1)), int(m.group(2))
+
+    def summary(*args):
+        res = mt.run("summary", "--json", "-r", "0", *args)
+        assert res.returncode == 0, str(res)
+        return json.loads(res.stdout)
+
+    singles = {parent: summary(path), leaf: summary(child_capture(mt, leaf))}
+    both = summary(mt.cwd)
+    assert both["bytes"] == sum(s["bytes"] for s in singles.values())
+    procs = {r["pid"]: r for r in both["rows"] if r["process"]}
+    assert sorted(procs) == sorted([parent, leaf])
+    for pid, row in procs.items():
+        assert row["function"].startswith(f"[{pid}] ")
+        assert (row["total_bytes"], row["total_count"]) == \
+            (singles[pid]["bytes"], singles[pid]["count"])
+        mine = [dict(r, pid=None, process=None) for r in both["rows"]
+                if r["pid"] == pid and not r["process"]]
+        assert sorted(mine, key=json.dumps) == \
+            sorted((dict(r, pid=None, process=None) for r in singles[pid]["rows"]),
+                   key=json.dumps)
+    [p] = [r for r in both["rows"] if r["function"] == "parent_alloc"]
+    assert (p["pid"], p["own_bytes"], p["own_count"]) == \
+        (parent, d["PARENT_N"] * d["PARENT_SIZE"], d["PARENT_N"])
+    [l] = [r for r in both["rows"] if r["function"] == "leaf_alloc"]
+    assert (l["pid"], l["own_bytes"], l["own_count"]) == \
+        (leaf, d["LEAF_N"] * d["LEAF_SIZE"], d["LEAF_N"])
+
+    merged = summary("--no-by-process", path, child_capture(mt, leaf))
+    assert merged["bytes"] == both["bytes"]
+    assert all("pid" not in r for r in merged["rows"])
+    [main] = [r for r in merged["rows"] if r["function"] == "main"]
+    assert main["total_bytes"] == sum(r["total_bytes"] for s in singles.values()
+                                      for r in s["rows"] if r["function"] == "main")
+    text = mt.run("summary", "-r", "0", mt.cwd)
+    assert text.returncode == 0, str(text)
+    assert text.out.startswith("Per function, at the peak of each of 2 processes, by process: ")
+    assert re.search(rf"  leaf_alloc at .*spawner\.c \[native\] \[pid {leaf}\]$", text.out,
+                     re.M), text.out
+
+
+@pytest.mark.parametrize("cmd", ["tree", "summary"])
+def test_refuses_mixed_sessions(mt, build, cmd):
     prog = build.program("spawner")
     mt.capture(prog, "leaf", out="a.tide", env=no_launcher_env())
     mt.capture(prog, "leaf", out="b.tide", env=no_launcher_env())
-    err = one_line_error(mt.run("tree", mt.cwd))
+    err = one_line_error(mt.run(cmd, mt.cwd))
     assert "are captures of different runs" in err, err
 
 
