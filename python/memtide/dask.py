@@ -38,7 +38,6 @@ from . import Tracker, _ext
 
 __all__ = ["MemtidePlugin", "collect"]
 
-PLUGIN_NAME = "memtide"
 CHUNK_BYTES = 32 << 20  # collect() moves captures in pieces of this size
 
 
@@ -52,7 +51,7 @@ class MemtidePlugin(WorkerPlugin):
     random hex digits, made once here, so workers share it).
     """
 
-    name = PLUGIN_NAME
+    name = "memtide"    # the name Dask registers it under by default
 
     def __init__(self, directory, native=False, trace_python_allocators=False,
                  session=None):
@@ -122,11 +121,12 @@ class MemtidePlugin(WorkerPlugin):
 # ---- collect(): run in the workers through client.run ------------------
 
 def _stop_capture(dask_worker):
-    plugin = dask_worker.plugins.get(PLUGIN_NAME)
-    path = plugin.stop() if isinstance(plugin, MemtidePlugin) else None
-    if not path or not os.path.exists(path):
-        return None
-    return {"path": path, "size": os.path.getsize(path)}
+    """The worker's capture, ended: its path and size (None: none)."""
+    for plugin in list(dask_worker.plugins.values()):  # under any name
+        path = plugin.stop() if isinstance(plugin, MemtidePlugin) else None
+        if path and os.path.exists(path):
+            return {"path": path, "size": os.path.getsize(path)}
+    return None
 
 
 def _read_capture(path, offset, size):
