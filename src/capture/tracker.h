@@ -132,6 +132,15 @@ const char *mt_tracker_output(void);	/* the capture file being written */
  * -1, or the mark for mt_tracker_unend() (a failed exec). */
 int64_t mt_tracker_end(const char *ended_by, int dying);
 void mt_tracker_unend(int64_t mark);
+/* --follow-exec: what a program the process starts gets (exec.c) */
+struct mt_exec_config {
+	char lib[4096];		/* libmemtide.so, as preloaded */
+	char pydir[4096];	/* MEMTIDE_PYDIR */
+	char follow[8];		/* "auto" (native stacks unless Python) or "native" */
+	int follow_fork, trace_python;
+	const char *session, *output;	/* this process's, as they are now */
+};
+const struct mt_exec_config *mt_exec_config(void);	/* NULL: not following */
 
 /* threads.c: per-thread records and blocks, the hot path */
 /* ips: return addresses from the hook's frame outwards (native stacks only) */

@@ -305,8 +305,20 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->cwd = value;
 		return 0;
 	}
+	if (!strcmp(key, "session")) {
+		free((char *)c->session);
+		c->session = value;
+		return 0;
+	}
+	if (!strcmp(key, "ended_by")) {
+		free((char *)c->ended_by);
+		c->ended_by = value;
+		return 0;
+	}
 	if (!strcmp(key, "pid"))
 		c->pid = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "ppid"))
+		c->ppid = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "start_unix_ns"))
 		c->start_unix_ns = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "native"))
@@ -868,6 +880,8 @@ void mt_capture_release(struct mt_capture *c)
 	free((char *)c->python);
 	free((char *)c->cwd);
 	free(c->step_counters);
+	free((char *)c->session);
+	free((char *)c->ended_by);
 	if (st) {
 		if (st->f)
 			fclose(st->f);

@@ -1,0 +1,47 @@
+/*
+ * proctree.h - the captures of one run (a program and the processes it
+ * forked or started, --follow-fork/--follow-exec) as a process tree:
+ * who started whom, each process's figures, and the combined peak of the
+ * processes alive at the same moment, aligned on wall-clock time.
+ */
+#ifndef MT_PROCTREE_H
+#define MT_PROCTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replay.h"
+
+struct mt_proc {
+	char *path, *command, *session, *ended_by;	/* owned */
+	uint64_t pid, ppid, start_unix_ns, end_ns;
+	uint64_t peak_bytes, peak_ns, total_bytes, total_allocations;
+	int truncated;
+	char *report;		/* what the caller attached (stats --json), owned */
+	int parent;		/* index of the parent's capture, -1 for a root */
+	int depth;		/* 0 for a root */
+	uint64_t *tl_ns, *tl_heap;	/* heap over time (writer rounds), owned */
+	size_t ntl;
+	uint64_t at_combined_peak;	/* heap at the combined peak */
+};
+
+struct mt_proctree {
+	struct mt_proc *procs;
+	size_t n;
+	size_t *order;		/* depth first, roots and children by start time */
+	uint64_t first_start_ns;	/* the earliest start (unix ns) */
+	uint64_t combined_peak_bytes, combined_peak_unix_ns;
+};
+
+/* Adds the process of a replayed capture; report (malloc'ed or NULL) is
+ * kept with it. */
+void mt_proctree_add(struct mt_proctree *t, const struct mt_replay *r, char *report);
+/*
+ * Finds the parents (the capture of the same pid that ended by exec
+ * before this one started, else the latest capture of the parent pid
+ * started before it), the order, and the combined peak.
+ */
+void mt_proctree_finish(struct mt_proctree *t);
+void mt_proctree_release(struct mt_proctree *t);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * proctree_report.h - prints the process tree of a run's captures
+ * (`memtide stats` on several captures or a directory) as text or JSON.
+ */
+#ifndef MT_PROCTREE_REPORT_H
+#define MT_PROCTREE_REPORT_H
+
+#include <stdio.h>
+
+#include "../analysis/proctree.h"
+
+void mt_proctree_print_text(FILE *f, const struct mt_proctree *t);
+/* Each process's `report` is its `stats --json` object, merged in. */
+void mt_proctree_print_json(FILE *f, const struct mt_proctree *t);
+
+#endif
