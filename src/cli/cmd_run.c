@@ -439,8 +439,8 @@ static int check_live_opts(const struct run_opts *o)
  */
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
-	enum { NATIVE = 0x100, FOLLOW_FORK, FOLLOW_EXEC, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE,
-	       LIVE_PORT, LIVE_HOST_OPT, NO_WAIT };
+	enum { NATIVE = 0x100, FOLLOW_FORK, FOLLOW_EXEC, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
+	       LIVE_HOST_OPT, NO_WAIT };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
