@@ -48,7 +48,7 @@ static void print_steps_text(FILE *f, const struct mt_proctree *t, size_t top)
 		size_t len = strlen(mt_fmt_text(name, sizeof(name), s->name));
 
 		if (len > STEP_NAME_WIDTH)
-			strcpy(name + STEP_NAME_WIDTH - 3, "...");
+			memcpy(name + STEP_NAME_WIDTH - 3, "...", 4);
 		fprintf(f, "  %-*s  %6llu  %11s  %10s  %10s  %7.3f s  %llu\n", wname, name,
 			(unsigned long long)s->runs, mt_fmt_size(a, sizeof(a), s->above),
 			mt_fmt_size(b, sizeof(b), s->peak),

@@ -75,6 +75,7 @@ if __name__ == "__main__":
             total = dd.from_pandas(df, npartitions=%(partitions)d).groupby("k").v.sum()
             assert total.compute().sum() == n
         workers = client.run(facts)
+        memtide.dask.CHUNK_BYTES = 4096         # each capture comes in many pieces
         paths = memtide.dask.collect(client, "collected")
         print(json.dumps({"session": plugin.session, "workers": workers, "holds": holds,
                           "paths": paths, "dataframe": dataframe}))
