@@ -420,6 +420,8 @@ if pid == 0:
 with memtide.step("load"):
     a = bytearray(3_000_000)
 os.waitpid(pid, 0)
+with memtide.step("a step whose name is longer than the column"):
+    pass
 print("child", pid, flush=True)
 """
 
@@ -432,20 +434,22 @@ def test_steps_across_processes(mt, python, tmp_path):
                         env=clean_env())
     child = int(re.fullmatch(rb"child (\d+)\n", res.stdout).group(1))
     tree = tree_json(mt, mt.cwd)
-    assert tree["step_names"] == 2
+    assert tree["step_names"] == 3
     shown = json.dumps(tree["steps"], indent=1)
-    load, fit = tree["steps"]  # the highest rise first
+    load, fit, long = tree["steps"]  # the highest rise first
     assert (load["name"], load["runs"], load["peak_above_start_bytes"], load["pid"],
             load["allocations"], load["allocated_bytes"]) == (
         "load", 2, 5_000_001, child, 2, 8_000_002), shown
     assert (fit["name"], fit["runs"], fit["peak_above_start_bytes"], fit["pid"],
             fit["allocations"], fit["allocated_bytes"]) == (
         "fit", 1, 1_000_001, child, 1, 1_000_001), shown
+    assert (long["runs"], long["peak_above_start_bytes"], long["allocated_bytes"]) == (1, 0, 0)
     one = mt.stats("--json", "-n", "1", mt.cwd)
     assert [s["name"] for s in json.loads(one.stdout)["steps"]] == ["load"]
     text = mt.stats(mt.cwd).out
-    assert "Top steps by peak above their start (2 of 2 names;" in text, text
+    assert "Top steps by peak above their start (3 of 3 names;" in text, text
     assert re.search(rf"\n  load +2 +4\.77 MiB .* {child}\n  fit +1 ", text), text
+    assert "\n  a step whose name is longer t...       1          0 B " in text, text
 
 
 # --------------------------------------------------------------------------
