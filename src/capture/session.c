@@ -44,6 +44,7 @@ static struct {
 	int attached;		/* started in a running program: earlier blocks unknown */
 	char output[4096];
 	char session[64];	/* MEMTIDE_SESSION: shared by the run's captures */
+	int session_written;	/* the meta log holds a session key */
 	struct mt_exec_config exec;	/* --follow-exec: what exec'd programs get */
 	atomic_int shut;
 	int open;		/* the writer was started */
@@ -310,8 +311,10 @@ static int session_open(void)
 	mt_meta_kv("format", "memtide capture");
 	mt_meta_kv_num("pid", (unsigned long long)g.pid);
 	mt_meta_kv_num("ppid", (unsigned long long)getppid());
-	if (g.session[0])
+	/* the log holds an earlier Tracker's session too: "" undoes it */
+	if (g.session[0] || g.session_written)
 		mt_meta_kv("session", g.session);
+	g.session_written |= g.session[0] != 0;
 	start_time();
 	mt_meta_kv("native", g.native ? "1" : "0");
 	if (py_version)

@@ -307,7 +307,9 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 	}
 	if (!strcmp(key, "session")) {
 		free((char *)c->session);
-		c->session = value;
+		c->session = *value ? value : NULL;	/* "": none */
+		if (!*value)
+			free(value);
 		return 0;
 	}
 	if (!strcmp(key, "ended_by")) {
