@@ -150,57 +150,36 @@ static void print(struct view_args *a, FILE *out, const struct mt_summary *s,
 static int summary_many(struct view_args *a, const struct summary_args *sa, char **files,
 			size_t n)
 {
-	struct mt_replay *rs = mt_xcalloc(n, sizeof(*rs));
-	struct mt_symbols **syms = mt_xcalloc(n, sizeof(*syms));
-	struct mt_summary *parts = mt_xcalloc(n, sizeof(*parts)), all;
-	char **labels = mt_xcalloc(n, sizeof(*labels)), view[96];
+	struct view_many m;
+	struct mt_summary *parts = mt_xcalloc(n, sizeof(*parts)), all = { 0 };
 	uint64_t *pids = mt_xcalloc(n, sizeof(*pids));
-	struct mt_proctree pt = { 0 };
-	size_t loaded = 0;
+	char view[96];
 	FILE *out;
-	int rc = 0;
+	int rc;
 
-	for (; loaded < n; loaded++) {
-		a->file = files[loaded];
-		if ((rc = view_load("summary", a, &rs[loaded])))
-			break;
-		mt_proctree_add(&pt, &rs[loaded], NULL);
-	}
-	if (!rc && !(rc = view_same_session(&pt))) {
-		for (size_t i = 0; i < n; i++) {
-			syms[i] = mt_symbols_new(&rs[i].c);
-			mt_summary_build(&parts[i], &rs[i], syms[i], a->view, a->show_all, sa->sort);
-			if (asprintf(&labels[i], "[%llu] %s", (unsigned long long)rs[i].c.pid,
-				     rs[i].c.command ? rs[i].c.command : "?") < 0)
-				mt_oom();
-			pids[i] = rs[i].c.pid;
-		}
-		mt_summary_combine(&all, parts, pids, (const char *const *)labels, n,
-				   sa->by_process, sa->sort);
-		snprintf(view, sizeof(view), "%s of each of %zu processes, %s", view_words(a->view), n,
-			 sa->by_process ? "by process" : "merged across processes");
-		if ((out = view_open("summary", a))) {
-			print(a, out, &all, sa, view, rs[0].c.cwd);
-			rc = view_close(a, out);
-		} else {
-			rc = 1;
-		}
-		mt_summary_release(&all);
-	}
+	if ((rc = view_load_many("summary", a, files, n, &m)))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		mt_summary_release(&parts[i]);
-		if (syms[i])
-			mt_symbols_free(syms[i]);
-		if (i < loaded)
-			mt_replay_release(&rs[i]);
-		free(labels[i]);
+		mt_summary_build(&parts[i], &m.rs[i], m.syms[i], a->view, a->show_all, sa->sort);
+		pids[i] = m.rs[i].c.pid;
 	}
-	mt_proctree_release(&pt);
-	free(rs);
-	free(syms);
+	mt_summary_combine(&all, parts, pids, (const char *const *)m.labels, n, sa->by_process,
+			   sa->sort);
+	snprintf(view, sizeof(view), "%s of each of %zu processes, %s", view_words(a->view), n,
+		 sa->by_process ? "by process" : "merged across processes");
+	if ((out = view_open("summary", a))) {
+		print(a, out, &all, sa, view, m.rs[0].c.cwd);
+		rc = view_close(a, out);
+	} else {
+		rc = 1;
+	}
+out:
+	mt_summary_release(&all);
+	for (size_t i = 0; i < n; i++)
+		mt_summary_release(&parts[i]);
 	free(parts);
-	free(labels);
 	free(pids);
+	view_release_many(&m);
 	return rc;
 }
 

@@ -83,72 +83,42 @@ static const char *view_title(enum mt_view v)
  */
 static int tree_many(struct view_args *a, const struct tree_args *ta, char **files, size_t n)
 {
-	struct mt_replay *rs = mt_xcalloc(n, sizeof(*rs));
-	struct mt_symbols **syms = mt_xcalloc(n, sizeof(*syms));
-	char **labels = mt_xcalloc(n, sizeof(*labels));
-	struct mt_proctree pt = { 0 };
+	struct view_many m;
 	struct mt_calltree all = { 0 }, one;
 	char title[768], size[32], count[32];
-	size_t loaded = 0;
-	int rc = 0, truncated = 0;
 	FILE *out;
+	int rc;
 
-	for (; loaded < n; loaded++) {
-		a->file = files[loaded];
-		if ((rc = view_load("tree", a, &rs[loaded])))
-			break;
-		mt_proctree_add(&pt, &rs[loaded], NULL);
-		truncated |= rs[loaded].c.truncated;
-	}
-	if (!rc)
-		rc = view_same_session(&pt);
-	if (!rc) {
-		mt_proctree_finish(&pt);
-		for (size_t k = 0; k < n; k++) {
-			size_t i = pt.order[k];
-			struct mt_dframe root = { 0 };
+	if ((rc = view_load_many("tree", a, files, n, &m)))
+		goto out;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = m.pt.order[k];
+		struct mt_dframe root = { .function = m.labels[i], .file = "" };
 
-			syms[i] = mt_symbols_new(&rs[i].c);
-			mt_calltree_build(&one, &rs[i], syms[i], &ta->o);
-			if (asprintf(&labels[i], "[%llu] %s", (unsigned long long)rs[i].c.pid,
-				     rs[i].c.command ? rs[i].c.command : "?") < 0)
-				mt_oom();
-			root.function = labels[i];
-			root.file = "";
-			mt_calltree_graft(&all, ta->by_process ? &root : NULL, &one);
-			mt_calltree_release(&one);
-		}
-		if ((out = view_open("tree", a))) {
-			if (a->json) {
-				mt_tree_print_json(out, &all, view_name(a->view));
-			} else {
-				snprintf(title, sizeof(title), "%s of each of %zu processes: %s in %s %s, "
-					 "%s%s%s", view_title(a->view), n,
-					 mt_fmt_size(size, sizeof(size), all.total_bytes),
-					 mt_fmt_count(count, sizeof(count), all.total_count),
-					 mt_plural(all.total_count, "allocation", "allocations"),
-					 ta->by_process ? "by process" : "merged across processes",
-					 ta->o.biggest ? ", biggest allocation sites only" : "",
-					 truncated ? " (truncated captures)" : "");
-				mt_tree_print_text(out, &all, title, rs[0].c.cwd, view_width(a));
-			}
-			rc = view_close(a, out);
-		} else {
-			rc = 1;
-		}
+		mt_calltree_build(&one, &m.rs[i], m.syms[i], &ta->o);
+		mt_calltree_graft(&all, ta->by_process ? &root : NULL, &one);
+		mt_calltree_release(&one);
 	}
+	if (!(out = view_open("tree", a))) {
+		rc = 1;
+		goto out;
+	}
+	if (a->json) {
+		mt_tree_print_json(out, &all, view_name(a->view));
+	} else {
+		snprintf(title, sizeof(title), "%s of each of %zu processes: %s in %s %s, %s%s%s",
+			 view_title(a->view), n, mt_fmt_size(size, sizeof(size), all.total_bytes),
+			 mt_fmt_count(count, sizeof(count), all.total_count),
+			 mt_plural(all.total_count, "allocation", "allocations"),
+			 ta->by_process ? "by process" : "merged across processes",
+			 ta->o.biggest ? ", biggest allocation sites only" : "",
+			 m.truncated ? " (truncated captures)" : "");
+		mt_tree_print_text(out, &all, title, m.rs[0].c.cwd, view_width(a));
+	}
+	rc = view_close(a, out);
+out:
 	mt_calltree_release(&all);
-	for (size_t i = 0; i < n; i++) {
-		if (syms[i])
-			mt_symbols_free(syms[i]);
-		if (i < loaded)
-			mt_replay_release(&rs[i]);
-		free(labels[i]);
-	}
-	mt_proctree_release(&pt);
-	free(rs);
-	free(syms);
-	free(labels);
+	view_release_many(&m);
 	return rc;
 }
 

@@ -191,6 +191,53 @@ int view_same_session(const struct mt_proctree *t)
 	return 0;
 }
 
+int view_load_many(const char *cmd, struct view_args *a, char **files, size_t n,
+		   struct view_many *m)
+{
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->n = n;
+	m->rs = mt_xcalloc(n, sizeof(*m->rs));
+	m->syms = mt_xcalloc(n, sizeof(*m->syms));
+	m->labels = mt_xcalloc(n, sizeof(*m->labels));
+	for (; m->loaded < n; m->loaded++) {
+		struct mt_replay *r = &m->rs[m->loaded];
+
+		a->file = files[m->loaded];
+		if ((rc = view_load(cmd, a, r)))
+			return rc;
+		mt_proctree_add(&m->pt, r, NULL);
+		m->truncated |= r->c.truncated;
+	}
+	if ((rc = view_same_session(&m->pt)))
+		return rc;
+	mt_proctree_finish(&m->pt);
+	for (size_t i = 0; i < n; i++) {
+		m->syms[i] = mt_symbols_new(&m->rs[i].c);
+		if (asprintf(&m->labels[i], "[%llu] %s", (unsigned long long)m->rs[i].c.pid,
+			     m->rs[i].c.command ? m->rs[i].c.command : "?") < 0)
+			mt_oom();
+	}
+	return 0;
+}
+
+void view_release_many(struct view_many *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->syms[i])
+			mt_symbols_free(m->syms[i]);
+		if (i < m->loaded)
+			mt_replay_release(&m->rs[i]);
+		free(m->labels[i]);
+	}
+	mt_proctree_release(&m->pt);
+	free(m->rs);
+	free(m->syms);
+	free(m->labels);
+	memset(m, 0, sizeof(*m));
+}
+
 int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 {
 	char err[512];
