@@ -10,12 +10,13 @@
 #include "view.h"
 #include "web/assets.h"
 #include "../analysis/symbols.h"
+#include "../format/xalloc.h"
 #include "../report/html.h"
 
 #define TEMPORAL_BUCKETS 400
 
 static const char flamegraph_usage[] =
-	"usage: memtide flamegraph [options] FILE\n"
+	"usage: memtide flamegraph [options] FILE | FILE... | DIR\n"
 	"\n"
 	"Writes an HTML flame graph of the memory live at the peak (or leaked, or\n"
 	"temporary), with a chart of heap size and RSS over the whole run.  The\n"
@@ -31,11 +32,16 @@ static const char flamegraph_usage[] =
 	VIEW_OPTIONS_HELP
 	"  -h, --help           show this help\n"
 	"\n"
+	"Several captures of one run (--follow-fork, --follow-exec), or a\n"
+	"directory of them, make one page: each process at its own peak (or its\n"
+	"leaks...) under a frame naming it, the chart the run's heap and RSS\n"
+	"summed on the clock (not --temporal).\n"
+	"\n"
 	"Without -o the page is memtide-flamegraph-<capture>.html; -o - writes it\n"
 	"to standard output.\n";
 
 static const char table_usage[] =
-	"usage: memtide table [options] FILE\n"
+	"usage: memtide table [options] FILE | FILE... | DIR\n"
 	"\n"
 	"Writes an HTML table of the allocation sites live at the peak (or leaked,\n"
 	"or temporary): size, count, thread and allocator of each, sortable and\n"
@@ -44,6 +50,9 @@ static const char table_usage[] =
 	"      --max-stacks N   merge all but the N-1 biggest stacks (default 20000)\n"
 	VIEW_OPTIONS_HELP
 	"  -h, --help           show this help\n"
+	"\n"
+	"Several captures of one run, or a directory of them, make one table, each\n"
+	"stack starting with the process that made it.\n"
 	"\n"
 	"Without -o the page is memtide-table-<capture>.html; -o - writes it to\n"
 	"standard output.\n";
@@ -72,6 +81,50 @@ static int html_option(void *ctx, int c, const char *arg)
 	return 0;
 }
 
+/* The page of a run's several captures. */
+static int html_many(const char *cmd, struct view_args *a, struct mt_html_opts *o,
+		     char **files, size_t n)
+{
+	int table = !strcmp(cmd, "table"), rc;
+	struct mt_html_source *src = mt_xcalloc(n, sizeof(*src));
+	struct view_many m;
+	char out[4096], title[512];
+	FILE *f;
+
+	if (o->temporal) {
+		free(src);
+		return mt_usage_error(cmd, "--temporal reads one capture at a time");
+	}
+	if ((rc = view_load_many(cmd, a, files, n, &m)))
+		goto done;
+	a->file = files[0];
+	view_default_output(a, cmd, "html", out, sizeof(out));
+	for (size_t k = 0; k < n; k++) {
+		size_t i = m.pt.order[k];
+
+		src[k] = (struct mt_html_source){ &m.rs[i], m.syms[i], m.labels[i] };
+	}
+	o->view = a->view;
+	o->show_all = a->show_all;
+	snprintf(title, sizeof(title), "memtide %s: %zu processes of %s", cmd, n,
+		 m.rs[m.pt.order[0]].c.command ? m.rs[m.pt.order[0]].c.command : files[0]);
+	o->title = title;
+	if ((f = view_open(cmd, a))) {
+		if (mt_html_write_many(f, table ? mt_asset_table_html : mt_asset_flamegraph_html,
+				       src, n, &m.pt, o) < 0)
+			rc = mt_error("the embedded page template is broken (rebuild memtide)");
+		rc = view_close(a, f) || rc;
+		if (!rc)
+			view_wrote(a);
+	} else {
+		rc = 1;
+	}
+done:
+	view_release_many(&m);
+	free(src);
+	return rc;
+}
+
 static int html_report(const char *cmd, int argc, char **argv)
 {
 	int table = !strcmp(cmd, "table"), rc;
@@ -79,7 +132,7 @@ static int html_report(const char *cmd, int argc, char **argv)
 	struct view_args a;
 	struct mt_replay r;
 	struct mt_symbols *syms;
-	char out[4096], title[512];
+	char out[4096], title[512], path[4096];
 	FILE *f;
 
 	view_init(&a);
@@ -94,16 +147,30 @@ static int html_report(const char *cmd, int argc, char **argv)
 			VIEW_LONG_OPTIONS, { "max-stacks", required_argument, NULL, MAX_STACKS },
 			{ 0 }
 		};
-		const char **files[] = { &a.file };
 
 		if ((rc = view_parse(cmd, table ? table_usage : flamegraph_usage, argc, argv,
 				     VIEW_SHORT_OPTIONS, table ? table_opts : flamegraph_opts, &a,
-				     html_option, &o)) ||
-		    (rc = view_files(cmd, argc, argv, files, 1)))
+				     html_option, &o)))
 			return rc < 0 ? 0 : rc;
 	}
 	if (a.json)
 		return mt_usage_error(cmd, "--json is not an option of %s", cmd);
+	{
+		char **files;
+		size_t n;
+		int dirs;
+
+		if ((rc = view_captures(argc, argv, &files, &n, &dirs)) || n > 1 || dirs) {
+			if (!rc)
+				rc = html_many(cmd, &a, &o, files, n);
+			view_captures_free(files, n);
+			return rc;
+		}
+		if (n)
+			snprintf(path, sizeof(path), "%s", files[0]);
+		a.file = n ? path : NULL;
+		view_captures_free(files, n);
+	}
 	view_default_output(&a, cmd, "html", out, sizeof(out));
 	if (o.temporal)
 		a.replay.buckets = TEMPORAL_BUCKETS;

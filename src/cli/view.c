@@ -105,15 +105,18 @@ int view_parse(const char *cmd, const char *usage, int argc, char **argv,
 	return 0;
 }
 
+/* The reports that take a run's several captures, or a directory of them. */
+#define MANY_READERS "stats, tree, summary, flamegraph and table"
+
 int view_files(const char *cmd, int argc, char **argv, const char **names[], int n)
 {
 	int i;
 
 	for (i = 0; optind + i < argc; i++) {
 		if (i == n)
-			return mt_usage_error(cmd, "one capture file at a time (not yet several: "
-					      "memtide stats and memtide tree take a run's "
-					      "captures)");
+			return mt_usage_error(cmd, n == 1 ? "one capture file at a time (not "
+					      "several: " MANY_READERS " take a run's captures)" :
+					      "%d capture files, not more", n);
 		*names[i] = argv[optind + i];
 	}
 	return 0;
@@ -247,8 +250,7 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 		return mt_usage_error(cmd, "no capture file given");
 	if (stat(a->file, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return mt_error("'%s' is a directory: memtide %s reads one capture at a time "
-				"(memtide stats DIR and memtide tree DIR take a run's captures)",
-				a->file, cmd);
+				"(" MANY_READERS " take a run's captures)", a->file, cmd);
 	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
 	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "../analysis/calltree.h"
+#include "../analysis/proctree.h"
 
 struct mt_html_opts {
 	enum mt_view view;
@@ -18,9 +19,25 @@ struct mt_html_opts {
 	int show_all;			/* --show-all-frames: nothing marked hidden */
 };
 
-/* A flame graph or table page of a replay: 0, or -1 as above. */
+/* A flame graph or table page of a replay: 0, or -1 as below. */
 int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 		  struct mt_symbols *syms, const struct mt_html_opts *o);
+
+/* One process of a page on several: its replay, and the frame its stacks
+ * start with (NULL: none). */
+struct mt_html_source {
+	const struct mt_replay *r;
+	struct mt_symbols *syms;
+	const char *root;
+};
+/*
+ * The same page for a run's captures (pt: their process tree, finished):
+ * every process's stacks (each at its own peak, or its leaks...) under its
+ * root, threads and steps named after their process, heap and RSS summed
+ * on the run's clock, the peak the combined one.  Not temporal.
+ */
+int mt_html_write_many(FILE *f, const char *tmpl, const struct mt_html_source *src, size_t n,
+		       const struct mt_proctree *pt, const struct mt_html_opts *o);
 
 /*
  * Copies tmpl to f with {{TITLE}} replaced by title (HTML-escaped) and
