@@ -775,6 +775,41 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
 		    zerr ? zerr : "wrong size");
 }
 
+/*
+ * Whether the process writing c runs now on this machine: its pid exists
+ * and started no later than the capture (a pid reused since would have
+ * started after it).
+ */
+static int still_running(const struct mt_capture *c)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks, btime = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t n;
+	FILE *f;
+
+	if (!c->pid || !c->start_unix_ns || c->pid > INT32_MAX || hz <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%llu/stat", (unsigned long long)c->pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (int field = 2; field < 22 && p; field++)	/* to starttime, field 22 */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || !(f = fopen("/proc/stat", "re")))
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	return btime && (btime + ticks / (unsigned long long)hz) * 1000000000ull <=
+			c->start_unix_ns + 1000000000ull;
+}
+
 int mt_capture_read(const char *path, struct mt_capture *c,
 		    const struct mt_read_ops *ops, char *err, size_t errlen)
 {
@@ -845,6 +880,8 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 	/* A capture of a killed program ends after a whole chunk, without END. */
 	if (!c->complete && !c->truncated)
 		truncate_at(c, MT_TRUNC_KILLED);
+	if (c->truncated && c->truncation != MT_TRUNC_DAMAGED && still_running(c))
+		c->truncation = MT_TRUNC_RUNNING;
 	return 0;
 }
 
@@ -857,6 +894,8 @@ const char *mt_truncation_reason(int why)
 		return "the file ends inside a chunk: the disk was full or the file was cut";
 	case MT_TRUNC_DAMAGED:
 		return "its last chunk is damaged";
+	case MT_TRUNC_RUNNING:
+		return "the program is still running: this is what it had written so far";
 	}
 	return "complete";
 }

@@ -100,6 +100,7 @@ enum mt_truncation {
 	MT_TRUNC_KILLED,	/* after a whole chunk or round: killed, or cut there */
 	MT_TRUNC_CUT,		/* inside a chunk: a full disk, or a cut file */
 	MT_TRUNC_DAMAGED,	/* the last chunk is damaged; what decoded is kept */
+	MT_TRUNC_RUNNING,	/* its program is still running: read up to now */
 };
 
 struct mt_read_ops {

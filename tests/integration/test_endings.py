@@ -256,6 +256,11 @@ def test_sigkill_at_half_a_second(mt, build, system_python, tmp_path):
         m = re.fullmatch(rb"ready (\d+)\n", line)
         assert m, line
         time.sleep(0.4)
+        # read while the program runs: what it wrote so far, said so
+        running = stats_needing_open_chunks(mt, out)
+        assert running["truncated"] is True
+        assert running["truncation"] == \
+            "the program is still running: this is what it had written so far", running
         os.kill(int(m.group(1)), signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
@@ -269,6 +274,7 @@ def test_sigkill_at_half_a_second(mt, build, system_python, tmp_path):
     assert b"\x02\x05early" in stream, "the open chunk lacks the early() frame"
     stats = stats_needing_open_chunks(mt, out)
     assert stats["truncated"] is True
+    assert stats["truncation"] == "the program was killed or the capture cut off", stats
     rows = locations(stats, None, script, site_lines(script)["early"])
     assert rows and rows[0]["count"] == N, describe(stats)
     assert rows[0]["bytes"] == N * BUF
