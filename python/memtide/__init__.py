@@ -47,11 +47,16 @@ class Tracker:
     trace_python_allocators: also record Python's own allocators
     (pymalloc), i.e. every object, not only the arenas that hold them.
     follow_fork: forked children write captures of their own
-    (<stem>.<pid>.tide).  Only one tracker can run at a time.
+    (<stem>.<pid>.tide).  sample_rate (a size: "512 KiB", or a number of
+    bytes): record a heap block of n bytes with probability
+    1 - exp(-n/sample_rate) only, as `memtide run --sample-rate` does; the
+    reports give estimates.  MEMTIDE_SAMPLE_SEED, when set, seeds the
+    sampling.  Only one tracker can run at a time.
     """
 
     def __init__(self, path, native=False, trace_python_allocators=False,
-                 follow_fork=False, force=True):
+                 follow_fork=False, force=True, sample_rate=None):
+        self.sample_rate = _sample_rate(sample_rate)
         self.path = os.fspath(path)
         self.native = bool(native)
         self.trace_python_allocators = bool(trace_python_allocators)
@@ -63,7 +68,7 @@ class Tracker:
             raise FileExistsError(f"'{self.path}' already exists (force=True replaces it)")
         _ext().start(self.path, _cli.library(), native=self.native,
                      trace_python_allocators=self.trace_python_allocators,
-                     follow_fork=self.follow_fork)
+                     follow_fork=self.follow_fork, sample_rate=self.sample_rate)
         return self
 
     def stop(self):
@@ -153,6 +158,17 @@ def _end_counted_step():
     _counted_step = None
     d = _perf.delta(start, _counters.read())
     _ext().step_counters(name, tuple(-1 if d[k] is None else d[k] for k, _ in _perf.EVENTS))
+
+
+def _sample_rate(rate):
+    """Tracker's sample_rate in bytes (0: every allocation); ValueError on a bad one."""
+    if rate is None:
+        return 0
+    from ._measure import parse_size
+    value = parse_size(rate)
+    if not 1 <= value <= 1 << 30:
+        raise ValueError("sample_rate %r: it must be from 1 byte to 1 GiB" % (rate,))
+    return value
 
 
 def _expected_bytes(name, expect, expect_bytes):

@@ -114,10 +114,14 @@ static inline void leave(void)
  * Native stacks are unwound right here, in the hook's own frame, so that
  * libunwind steps through one frame of memtide's instead of the whole
  * recording path.  Not in a handler that interrupted memtide (maybe
- * inside libunwind): its events are only counted.
+ * inside libunwind): its events are only counted.  Under sampling
+ * (sample.c), a heap block that is not sampled costs no more than this
+ * test.
  */
 #define RECORD_ALLOC(kind, p, size)						\
 	do {									\
+		if (!mt_event_is_mmap(kind) && !mt_sample_take(p, size))	\
+			break;							\
 		if (mt_native_stacks && !MT_SIG_COUNTING()) {			\
 			void *ips_[MT_MAX_NATIVE + 4];				\
 			int n_ = unw_backtrace(ips_, MT_MAX_NATIVE + 4);	\
@@ -175,7 +179,8 @@ static void hook_free(void *p)
 		mt_real.free(p);
 		return;
 	}
-	mt_record_free(MT_EV_FREE, p, 0);
+	if (mt_sample_free(p))
+		mt_record_free(MT_EV_FREE, p, 0);
 	CALLING(mt_real.free(p));
 	leave();
 }
@@ -214,7 +219,7 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 	int tracked = enter(), counting = tracked && MT_SIG_COUNTING();
 	void *q;
 
-	if (tracked && p && !counting)
+	if (tracked && p && !counting && mt_sample_free(p))
 		mt_record_free(MT_EV_FREE, p, 0);
 	if (!tracked)
 		q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
@@ -223,7 +228,7 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 						  : mt_real.reallocarray(p, n, size));
 	if (tracked) {
 		/* only counted: a failed call changed nothing */
-		if (counting && p && (q || !total))
+		if (counting && p && (q || !total) && mt_sample_free(p))
 			mt_record_free(MT_EV_FREE, p, 0);
 		if (q)
 			RECORD_ALLOC(kind, q, total);

@@ -271,7 +271,7 @@ static void on_event(void *ctx, const struct mt_event *ev)
 
 		/* an mmap over a live mapping first releases what it replaces */
 		mt_heap_apply(e->heap, ev, k, 0, released, e);
-		change(e, k, ev->size, 1);
+		change(e, k, ev->bytes, ev->count);
 		if (ev->kind != MT_EV_MMAP_FILE) {
 			struct thread_stat *t = thread_stat(e, ev->thread);
 

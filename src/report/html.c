@@ -83,6 +83,13 @@ static void write_meta(FILE *f, const struct mt_replay *r, const struct mt_html_
 		mt_json_str(f, note);
 		first = 0;
 	}
+	if (r->c.sample_rate) {
+		char note[96];
+
+		fputs(first ? "" : ", ", f);
+		mt_json_str(f, mt_fmt_sampled(note, sizeof(note), r->c.sample_rate));
+		first = 0;
+	}
 	if (thinned)
 		fprintf(f, "%s\"the heap and RSS series are thinned to %d points (maximum of "
 			   "each interval)\"", first ? "" : ", ", TIMELINE_POINTS);
