@@ -395,6 +395,9 @@ def bench_tool(workload, tool, base, ref_out, notes):
         rss.append(a.rss_kb)
         if b.ok:
             ratios.append(a.wall / b.wall)
+            if b.user + b.sys > 0:
+                CPU_RATIOS.setdefault((workload, tool), []).append(
+                    (a.user + a.sys) / (b.user + b.sys))
         if tool.startswith("memtide") and ref_out is not None:
             got = read(a.stdout_path)
             if got != ref_out:
@@ -429,6 +432,8 @@ def bench_tool(workload, tool, base, ref_out, notes):
                 bpe_s = "%.2f" % bpe
             elif isinstance(ev, int):
                 bpe_s = "-"
+            if tool == "memtide_sample":  # events: estimated allocations, not recorded ones
+                bpe, bpe_s = None, "- (sampled)"
             else:
                 bpe_s = ev_s
             if tool != "memtide_sample":
@@ -442,6 +447,7 @@ def bench_tool(workload, tool, base, ref_out, notes):
 
 CAPTURES = {}  # "memtide"/"heaptrack" -> [(size, workload, path, events)]
 LAST_CAPTURE = {}  # (workload, tool) -> capture file of its last run
+CPU_RATIOS = {}  # (workload, tool) -> [CPU time (user + sys) / its paired baseline's]
 
 
 # ---------------------------------------------------------------- sampled vs full
@@ -493,10 +499,13 @@ def sampling_row(wl, notes):
     t = SAMPLE_TARGETS
     judged = wl in t["workloads"]
     verdict = lambda ok: (" ok" if ok else " MISS") if judged else ""
-    site_txt = "; ".join("%s %+.1f%% (sd %.1f%%)" % (k.split(";")[0][:24], e, s)
-                         for k, e, s in errs)
+    name = lambda k: "%s:%s" % (k.split(";")[0][:20], k.split(";")[-1])
+    site_txt = "; ".join("%s %+.1f%% (sd %.1f%%)" % (name(k), e, s) for k, e, s in errs)
+    cpu = lambda tool: ("%.2f" % statistics.median(CPU_RATIOS[(wl, tool)])
+                        if CPU_RATIOS.get((wl, tool)) else "n/a")
     worst = max((abs(e) for _, e, _ in errs), default=0.0)
-    return dict(workload=wl, rate=SAMPLE_RATE,
+    return dict(workload=wl, rate=SAMPLE_RATE, cpu="%s (full: %s)" % (cpu("memtide_sample"),
+                                                                        cpu("memtide")),
                 size="%.2f%%%s" % (size_pct, verdict(size_pct <= t["size_pct"])),
                 peak="%+.1f%% (sd %.1f%%)%s" % (peak_err, sd(heap_total) / fpeak if fpeak else 0,
                                                 verdict(abs(peak_err) <= t["error_pct"])),
@@ -504,6 +513,7 @@ def sampling_row(wl, notes):
 
 
 SAMPLE_COLS = [("workload", "workload"), ("rate", "--sample-rate"),
+               ("cpu", "CPU time x baseline"),
                ("size", "capture vs full (<= 2%)"), ("peak", "peak vs full (+-5%)"),
                ("sites", "top-5 sites at the peak vs full (+-5%)")]
 

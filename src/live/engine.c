@@ -606,6 +606,7 @@ static int engine_snapshot(void *ctx, const struct mt_live_query *q, struct mt_l
 	else
 		s->elapsed_ns = c->end_ns;
 	s->rss_bytes = e->rss;
+	s->sample_rate = c->sample_rate;
 	if (q->thread >= 0) {
 		const struct thread_stat *t = (uint32_t)q->thread < e->cap_threads ?
 			&e->threads[q->thread] : &(struct thread_stat){ 0 };

@@ -316,3 +316,21 @@ def test_bad_sample_rate(mt, build, rate):
 def test_help_mentions_sampling(mt):
     res = mt.run("run", "--help")
     assert res.returncode == 0 and "--sample-rate BYTES" in res.out
+
+
+def test_live_view_of_a_sampled_run(mt, build):
+    """run --live-remote --sample-rate: the live view says so; blocks far
+    above the rate are recorded with probability 1 and weigh their size."""
+    from test_live import LiveRun, holds, wait_for
+    hold = build.program("live_hold")
+    d = c_defines(build.source("live_hold"))
+    run = LiveRun(mt, [hold], options=["--sample-rate", "64KiB"])
+    try:
+        run.wait_ready()
+        snap = wait_for(mt, run.port, holds(["hold_a", "hold_b", "hold_c"],
+                                            [d["HOLD_A"], d["HOLD_B"], d["HOLD_C"]]))
+        assert snap["sample_rate"] == 65536
+        res = mt.run("live", str(run.port), "--snapshot")
+        assert res.returncode == 0 and "sampled every ~64 KiB: figures are estimates" in res.out, res
+    finally:
+        run.finish()
