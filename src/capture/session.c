@@ -489,8 +489,10 @@ void memtide_record_pymalloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	if (!mt_sample_take(p, n))
+	if (!mt_sample_take(n))
 		return;
+	if (mt_sample_rate)
+		mt_sample_note(p);
 	if (mt_native_stacks && !MT_SIG_COUNTING()) {
 		void *ips[MT_MAX_NATIVE + 4];
 		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
