@@ -334,3 +334,17 @@ def test_live_view_of_a_sampled_run(mt, build):
         assert res.returncode == 0 and "sampled every ~64 KiB: figures are estimates" in res.out, res
     finally:
         run.finish()
+
+
+def test_sampled_fixture_reads_the_same(mt):
+    """A sampled capture kept in tests/fixtures (sample_sites at 512 KiB,
+    seed 1): the weights are the reader's (docs/FORMAT.md), so its figures
+    must stay exactly these."""
+    from conftest import TESTS
+    s = mt.stats_json(TESTS / "fixtures" / "sampled-v1.tide")
+    assert s["sample_rate"] == 524288
+    assert (s["total_bytes"], s["total_allocations"]) == (1110225564, 992008)
+    assert s["peak_bytes"] == 1110225564
+    assert (s["leaked_bytes"], s["leaked_allocations"]) == (100995132, 99)
+    assert [(r["function"], r["bytes"], r["count"]) for r in s["top_by_size"]] == \
+        [("big_blocks", 1011125682, 1017), ("small_blocks", 99099882, 990991)]
