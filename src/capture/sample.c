@@ -140,7 +140,7 @@ void mt_sample_forget(uint64_t addr)
 	_Atomic uint8_t *b;
 	uint8_t v;
 
-	if (!mt_sample_filter)
+	if (!mt_sample_rate)
 		return;
 	b = &mt_sample_filter[mt_sample_bucket(addr)];
 	v = atomic_load_explicit(b, memory_order_relaxed);
