@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from conftest import base_env
+from conftest import TESTS, Memtide, base_env
 from mtlib import assert_one_line_error, c_defines, package_env, site, site_lines
 
 SEED = {"MEMTIDE_SAMPLE_SEED": "1"}
@@ -60,7 +60,6 @@ def sites_src(build):
 @pytest.fixture(scope="module")
 def full_figures(memtide_bin, build, tmp_path_factory):
     """The exact figures of sample_sites, from a full capture."""
-    from conftest import Memtide
     m = Memtide(memtide_bin, tmp_path_factory.mktemp("full"))
     _, path = m.capture(build.program("sample_sites"))
     return m.stats_json(path), path
@@ -340,7 +339,6 @@ def test_sampled_fixture_reads_the_same(mt):
     """A sampled capture kept in tests/fixtures (sample_sites at 512 KiB,
     seed 1): the weights are the reader's (docs/FORMAT.md), so its figures
     must stay exactly these."""
-    from conftest import TESTS
     s = mt.stats_json(TESTS / "fixtures" / "sampled-v1.tide")
     assert s["sample_rate"] == 524288
     assert (s["total_bytes"], s["total_allocations"]) == (1110225564, 992008)
