@@ -129,7 +129,7 @@ FUZZ_SRC = tests/fuzz/fuzz_reader.c src/format/reader.c src/analysis/replay.c \
 $(FUZZ): $(FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$(CPPFLAGS) -I. -o $@ $(FUZZ_SRC) -lzstd -ldw -lelf -lstdc++
+		$(CPPFLAGS) -I. -o $@ $(FUZZ_SRC) -lzstd -ldw -lelf -lstdc++ -lm
 
 fuzz: $(FUZZ)
 	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/crashes

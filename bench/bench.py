@@ -19,9 +19,16 @@ times out makes its row say FAILED; the bench carries on.  Missing tools/binarie
 Env: WORKLOADS, SCALE (1), REPS (3), OUT (bench/out), MEMTIDE (build/bin/memtide), PYTHON
 (/usr/bin/python3), TIMEOUT (seconds per run, 600), NATIVE (all|bart|none: which Python workloads
 also get `memtide run --native`; default all), ONLY (space-separated workload names), TOOLS
-(space-separated subset of: memtide memtide_native heaptrack tracemalloc1), STARTUP_REPS (5),
-REPORT_REPS (3).
+(space-separated subset of: memtide memtide_sample memtide_native heaptrack tracemalloc1),
+STARTUP_REPS (5), REPORT_REPS (3), SAMPLE_RATE (512KiB: memtide_sample's --sample-rate).
+
+memtide_sample is `memtide run --sample-rate SAMPLE_RATE`; where memtide ran on the same workload
+too, a second table compares the sampled capture with the full one: its size, its peak and the
+top-5 allocation sites at the peak (live bytes by innermost frame, from `transform csv`), each with
+the standard error the sampling allows, at most sqrt(rate x heap bytes) (mapped memory is always
+recorded: exact).
 """
+import csv
 import datetime
 import json
 import os
@@ -58,8 +65,9 @@ PYTHON = env("PYTHON", "/usr/bin/python3")
 TIMEOUT = float(env("TIMEOUT", "600"))
 NATIVE = env("NATIVE", "all")
 ONLY = env("ONLY", "").split()
-TOOLS = env("TOOLS", "memtide memtide_native memtide_tpa memtide_tracker heaptrack "
-            "tracemalloc1").split()
+TOOLS = env("TOOLS", "memtide memtide_sample memtide_native memtide_tpa memtide_tracker "
+            "heaptrack tracemalloc1").split()
+SAMPLE_RATE = env("SAMPLE_RATE", "512KiB")
 STARTUP_REPS = int(env("STARTUP_REPS", "5"))
 REPORT_REPS = int(env("REPORT_REPS", "3"))
 HEAPTRACK = shutil.which("heaptrack")
@@ -83,6 +91,11 @@ TARGETS = {
     ("py_mixed_bart", "memtide_tpa"): dict(ratio=1.9, anchor="memray tpa 2.82x"),
     ("py_threads", "memtide_tpa"): dict(ratio=3.5, anchor="memray tpa 5.93x"),
 }
+# issue 11: --sample-rate 512KiB costs at most 3% on every workload
+for _wl in ALL_WORKLOADS:
+    TARGETS[(_wl, "memtide_sample")] = dict(ratio=1.03, anchor="issue 11, at 512KiB")
+# ... and its capture, peak and top-5 sites at the peak against the full capture's
+SAMPLE_TARGETS = dict(size_pct=2.0, error_pct=5.0, workloads=("py_mixed_bart", "py_numpy"))
 
 runs_tsv = None  # file object, one line per individual run
 
@@ -245,14 +258,15 @@ def tool_cmd(tool, workload, base):
     # a script runs under the baseline's interpreter (memtide run would take
     # python3 on PATH); a native program is run directly.
     prog = base if workload == "native_churn" else ["--python", PYTHON] + base[1:]
-    if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync"):
+    if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync", "memtide_sample"):
         if not os.access(MEMTIDE, os.X_OK):
             return None, "n/a"
         if tool == "memtide_tpa" and workload == "native_churn":
             return None, "skip"
         cap = os.path.join(CAP, "%s.%s.tide" % (workload, tool))
         flags = {"memtide_native": ["--native"],
-                 "memtide_tpa": ["--trace-python-allocators"]}.get(tool, [])
+                 "memtide_tpa": ["--trace-python-allocators"],
+                 "memtide_sample": ["--sample-rate", SAMPLE_RATE]}.get(tool, [])
         return [MEMTIDE, "run", "-q", "-f"] + flags + ["-o", cap] + prog, cap
     if tool in ("memtide_tracker", "memtide_profile"):
         # memtide.Tracker (or @memtide.profile) around the script, inside the interpreter
@@ -381,6 +395,9 @@ def bench_tool(workload, tool, base, ref_out, notes):
         rss.append(a.rss_kb)
         if b.ok:
             ratios.append(a.wall / b.wall)
+            if b.user + b.sys > 0:
+                CPU_RATIOS.setdefault((workload, tool), []).append(
+                    (a.user + a.sys) / (b.user + b.sys))
         if tool.startswith("memtide") and ref_out is not None:
             got = read(a.stdout_path)
             if got != ref_out:
@@ -415,9 +432,13 @@ def bench_tool(workload, tool, base, ref_out, notes):
                 bpe_s = "%.2f" % bpe
             elif isinstance(ev, int):
                 bpe_s = "-"
+            if tool == "memtide_sample":  # events: estimated allocations, not recorded ones
+                bpe, bpe_s = None, "- (sampled)"
             else:
                 bpe_s = ev_s
-            CAPTURES.setdefault(tool.split("_")[0], []).append((size, workload, capfile, ev))
+            if tool != "memtide_sample":
+                CAPTURES.setdefault(tool.split("_")[0], []).append((size, workload, capfile, ev))
+            LAST_CAPTURE[(workload, tool)] = capfile
     return row(workload, tool, wall=fmt_wall(walls),
                ratio="%.2f" % ratio if ratio is not None else "FAILED (baseline)",
                rss=fmt_mib(rss), cap=cap_s, ev=ev_s, bpe=bpe_s, peak=peak_s,
@@ -425,6 +446,76 @@ def bench_tool(workload, tool, base, ref_out, notes):
 
 
 CAPTURES = {}  # "memtide"/"heaptrack" -> [(size, workload, path, events)]
+LAST_CAPTURE = {}  # (workload, tool) -> capture file of its last run
+CPU_RATIOS = {}  # (workload, tool) -> [CPU time (user + sys) / its paired baseline's]
+
+
+# ---------------------------------------------------------------- sampled vs full
+
+HEAP_KINDS = {"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+              "memalign", "valloc", "pvalloc", "pymalloc"}
+
+
+def peak_sites(capture, name):
+    """({site: live bytes at the peak}, {site: heap bytes of those}, peak, sample rate) of a
+    capture: `transform csv` folded by innermost frame; None if it cannot be read."""
+    st = run_cmd([MEMTIDE, "stats", "--json", capture], name + ".stats")
+    r = run_cmd([MEMTIDE, "transform", "csv", "-o", "-", capture], name + ".csv")
+    if not (st.ok and r.ok):
+        return None
+    with open(st.stdout_path) as f:
+        d = json.load(f)
+    sites, heap = {}, {}
+    with open(r.stdout_path, newline="") as f:
+        for rec in csv.DictReader(f):
+            site = rec["stack_trace"].split("|")[0]
+            sites[site] = sites.get(site, 0) + int(rec["size"])
+            if rec["allocator"] in HEAP_KINDS:
+                heap[site] = heap.get(site, 0) + int(rec["size"])
+    return sites, heap, int(d["peak_bytes"]), int(d.get("sample_rate", 0))
+
+
+def pct(got, exact):
+    return 100.0 * (got - exact) / exact if exact else 0.0
+
+
+def sampling_row(wl, notes):
+    """The sampled capture of wl against the full one, or None when one is missing."""
+    full, smp = LAST_CAPTURE.get((wl, "memtide")), LAST_CAPTURE.get((wl, "memtide_sample"))
+    if not (full and smp):
+        return None
+    a, b = peak_sites(full, "%s.full_sites" % wl), peak_sites(smp, "%s.sample_sites" % wl)
+    if a is None or b is None:
+        notes.append("%s: sampled vs full: a report failed (see logs/%s.*_sites.*)" % (wl, wl))
+        return None
+    (fs, fheap, fpeak, _), (ss, _, speak, rate) = a, b
+    size_pct = 100.0 * os.path.getsize(smp) / os.path.getsize(full)
+    heap_total = sum(fheap.values())
+    sd = lambda heap: 100.0 * (rate * heap) ** 0.5
+    peak_err = pct(speak, fpeak)
+    top = sorted(fs, key=lambda k: -fs[k])[:5]
+    errs = [(k, pct(ss.get(k, 0), fs[k]), sd(fheap.get(k, 0)) / fs[k] if fs[k] else 0)
+            for k in top]
+    t = SAMPLE_TARGETS
+    judged = wl in t["workloads"]
+    verdict = lambda ok: (" ok" if ok else " MISS") if judged else ""
+    name = lambda k: "%s:%s" % (k.split(";")[0][:20], k.split(";")[-1])
+    site_txt = "; ".join("%s %+.1f%% (sd %.1f%%)" % (name(k), e, s) for k, e, s in errs)
+    cpu = lambda tool: ("%.2f" % statistics.median(CPU_RATIOS[(wl, tool)])
+                        if CPU_RATIOS.get((wl, tool)) else "n/a")
+    worst = max((abs(e) for _, e, _ in errs), default=0.0)
+    return dict(workload=wl, rate=SAMPLE_RATE, cpu="%s (full: %s)" % (cpu("memtide_sample"),
+                                                                        cpu("memtide")),
+                size="%.2f%%%s" % (size_pct, verdict(size_pct <= t["size_pct"])),
+                peak="%+.1f%% (sd %.1f%%)%s" % (peak_err, sd(heap_total) / fpeak if fpeak else 0,
+                                                verdict(abs(peak_err) <= t["error_pct"])),
+                sites="%s%s" % (site_txt, verdict(worst <= t["error_pct"])))
+
+
+SAMPLE_COLS = [("workload", "workload"), ("rate", "--sample-rate"),
+               ("cpu", "CPU time x baseline"),
+               ("size", "capture vs full (<= 2%)"), ("peak", "peak vs full (+-5%)"),
+               ("sites", "top-5 sites at the peak vs full (+-5%)")]
 
 
 def bench_reporter(label, cmd, name, events, target=""):
@@ -632,13 +723,22 @@ COLS = [("workload", "workload"), ("tool", "tool"), ("scale", "SCALE"),
         ("peak", "tool-reported peak"), ("target", "target (issue 2)")]
 
 
-def render(rows, header, notes):
-    lines = list(header)
+def table(lines, cols, rows):
     lines.append("")
-    lines.append("| " + " | ".join(c[1] for c in COLS) + " |")
-    lines.append("|" + "---|" * len(COLS))
+    lines.append("| " + " | ".join(c[1] for c in cols) + " |")
+    lines.append("|" + "---|" * len(cols))
     for r in rows:
-        lines.append("| " + " | ".join(str(r[k]) if r[k] != "" else "" for k, _ in COLS) + " |")
+        lines.append("| " + " | ".join(str(r[k]) if r[k] != "" else "" for k, _ in cols) + " |")
+
+
+def render(rows, header, notes, sample_rows=()):
+    lines = list(header)
+    table(lines, COLS, rows)
+    if sample_rows:
+        lines.append("")
+        lines.append("Sampled (memtide_sample) against full (memtide) captures of the same "
+                     "workload; sd: the standard error the sampling allows:")
+        table(lines, SAMPLE_COLS, sample_rows)
     if notes:
         lines.append("")
         lines.append("Notes:")
@@ -661,7 +761,7 @@ def main():
     rev_start = git_rev()
     snapshot_build(notes)
     workloads = [w for w in ALL_WORKLOADS if not ONLY or w in ONLY]
-    rows = []
+    rows, sample_rows = [], []
     for wl in workloads:
         base = target_cmd(wl)
         log("== %s" % wl)
@@ -682,6 +782,9 @@ def main():
             r = bench_tool(wl, tool, base, ref_out, notes)
             if r is not None:
                 rows.append(r)
+        srow = sampling_row(wl, notes)
+        if srow:
+            sample_rows.append(srow)
     log("== reporters")
     bench_reporters(rows)
     log("== startup")
@@ -714,7 +817,7 @@ def main():
     if SCALE != "1":
         notes.append("targets and anchors are for SCALE=1; at SCALE=%s the ok/MISS verdicts are "
                      "only indicative" % SCALE)
-    md = render(rows, header, notes)
+    md = render(rows, header, notes, sample_rows)
     with open(os.path.join(OUT, "latest.md"), "w") as f:
         f.write(md)
     with open(os.path.join(OUT, "results.tsv"), "w") as f:

@@ -171,6 +171,7 @@ static struct {
 	void (*record)(void *, size_t);
 	void (*record_free)(void *);
 	int (*start)(const char *, int, int, const char *, const void *, char *, size_t);
+	void (*sample)(uint64_t);	/* the next start's sample rate */
 	int (*stop)(void);
 	int (*active)(void);
 	int (*step)(const char *);
@@ -242,6 +243,7 @@ static int find_lib(void *handle)
 	SYM(record, "memtide_record_pymalloc");
 	SYM(record_free, "memtide_record_pyfree");
 	SYM(start, "memtide_tracker_start");
+	SYM(sample, "memtide_tracker_sample");
 	SYM(stop, "memtide_tracker_stop");
 	SYM(active, "memtide_tracker_active");
 	SYM(step, "memtide_step");
@@ -255,7 +257,7 @@ static int find_lib(void *handle)
 	lib.sites.enter = lib.enter;
 	lib.sites.leave = lib.leave;
 #undef SYM
-	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start &&
+	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start && lib.sample &&
 	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&
 	       lib.thread_name && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
 	       lib.sites.meta_copy ? 0 : -1;
@@ -484,14 +486,15 @@ static int own_session;
 static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *names[] = { "path", "library", "native", "trace_python_allocators",
-				 "follow_fork", "session", NULL };
+				 "follow_fork", "session", "sample_rate", NULL };
 	const char *path, *library, *session = NULL;
 	int native = 0, tpa = 0, follow = 0, (*preloaded_active)(void);
+	unsigned long long rate = 0;
 	char err[512] = "";
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppz", names, &path, &library, &native,
-					 &tpa, &follow, &session))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppzK", names, &path, &library, &native,
+					 &tpa, &follow, &session, &rate))
 		return NULL;
 	*(void **)&preloaded_active = dlsym(RTLD_DEFAULT, "memtide_tracker_active");
 	if ((preloaded_active && preloaded_active()) || own_session) {
@@ -511,6 +514,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	install_names();	/* first: its own allocations are not the program's */
+	lib.sample(rate);
 	if (lib.start(path, native, follow, session, &memtide_pyhelper, err, sizeof(err)) < 0) {
 		PyErr_SetString(PyExc_RuntimeError, err);
 		return NULL;
@@ -621,7 +625,7 @@ static PyObject *mod_census(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False, "
-	  "session=None)" },
+	  "session=None, sample_rate=0)" },
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
 	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
 	  "with an estimate of its peak above its start; False when nothing is tracking" },

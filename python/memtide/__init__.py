@@ -50,11 +50,16 @@ class Tracker:
     (<stem>.<pid>.tide).  session: an id (up to 63 characters) written
     into the capture, so that `memtide stats DIR` takes the captures of
     several processes marked with it as one job (memtide.dask does
-    this).  Only one tracker can run at a time.
+    this).  sample_rate (a size: "512 KiB", or a number of bytes): record
+    a heap block of n bytes with probability 1 - exp(-n/sample_rate) only,
+    as `memtide run --sample-rate` does; the reports give estimates.
+    MEMTIDE_SAMPLE_SEED, when set, seeds the sampling.  Only one tracker
+    can run at a time.
     """
 
     def __init__(self, path, native=False, trace_python_allocators=False,
-                 follow_fork=False, force=True, session=None):
+                 follow_fork=False, force=True, session=None, sample_rate=None):
+        self.sample_rate = _sample_rate(sample_rate)
         self.path = os.fspath(path)
         self.native = bool(native)
         self.trace_python_allocators = bool(trace_python_allocators)
@@ -70,7 +75,8 @@ class Tracker:
             raise FileExistsError(f"'{self.path}' already exists (force=True replaces it)")
         _ext().start(self.path, _cli.library(), native=self.native,
                      trace_python_allocators=self.trace_python_allocators,
-                     follow_fork=self.follow_fork, session=self.session)
+                     follow_fork=self.follow_fork, session=self.session,
+                     sample_rate=self.sample_rate)
         return self
 
     def stop(self):
@@ -160,6 +166,17 @@ def _end_counted_step():
     _counted_step = None
     d = _perf.delta(start, _counters.read())
     _ext().step_counters(name, tuple(-1 if d[k] is None else d[k] for k, _ in _perf.EVENTS))
+
+
+def _sample_rate(rate):
+    """Tracker's sample_rate in bytes (0: every allocation); ValueError on a bad one."""
+    if rate is None:
+        return 0
+    from ._measure import parse_size
+    value = parse_size(rate)
+    if not 1 <= value <= 1 << 30:
+        raise ValueError("sample_rate %r: it must be from 1 byte to 1 GiB" % (rate,))
+    return value
 
 
 def _expected_bytes(name, expect, expect_bytes):

@@ -14,9 +14,9 @@
 #include "../format/xalloc.h"
 
 struct block {
-	uint64_t size, tag;
+	uint64_t bytes, tag;	/* bytes: what the block stands for (mt_event) */
 	uint32_t key;
-	uint32_t live;
+	uint32_t count;		/* blocks it stands for; 0 when free */
 };
 
 struct range {
@@ -86,8 +86,9 @@ static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
 		}
 		slot = h->nslots++;
 	}
-	h->blocks[slot] = (struct block){ ev->size, tag, key, 1 };
-	h->current += ev->size;
+	/* a sampled block's weight is below 2^31 (sample rates up to 1 GiB) */
+	h->blocks[slot] = (struct block){ ev->bytes, tag, key, ev->count ? (uint32_t)ev->count : 1 };
+	h->current += ev->bytes;
 	h->used++;
 }
 
@@ -96,14 +97,14 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 {
 	struct block *b;
 
-	if (slot >= h->nslots || !h->blocks[slot].live)
+	if (slot >= h->nslots || !h->blocks[slot].count)
 		return;		/* the writer never names a free slot */
 	b = &h->blocks[slot];
-	b->live = 0;
-	h->current -= b->size;
+	h->current -= b->bytes;
 	h->used--;
 	if (released)
-		released(ctx, b->key, b->size, 1, b->tag);
+		released(ctx, b->key, b->bytes, b->count, b->tag);
+	b->count = 0;
 	if (h->nfree == h->cap_free) {
 		h->cap_free = next_cap(h->cap_free, 4096);
 		h->free_slots = mt_xrealloc(h->free_slots, h->cap_free * sizeof(uint32_t));

@@ -15,8 +15,11 @@ struct mt_heap;
 
 /*
  * Called for every piece of memory an event releases, with the key and
- * tag the caller gave when the memory was allocated; count is 1 when the
- * allocation is now wholly gone, 0 when part of a mapping remains.
+ * tag the caller gave when the memory was allocated; count is the
+ * allocations it stood for (the event's count: 1 but in a sampled
+ * capture) when the allocation is now wholly gone, 0 when part of a
+ * mapping remains.  A heap block releases the bytes it stood for (the
+ * event's bytes), so the heap goes back to 0 when everything is freed.
  */
 typedef void (*mt_heap_released)(void *ctx, uint32_t key, uint64_t bytes, uint64_t count,
 				 uint64_t tag);

@@ -7,6 +7,14 @@
  * peak's live set is the current one minus them.  Each event touches one
  * key and each key is cleared at most once per touch, so this costs O(1)
  * per event, whatever the number of peaks.
+ *
+ * In a sampled capture every figure adds up what each event stands for
+ * (mt_event's bytes and count), and the heap releases a block's bytes as
+ * they were added, so each figure is an unbiased estimate and the heap
+ * still goes back to 0.  Sizes (histogram bins, smallest and largest)
+ * are the recorded blocks' own.  Temporary blocks are not told in a
+ * sampled capture: whether the thread allocated between a block and its
+ * free is not known.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,7 +246,7 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 	    st->in_call[thread] && tag > st->call_start[thread])
 		tracker_add(&st->call_live, key, 0 - bytes, 0 - count);
 	/* tag: the thread's allocation count when the block was made */
-	if (!st->second && thread < st->nthreads_cap &&
+	if (!st->second && thread < st->nthreads_cap && !r->c.sample_rate &&
 	    st->thread_allocs[thread] - tag < st->o->temporary_threshold) {
 		r->temporary[key].bytes += bytes;
 		r->temporary[key].count += count;
@@ -348,11 +356,11 @@ static void step(struct replay_state *st, const struct mt_event *ev)
 	st->in_step = 1;
 }
 
-static void step_alloc(struct replay_state *st, uint32_t key, uint64_t size)
+static void step_alloc(struct replay_state *st, uint32_t key, uint64_t size, uint64_t count)
 {
 	struct mt_step *s = &st->r->steps[st->r->nsteps - 1];
 
-	s->allocations++;
+	s->allocations += count;
 	s->allocated_bytes += size;
 	/* touched once per step, whatever the sizes (0-byte blocks too) */
 	if (!st->step_is_touched[key]) {
@@ -407,25 +415,25 @@ static void on_event(void *ctx, const struct mt_event *ev)
 			}
 		}
 		if (st->focused && st->focused[key] && !st->second)
-			tracker_add(&st->call_live, key, ev->size, 1);
+			tracker_add(&st->call_live, key, ev->bytes, ev->count);
 		if (!st->second) {
-			r->total_allocations++;
-			r->total_bytes += ev->size;
-			r->kinds[ev->kind]++;
-			r->hist[hist_bin(ev->size)]++;
+			r->total_allocations += ev->count;
+			r->total_bytes += ev->bytes;
+			r->kinds[ev->kind] += ev->count;
+			r->hist[hist_bin(ev->size)] += ev->count;
 			if (ev->size < r->min_size)
 				r->min_size = ev->size;
 			if (ev->size > r->max_size)
 				r->max_size = ev->size;
-			r->total[key].bytes += ev->size;
-			r->total[key].count++;
+			r->total[key].bytes += ev->bytes;
+			r->total[key].count += ev->count;
 			if (st->in_step)
-				step_alloc(st, key, ev->size);
+				step_alloc(st, key, ev->bytes, ev->count);
 		}
 		st->thread_allocs[ev->thread]++;
 		/* an mmap over a live mapping first releases what it replaces */
 		mt_heap_apply(st->heap, ev, key, st->thread_allocs[ev->thread], released, st);
-		change(st, key, ev->size, 1);
+		change(st, key, ev->bytes, ev->count);
 		if (ev->kind == MT_EV_MMAP_FILE)
 			st->file_cur += ev->size;
 	} else {

@@ -114,10 +114,14 @@ static inline void leave(void)
  * Native stacks are unwound right here, in the hook's own frame, so that
  * libunwind steps through one frame of memtide's instead of the whole
  * recording path.  Not in a handler that interrupted memtide (maybe
- * inside libunwind): its events are only counted.
+ * inside libunwind): its events are only counted.  RECORD records the
+ * block; RECORD_ALLOC first decides, under sampling (sample.c), whether
+ * a heap block is to be.
  */
-#define RECORD_ALLOC(kind, p, size)						\
+#define RECORD(kind, p, size)							\
 	do {									\
+		if (MT_UNLIKELY(mt_sample_rate) && !mt_event_is_mmap(kind))	\
+			mt_sample_note(p);					\
 		if (mt_native_stacks && !MT_SIG_COUNTING()) {			\
 			void *ips_[MT_MAX_NATIVE + 4];				\
 			int n_ = unw_backtrace(ips_, MT_MAX_NATIVE + 4);	\
@@ -126,6 +130,19 @@ static inline void leave(void)
 			mt_record_alloc(kind, p, size, NULL, 0);		\
 		}								\
 	} while (0)
+#define RECORD_ALLOC(kind, p, size)						\
+	do {									\
+		if (mt_event_is_mmap(kind) || mt_sample_take(size))		\
+			RECORD(kind, p, size);					\
+	} while (0)
+
+/*
+ * Under sampling, malloc, calloc and free decide first: a block that is
+ * not sampled, or the free of one that was not, goes straight to the
+ * allocator, without the guard (the hot path of a sampled capture).
+ * Not inside memtide, whose own calls are never counted.
+ */
+#define UNSAMPLED(size) (MT_UNLIKELY(mt_sample_rate) && !mt_in_hook && !mt_sample_take(size))
 
 /*
  * The allocator call of a hook that entered the tracker: meanwhile the
@@ -146,24 +163,27 @@ static inline void leave(void)
  * glibc implements with another one (reallocarray calls realloc) is
  * recorded once.
  */
-#define ALLOC_HOOK(kind, size, call)					\
+#define ALLOC_HOOK_AS(record, kind, size, call)			\
 	do {								\
 		void *p_;						\
 		if (!enter())						\
 			return call;					\
 		CALLING(p_ = call);					\
 		if (p_)							\
-			RECORD_ALLOC(kind, p_, size);			\
+			record(kind, p_, size);				\
 		leave();						\
 		return p_;						\
 	} while (0)
+#define ALLOC_HOOK(kind, size, call) ALLOC_HOOK_AS(RECORD_ALLOC, kind, size, call)
 
 static void *hook_malloc(size_t n)
 {
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.malloc))
 		return boot_alloc(n, 16);
-	ALLOC_HOOK(MT_EV_MALLOC, n, mt_real.malloc(n));
+	if (UNSAMPLED(n))
+		return mt_real.malloc(n);
+	ALLOC_HOOK_AS(RECORD, MT_EV_MALLOC, n, mt_real.malloc(n));
 }
 
 static void hook_free(void *p)
@@ -171,7 +191,7 @@ static void hook_free(void *p)
 	ENSURE();
 	if (MT_UNLIKELY(!p || is_boot(p)))
 		return;
-	if (!enter()) {
+	if (!mt_sample_free(p) || !enter()) {
 		mt_real.free(p);
 		return;
 	}
@@ -191,7 +211,9 @@ static void *hook_calloc(size_t n, size_t size)
 	ENSURE();
 	if (MT_UNLIKELY(!mt_real.calloc))
 		return boot_alloc(total, 16);	/* static memory is zeroed */
-	ALLOC_HOOK(MT_EV_CALLOC, total, mt_real.calloc(n, size));
+	if (UNSAMPLED(total))
+		return mt_real.calloc(n, size);
+	ALLOC_HOOK_AS(RECORD, MT_EV_CALLOC, total, mt_real.calloc(n, size));
 }
 
 static void *realloc_boot(void *p, size_t n)
@@ -214,7 +236,7 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 	int tracked = enter(), counting = tracked && MT_SIG_COUNTING();
 	void *q;
 
-	if (tracked && p && !counting)
+	if (tracked && p && !counting && mt_sample_free(p))
 		mt_record_free(MT_EV_FREE, p, 0);
 	if (!tracked)
 		q = kind == MT_EV_REALLOC ? mt_real.realloc(p, total) : mt_real.reallocarray(p, n, size);
@@ -223,7 +245,7 @@ static void *resize(unsigned kind, void *p, size_t total, size_t n, size_t size)
 						  : mt_real.reallocarray(p, n, size));
 	if (tracked) {
 		/* only counted: a failed call changed nothing */
-		if (counting && p && (q || !total))
+		if (counting && p && (q || !total) && mt_sample_free(p))
 			mt_record_free(MT_EV_FREE, p, 0);
 		if (q)
 			RECORD_ALLOC(kind, q, total);

@@ -42,6 +42,8 @@ static struct {
 	int native;
 	int follow_fork;
 	int attached;		/* started in a running program: earlier blocks unknown */
+	uint64_t sample_rate;	/* --sample-rate, 0: every allocation */
+	uint64_t next_sample_rate;	/* memtide_tracker_sample(): for the next start */
 	char output[4096];
 	char session[64];	/* MEMTIDE_SESSION: shared by the run's captures */
 	int session_written;	/* the meta log holds a session key */
@@ -147,6 +149,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_SESSION");
 	unsetenv("MEMTIDE_FOLLOW_EXEC");
 	unsetenv("MEMTIDE_PARENT_OUTPUT");
+	unsetenv("MEMTIDE_SAMPLE_RATE");
 }
 
 /*
@@ -262,6 +265,7 @@ static void fork_child(void)
 		return;
 	}
 	mt_threads_after_fork_child();
+	mt_sample_after_fork_child();
 	char parent[sizeof(g.output)];
 
 	memcpy(parent, g.output, sizeof(parent));
@@ -280,7 +284,7 @@ static void fork_child(void)
  * events wait in their threads' blocks until session_open() starts the
  * writer.  -1 on failure.
  */
-static int session_setup(const char *output, int native, int follow_fork)
+static int session_setup(const char *output, int native, int follow_fork, uint64_t sample_rate)
 {
 	static int once;
 
@@ -298,7 +302,8 @@ static int session_setup(const char *output, int native, int follow_fork)
 	if (native)
 		native_on();
 	mt_native_stacks = native;
-	return 0;
+	g.sample_rate = sample_rate;
+	return mt_sample_setup(sample_rate, getenv("MEMTIDE_SAMPLE_SEED"));
 }
 
 /* The second half: the capture's META records, modules, the writer. */
@@ -324,6 +329,8 @@ static int session_open(void)
 		mt_meta_kv("cwd", cwd);
 	if (g.attached)
 		mt_meta_kv("attached", "1");
+	if (g.sample_rate)	/* readers weigh each heap block by it */
+		mt_meta_kv_num("sample_rate", (unsigned long long)g.sample_rate);
 	mt_modules_changed();
 	if (mt_writer_start(g.output) < 0) {
 		atomic_store(&mt_active, 0);
@@ -370,7 +377,8 @@ void mt_tracker_early(void)
 		native = v && !strcmp(v, "1");
 		v = getenv("MEMTIDE_FOLLOW_FORK");
 		follow = v && !strcmp(v, "1");
-		if (session_setup(out, native, follow) == 0)
+		v = getenv("MEMTIDE_SAMPLE_RATE");
+		if (session_setup(out, native, follow, v ? strtoull(v, NULL, 10) : 0) == 0)
 			atomic_store(&mt_active, 1);
 	}
 	atomic_store(&mt_started, 1);
@@ -422,7 +430,8 @@ int mt_tracker_start(const char *path, int native, int follow_fork, int attached
 	mt_in_hook++;
 	errno = 0;
 	snprintf(g.session, sizeof(g.session), "%s", session ? session : "");
-	rc = session_setup(path, native, follow_fork);
+	rc = session_setup(path, native, follow_fork, attached ? 0 : g.next_sample_rate);
+	g.next_sample_rate = 0;
 	g.attached = attached;
 	if (rc == 0)
 		rc = session_open();
@@ -449,6 +458,13 @@ int memtide_tracker_start(const char *path, int native, int follow_fork, const c
 	}
 	mt_py = pyhelper;
 	return mt_tracker_start(path, native, follow_fork, 0, session, err, errlen);
+}
+
+/* The next memtide_tracker_start() samples every rate bytes (sample.c). */
+__attribute__((visibility("default")))
+void memtide_tracker_sample(uint64_t rate)
+{
+	g.next_sample_rate = rate;
 }
 
 __attribute__((visibility("default")))
@@ -570,6 +586,10 @@ void memtide_record_pymalloc(void *p, size_t n)
 {
 	if (!p)
 		return;
+	if (!mt_sample_take(n))
+		return;
+	if (mt_sample_rate)
+		mt_sample_note(p);
 	if (mt_native_stacks && !MT_SIG_COUNTING()) {
 		void *ips[MT_MAX_NATIVE + 4];
 		int k = unw_backtrace(ips, MT_MAX_NATIVE + 4);
@@ -583,7 +603,7 @@ void memtide_record_pymalloc(void *p, size_t n)
 __attribute__((visibility("default")))
 void memtide_record_pyfree(void *p)
 {
-	if (p)
+	if (p && mt_sample_free(p))
 		mt_record_free(MT_EV_FREE, p, 0);
 }
 

@@ -225,6 +225,43 @@ void mt_signals_count(int is_free, uint64_t bytes);
 /* The counts as META key/values, when there are any. */
 void mt_signals_report(void (*kv)(const char *key, unsigned long long v));
 
+/*
+ * sample.c: byte sampling (--sample-rate).  mt_sample_rate is 0 when every
+ * allocation is recorded.  Heap allocations only: mappings always are.
+ */
+#define MT_SAMPLE_BUCKETS (1u << 16)	/* of the filter of recorded blocks' frees */
+extern uint64_t mt_sample_rate;
+extern _Atomic uint8_t *mt_sample_filter;
+extern __thread int64_t mt_sample_left MT_TLS;	/* bytes to the next sample */
+int mt_sample_hit(size_t size);
+void mt_sample_note(const void *addr);	/* a recorded block: its free will be */
+void mt_sample_forget(uint64_t addr);	/* writer: a recorded block's free */
+int mt_sample_setup(uint64_t rate, const char *seed_text);
+void mt_sample_after_fork_child(void);
+
+/* Whether a heap allocation of size bytes is to be recorded. */
+static inline int mt_sample_take(size_t size)
+{
+	if (MT_LIKELY(!mt_sample_rate))
+		return 1;
+	if (MT_LIKELY((mt_sample_left -= (int64_t)size) > 0))
+		return 0;
+	return mt_sample_hit(size);
+}
+
+static inline size_t mt_sample_bucket(uint64_t addr)
+{
+	return (size_t)(addr >> 4) & (MT_SAMPLE_BUCKETS - 1);
+}
+
+/* Whether the free of the block at addr is to be recorded. */
+static inline int mt_sample_free(const void *addr)
+{
+	return MT_LIKELY(!mt_sample_rate) ||
+	       atomic_load_explicit(&mt_sample_filter[mt_sample_bucket((uintptr_t)addr)],
+				    memory_order_relaxed) != 0;
+}
+
 /* unwind.c */
 void mt_unwind_init(void);
 

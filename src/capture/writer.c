@@ -506,7 +506,8 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		uint32_t slot;
 
 		if (!s || !s->addr)
-			return;		/* allocated before tracking began */
+			return;		/* allocated before tracking began, or not sampled */
+		mt_sample_forget(e->addr);
 		slot = s->slot;
 		sm_erase(&w.map, s);
 		sm_release(&w.map, slot);

@@ -87,7 +87,7 @@ static void print_json(const struct mt_live_snapshot *s)
 		printf("%s", i ? ", " : "");
 		mt_json_str(stdout, s->stack[i]);
 	}
-	printf("]}\n");
+	printf("], \"sample_rate\": %" PRIu64 "}\n", s->sample_rate);
 }
 
 int cmd_live(int argc, char **argv)

@@ -143,10 +143,11 @@ static void label_runs(struct mt_replay *r, char (*labels)[MAX_LABEL], char **fi
 			if (!r[i].c.command || !r[j].c.command || !strcmp(r[i].c.command, r[j].c.command))
 				by_file = 1;
 	for (int i = 0; i < n; i++) {
-		char safe[MAX_LABEL - 16];
+		char safe[MAX_LABEL - 32];
 
 		mt_fmt_text(safe, sizeof(safe), by_file || !r[i].c.command ? files[i] : r[i].c.command);
-		snprintf(labels[i], MAX_LABEL, "%s%s", safe, r[i].c.truncated ? " [truncated]" : "");
+		snprintf(labels[i], MAX_LABEL, "%s%s%s", safe, r[i].c.sample_rate ? " [sampled]" : "",
+			 r[i].c.truncated ? " [truncated]" : "");
 	}
 }
 
@@ -228,6 +229,13 @@ int cmd_plot(int argc, char **argv)
 			fprintf(stderr, "memtide: note: '%s' is truncated (%s): drawn up to where it ends\n",
 				mt_fmt_text(name, sizeof(name), argv[optind + i]),
 				mt_truncation_reason(r[i].c.truncation));
+		if (r[i].c.sample_rate) {
+			char note[96];
+
+			fprintf(stderr, "memtide: note: '%s': %s\n",
+				mt_fmt_text(name, sizeof(name), argv[optind + i]),
+				mt_fmt_sampled(note, sizeof(note), r[i].c.sample_rate));
+		}
 		if (pa.steps < 0 && r[i].nsteps)
 			pa.o.steps = 1;
 	}

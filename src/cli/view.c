@@ -259,6 +259,17 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 	}
 	if (!a->show_all)
 		mt_hide_interpreter_arenas(r, &a->arenas);
+	if (r->c.sample_rate && a->view == MT_VIEW_TEMPORARY) {
+		mt_replay_release(r);
+		return mt_error("'%s' is a sampled capture: which allocations were temporary "
+				"is not known", a->file);
+	}
+	if (r->c.sample_rate && strcmp(cmd, "stats")) {	/* stats says it in the report */
+		char note[96];
+
+		fprintf(stderr, "memtide: note: '%s': %s\n", a->file,
+			mt_fmt_sampled(note, sizeof(note), r->c.sample_rate));
+	}
 	return 0;
 }
 

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@ struct mt_reader_state {
 	uint64_t *step_expect;
 	size_t cap_step_expect;
 	size_t cap_step_counters;
+	/* the weight of the last sampled size: n / p bytes, 1 / p blocks */
+	uint64_t w_size, w_bytes;
+	double w_count;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -108,6 +112,41 @@ const char *mt_event_kind_name(unsigned kind)
 }
 
 /* ---- events ----------------------------------------------------------- */
+
+/*
+ * What a heap block of a sampled capture stands for (see struct
+ * mt_event): recorded with probability p = 1 - exp(-n/rate), it counts
+ * for n/p bytes and 1/p blocks.  Past n = 40 rate, p is 1 in a double.
+ */
+static void weigh(struct mt_capture *c, struct mt_event *ev)
+{
+	struct mt_reader_state *st = c->st;
+	double frac;
+	uint64_t u;
+
+	if (!ev->size) {
+		ev->bytes = 0;
+		ev->count = 1;
+		return;
+	}
+	if (ev->size != st->w_size) {
+		double x = (double)ev->size / (double)c->sample_rate;
+		double w = x > 40 ? 1 : -1 / expm1(-x);
+
+		st->w_size = ev->size;
+		st->w_count = w;
+		st->w_bytes = x > 40 ? ev->size : (uint64_t)llround((double)ev->size * w);
+	}
+	ev->bytes = st->w_bytes;
+	ev->count = (uint64_t)st->w_count;
+	frac = st->w_count - (double)ev->count;
+	u = c->nevents * 0x9E3779B97F4A7C15ull;
+	u ^= u >> 29;
+	u *= 0xbf58476d1ce4e5b9ull;
+	u ^= u >> 32;
+	if ((double)(u >> 11) * (1.0 / 9007199254740992.0) < frac)
+		ev->count++;
+}
 
 static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *end)
 {
@@ -164,6 +203,12 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 				    (unsigned long long)ev.size);
 		if (mt_event_is_mmap(ev.kind) && ev.size > UINT64_MAX - ev.addr)
 			return fail(c, "damaged capture: a mapping past the end of the address space");
+		if (mt_event_is_alloc(ev.kind)) {
+			ev.bytes = ev.size;
+			ev.count = 1;
+			if (c->sample_rate && !mt_event_is_mmap(ev.kind))
+				weigh(c, &ev);
+		}
 		c->nevents++;
 		if (st->ops && st->ops->event)
 			st->ops->event(st->ops->ctx, &ev);
@@ -247,6 +292,21 @@ static int step_expected(struct mt_capture *c, const char *value)
 	return 0;
 }
 
+/* META sample_rate: a number of bytes, from 1 to 2^30 (memtide run's bound). */
+static int sample_rate(struct mt_capture *c, const char *value)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (end == value || *end || errno || !v || v > (1ull << 30) || *value == '-')
+		return -1;
+	c->sample_rate = v;
+	c->st->w_size = 0;
+	return 0;
+}
+
 /*
  * META step_counters "ID CYCLES INSTRUCTIONS REFERENCES MISSES" ('-': not
  * counted), appended in order.  0, or -1 when the value makes no sense.
@@ -327,6 +387,8 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->native = !strcmp(value, "1");
 	else if (!strcmp(key, "attached"))
 		c->attached = !strcmp(value, "1");
+	else if (!strcmp(key, "sample_rate"))
+		rc = sample_rate(c, value);
 	else if (!strcmp(key, "dropped_events"))
 		c->dropped_events = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "signal_dropped_allocations"))

@@ -21,6 +21,15 @@ struct mt_event {
 	uint8_t kind;		/* enum mt_event_kind */
 	uint8_t expect;		/* step: the program gave an estimate, */
 	uint64_t expected;	/* ... of the step's peak above its start */
+	/*
+	 * Allocations: the bytes and the number of allocations this event
+	 * stands for, size and 1 but in a sampled capture (sample_rate),
+	 * where a heap block of n bytes was recorded with probability
+	 * p = 1 - exp(-n/rate) and stands for n/p bytes (rounded) and 1/p
+	 * allocations (rounded up or down at random, by a hash of the
+	 * event's number, so that the sum stays unbiased).
+	 */
+	uint64_t bytes, count;
 };
 
 struct mt_pyframe {
@@ -66,6 +75,7 @@ struct mt_capture {
 	const char *ended_by;	/* "signal 15 (SIGTERM)", "exec PATH", or NULL */
 	int native;
 	int attached;		/* started in a running program: earlier blocks unknown */
+	uint64_t sample_rate;	/* heap blocks sampled every ~this many bytes; 0: all */
 	/* tables, index 0 unused */
 	char **strings;
 	uint32_t nstrings;

@@ -120,6 +120,8 @@ static int decode(struct client *c, uint8_t *p, long n)
 		c->stack[i] = safe(c, rbuf_str(&r));
 	s->stack = c->stack;
 	s->nstack = k;
+	/* from servers that send it (a capture's sample rate) */
+	s->sample_rate = r.p < r.end ? rbuf_num(&r) : 0;
 	return r.bad ? -1 : 0;
 }
 

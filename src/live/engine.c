@@ -271,7 +271,7 @@ static void on_event(void *ctx, const struct mt_event *ev)
 
 		/* an mmap over a live mapping first releases what it replaces */
 		mt_heap_apply(e->heap, ev, k, 0, released, e);
-		change(e, k, ev->size, 1);
+		change(e, k, ev->bytes, ev->count);
 		if (ev->kind != MT_EV_MMAP_FILE) {
 			struct thread_stat *t = thread_stat(e, ev->thread);
 
@@ -606,6 +606,7 @@ static int engine_snapshot(void *ctx, const struct mt_live_query *q, struct mt_l
 	else
 		s->elapsed_ns = c->end_ns;
 	s->rss_bytes = e->rss;
+	s->sample_rate = c->sample_rate;
 	if (q->thread >= 0) {
 		const struct thread_stat *t = (uint32_t)q->thread < e->cap_threads ?
 			&e->threads[q->thread] : &(struct thread_stat){ 0 };

@@ -51,6 +51,8 @@ struct mt_live_snapshot {
 	/* the stack asked for with query.stack_of, innermost first, one display line per frame */
 	const char *const *stack;
 	uint32_t nstack;
+	/* a sampled capture (run --sample-rate): its rate, the figures are estimates; 0: not */
+	uint64_t sample_rate;
 };
 
 /*

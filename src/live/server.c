@@ -115,6 +115,7 @@ static void encode(struct wbuf *b, const struct mt_live_snapshot *s)
 	wbuf_num(b, s->nstack);
 	for (uint32_t i = 0; i < s->nstack; i++)
 		wbuf_str(b, s->stack[i]);
+	wbuf_num(b, s->sample_rate);	/* last: viewers before it stop at the stack */
 }
 
 /* One viewer: a query in, a snapshot out, until it leaves. */

@@ -161,12 +161,14 @@ static void fmt_head_program(char *buf, size_t cap, const struct mt_live_snapsho
 /* Header line 2: the figures. */
 static void fmt_head_figures(char *buf, size_t cap, const struct mt_live_snapshot *s)
 {
-	char h[32], r[32], p[32], d[32], n[32];
+	char h[32], r[32], p[32], d[32], n[32], note[96];
 
-	snprintf(buf, cap, "heap %s  RSS %s  peak %s at %s  live allocations %s",
+	snprintf(buf, cap, "heap %s  RSS %s  peak %s at %s  live allocations %s%s%s",
 		 mt_fmt_size(h, sizeof(h), s->heap_bytes), mt_fmt_size(r, sizeof(r), s->rss_bytes),
 		 mt_fmt_size(p, sizeof(p), s->peak_heap_bytes),
-		 fmt_dur(d, sizeof(d), s->peak_heap_ns), mt_fmt_count(n, sizeof(n), s->live_allocs));
+		 fmt_dur(d, sizeof(d), s->peak_heap_ns), mt_fmt_count(n, sizeof(n), s->live_allocs),
+		 s->sample_rate ? "  " : "",
+		 s->sample_rate ? mt_fmt_sampled(note, sizeof(note), s->sample_rate) : "");
 }
 
 /*

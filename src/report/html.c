@@ -58,6 +58,7 @@ struct page_meta {
 	const char *command, *python;
 	uint64_t pid, peak_bytes, peak_ns, end_ns, total_bytes;
 	int truncated;
+	uint64_t sample_rate;		/* sampled captures: figures are estimates */
 	const char *note;		/* or NULL */
 };
 
@@ -99,6 +100,13 @@ static void write_meta(FILE *f, const struct page_meta *pm, const struct mt_html
 		if (!first)
 			fputs(", ", f);
 		mt_json_str(f, note);
+		first = 0;
+	}
+	if (pm->sample_rate) {
+		char note[96];
+
+		fputs(first ? "" : ", ", f);
+		mt_json_str(f, mt_fmt_sampled(note, sizeof(note), pm->sample_rate));
 		first = 0;
 	}
 	if (thinned)
@@ -487,6 +495,7 @@ int mt_html_write(FILE *f, const char *tmpl, const struct mt_replay *r,
 		.command = r->c.command, .python = r->c.python, .pid = r->c.pid,
 		.peak_bytes = r->peak_bytes, .peak_ns = r->peak_ns, .end_ns = r->c.end_ns,
 		.total_bytes = r->total_bytes, .truncated = r->c.truncated,
+		.sample_rate = r->c.sample_rate,
 	}, { 0 }, 0, o };
 
 	return mt_html_fill(f, tmpl, o->title, write_report, &rp);
@@ -519,6 +528,8 @@ int mt_html_write_many(FILE *f, const char *tmpl, const struct mt_html_source *s
 	for (size_t i = 0; i < n; i++) {
 		rp.pm.total_bytes += src[i].r->total_bytes;
 		rp.pm.truncated |= src[i].r->c.truncated;
+		if (src[i].r->c.sample_rate > rp.pm.sample_rate)
+			rp.pm.sample_rate = src[i].r->c.sample_rate;
 	}
 	rc = mt_html_fill(f, tmpl, o->title, write_report, &rp);
 	free(c->t);

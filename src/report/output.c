@@ -73,6 +73,25 @@ int mt_parse_size(const char *text, uint64_t *bytes)
 	return 0;
 }
 
+const char *mt_fmt_sampled(char *buf, size_t cap, uint64_t rate)
+{
+	static const char *units[2][4] = { { "bytes", "KiB", "MiB", "GiB" },
+					   { "bytes", "KB", "MB", "GB" } };
+	uint64_t v = rate;
+	int u = 0, dec = 0;
+
+	while (u < 3 && v && v % 1024 == 0)
+		v /= 1024, u++;
+	if (!u) {
+		for (dec = 1; u < 3 && v && v % 1000 == 0; u++)
+			v /= 1000;
+		dec = u > 0;
+	}
+	snprintf(buf, cap, "sampled every ~%llu %s: figures are estimates",
+		 (unsigned long long)v, units[dec][u]);
+	return buf;
+}
+
 const char *mt_plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;

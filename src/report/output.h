@@ -18,6 +18,13 @@ const char *mt_fmt_size(char *buf, size_t cap, uint64_t bytes);
  * is dropped.  0, or -1 when text is not such a size or does not fit.
  */
 int mt_parse_size(const char *text, uint64_t *bytes);
+/*
+ * The words every report shows for a sampled capture (rate: its
+ * sample_rate): "sampled every ~512 KiB: figures are estimates", the rate
+ * as users write it (KiB... when a whole number of them, else KB..., else
+ * bytes).  Returns buf.
+ */
+const char *mt_fmt_sampled(char *buf, size_t cap, uint64_t rate);
 /* one when n is 1, else many: "1 allocation", "2 allocations". */
 const char *mt_plural(uint64_t n, const char *one, const char *many);
 /* What mt_parse_size takes, for error messages. */

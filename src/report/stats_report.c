@@ -101,6 +101,8 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 	}
 	fprintf(f, "PID %llu, %s for %.3f s\n", (unsigned long long)c->pid,
 		c->attached ? "recorded" : "ran", (double)c->end_ns / 1e9);
+	if (c->sample_rate)
+		fprintf(f, "Note: %s.\n", mt_fmt_sampled(text, sizeof(text), c->sample_rate));
 	if (c->truncated)
 		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
 			   "figures cover what was written.\n",
@@ -142,9 +144,12 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 			"Python keeps until it exits\n", mt_fmt_count(a, sizeof(a), s->arenas.count),
 			mt_plural(s->arenas.count, "arena", "arenas"),
 			mt_fmt_size(b, sizeof(b), s->arenas.bytes));
-	fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated again\n",
-		mt_fmt_count(a, sizeof(a), r->temporary_count),
-		mt_fmt_size(b, sizeof(b), r->temporary_bytes));
+	if (c->sample_rate)
+		fprintf(f, "Temporary allocations:   not known in a sampled capture\n");
+	else
+		fprintf(f, "Temporary allocations:   %s (%s), freed before their thread allocated "
+			   "again\n", mt_fmt_count(a, sizeof(a), r->temporary_count),
+			mt_fmt_size(b, sizeof(b), r->temporary_bytes));
 
 	print_histogram(f, r);
 
@@ -219,6 +224,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("min_size", r->min_size);
 	NUM("max_size", r->max_size);
 #undef NUM
+	fprintf(f, ",\n  \"sample_rate\": %llu", (unsigned long long)c->sample_rate);
 	fprintf(f, ",\n  \"attached\": %s", c->attached ? "true" : "false");
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	if (c->truncated)
