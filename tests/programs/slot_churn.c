@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifndef LIVE			/* smaller for tests/fixtures/columns-v2.tide */
 #define LIVE 3000
 #define ROUNDS 20000
+#endif
 #define LEAKS 7
 
 static void *blk[LIVE];
