@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 MAGIC = b"MEMTIDE\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KiB = 1024
 MiB = 1024 * 1024
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define MT_MAGIC "MEMTIDE"		/* 8 bytes on disk, with its NUL */
-#define MT_VERSION 1
+#define MT_VERSION 2			/* 2: COLUMNS records; version 1 still reads */
 #define MT_FILE_HEADER_SIZE 16		/* magic[8] u16 version u16 hdrsize u32 0 */
 
 #define MT_CHUNK_MAGIC 0x4b484354u	/* "TCHK" little-endian */
@@ -32,6 +32,7 @@ enum mt_record {
 	MT_REC_TIME = 9,	/* ns since start of the events that follow */
 	MT_REC_SAMPLE = 10,	/* ns since start, rss bytes */
 	MT_REC_END = 11,	/* ns since start: clean end of the capture */
+	MT_REC_COLUMNS = 12,	/* byte length, MT_NCOLS column lengths, columns (version 2) */
 };
 
 /* Stack node kinds (MT_REC_NODE). */
@@ -90,6 +91,26 @@ enum mt_event_kind {
 #define MT_EVF_SAMESTACK 0x10	/* stack is the previous allocation's */
 #define MT_EVF_THREAD 0x20	/* a thread index follows; it holds until the next */
 #define MT_EVF_FILE 0x40	/* MT_EV_MMAP only: the mapping is file-backed */
+#define MT_EVF_LASTSLOT 0x10	/* MT_EV_FREE in COLUMNS only: the slot is the last allocation's */
+
+/*
+ * The columns of a COLUMNS record: the events' fields, each kind of field
+ * in a column of its own, so that zstd codes each with a table of its own
+ * (the writer ends a zstd block after each column of a big record).  A
+ * number split in two goes as its low byte (column c) and the rest as a
+ * varint (column c + 1).
+ */
+enum mt_column {
+	MT_COL_HEAD,		/* one head byte per event */
+	MT_COL_THREAD,		/* thread index, for heads with MT_EVF_THREAD */
+	MT_COL_SLOT,		/* FREE's slot, split (none with MT_EVF_LASTSLOT) */
+	MT_COL_SLOT_HI,
+	MT_COL_SIZE,		/* size or length, split */
+	MT_COL_SIZE_HI,
+	MT_COL_STACK,		/* stack node, unless MT_EVF_SAMESTACK */
+	MT_COL_OTHER,		/* mapping addresses; STEP's string id, ns, pages */
+	MT_NCOLS
+};
 
 /* The head byte of an event of this kind, before the flags above. */
 static inline uint8_t mt_event_head(unsigned kind)

@@ -55,6 +55,7 @@
 #define SMALL_CHUNK (256u << 10)
 #define SMALL_TABLE_LOG 14
 #define EVENTS_RECORD (256u << 10)	/* encoded event bytes per record */
+#define COLUMN_BLOCKS (4u << 10)	/* a record this big: a zstd block per column */
 
 /* Live heap blocks: address -> slot (and stack), and the stack of free slots. */
 struct slotmap {
@@ -91,15 +92,16 @@ static struct {
 	uint8_t raw[CHUNK_RAW];		/* the open chunk's raw bytes */
 	size_t raw_len;
 	uint8_t *z;
-	size_t zcap;
+	size_t zcap, zlen;		/* zlen: compressed bytes not yet written */
 	ZSTD_CCtx *cctx;
 	long page;
 	struct mt_thread **heads;	/* threads with events to merge */
 	size_t cap_heads;
 	struct slotmap map;
 	uint32_t last_thread, last_stack;
-	uint8_t enc[EVENTS_RECORD + 64];
-	size_t enc_len;
+	uint64_t last_slot;		/* of the last heap allocation; ~0: none */
+	uint8_t col[MT_NCOLS][EVENTS_RECORD + 64];	/* the record's columns */
+	size_t col_len[MT_NCOLS], enc_len;	/* enc_len: their sum */
 	int sync_rounds;		/* flush the stream within SYNC_NS */
 	uint64_t synced_to;		/* events before this time are on disk */
 } w = { .file.fd = -1, .statm.fd = -1, .status.fd = -1, .chunk_off = -1,
@@ -268,14 +270,16 @@ static void chunk_bytes(const void *p, size_t n)
  * compression of the chunk sees, and no copy into zstd's own input ring,
  * whose wrap-around past its 2 MiB window had every later block of a
  * 4 MiB chunk matched in the slower two-segment (extDict) mode.
+ * hold: a flush that only ends a zstd block; its bytes stay in w.z
+ * (written once it fills) until a call without hold.
  */
-static void compress(ZSTD_EndDirective mode)
+static void compress(ZSTD_EndDirective mode, int hold)
 {
 	ZSTD_inBuffer in = { w.raw, w.raw_len, w.chunk_r };
 	size_t left;
 
 	if (w.failed) {
-		w.raw_len = w.chunk_r = 0;
+		w.raw_len = w.chunk_r = w.zlen = 0;
 		return;
 	}
 	if (w.chunk_off < 0) {
@@ -289,7 +293,7 @@ static void compress(ZSTD_EndDirective mode)
 		ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_chainLog, log);
 	}
 	do {
-		ZSTD_outBuffer o = { w.z, w.zcap, 0 };
+		ZSTD_outBuffer o = { w.z + w.zlen, w.zcap - w.zlen, 0 };
 
 		left = ZSTD_compressStream2(w.cctx, &o, &in, mode);
 		if (ZSTD_isError(left)) {
@@ -297,7 +301,11 @@ static void compress(ZSTD_EndDirective mode)
 			fail(EIO);
 			return;
 		}
-		chunk_bytes(w.z, o.pos);
+		w.zlen += o.pos;
+		if (!hold || w.zlen == w.zcap) {
+			chunk_bytes(w.z, w.zlen);
+			w.zlen = 0;
+		}
 	} while (left != 0);
 	w.chunk_r = in.pos;
 	if (mode == ZSTD_e_end) {
@@ -328,7 +336,7 @@ static void out(const void *buf, size_t n)
 		p += k;
 		n -= k;
 		if (w.raw_len == CHUNK_RAW)
-			compress(ZSTD_e_end);
+			compress(ZSTD_e_end, 0);
 	}
 }
 
@@ -473,34 +481,70 @@ static void sm_reset(struct slotmap *m)
 	m->next_slot = 0;
 }
 
+/*
+ * The round's events go out as a COLUMNS record (docs/FORMAT.md).  In a
+ * big one each column ends a zstd block, so that zstd's Huffman table for
+ * that block is the column's own: slots, sizes and heads mixed in one
+ * table cost native_churn about a bit per byte.  The compressed bytes
+ * stay in memory until the round's flush or the chunk's end.
+ */
 static void flush_events(void)
 {
-	if (w.enc_len) {
-		uint8_t rec[12], *p = rec;
+	uint8_t rec[16 + 10 * MT_NCOLS], lens[10 * MT_NCOLS], *p = lens;
+	size_t total;
+	int blocks = w.enc_len >= COLUMN_BLOCKS;
 
-		*p++ = MT_REC_EVENTS;
-		p = mt_put_varint(p, w.enc_len);
-		out(rec, (size_t)(p - rec));
-		out(w.enc, w.enc_len);
-		w.enc_len = 0;
+	if (!w.enc_len)
+		return;
+	for (int i = 0; i < MT_NCOLS; i++)
+		p = mt_put_varint(p, w.col_len[i]);
+	total = (size_t)(p - lens) + w.enc_len;
+	p = rec;
+	*p++ = MT_REC_COLUMNS;
+	p = mt_put_varint(p, total);
+	memcpy(p, lens, total - w.enc_len);
+	out(rec, (size_t)(p - rec) + total - w.enc_len);
+	for (int i = 0; i < MT_NCOLS; i++) {
+		if (!w.col_len[i])
+			continue;
+		out(w.col[i], w.col_len[i]);
+		if (blocks)
+			compress(ZSTD_e_flush, 1);
+		w.col_len[i] = 0;
 	}
+	w.enc_len = 0;
+}
+
+static void col_num(int c, uint64_t v)
+{
+	uint8_t *p = w.col[c] + w.col_len[c];
+	size_t n = (size_t)(mt_put_varint(p, v) - p);
+
+	w.col_len[c] += n;
+	w.enc_len += n;
+}
+
+/* A number as its low byte in column c and the rest in c + 1. */
+static void col_split(int c, uint64_t v)
+{
+	w.col[c][w.col_len[c]++] = (uint8_t)v;
+	w.enc_len++;
+	col_num(c + 1, v >> 8);
 }
 
 /* Encodes one event (docs/FORMAT.md); heap addresses become slots. */
 static void encode(const struct mt_rawev *e, uint32_t thread)
 {
-	uint8_t *head = w.enc + w.enc_len, *p = head;
 	unsigned kind = e->kind;
+	uint8_t head;
 
 	if (w.enc_len > EVENTS_RECORD)
-		flush_events(), head = p = w.enc;
+		flush_events();
 	if (kind == MT_EV_STEP) {
-		*p++ = (uint8_t)kind;
-		if (thread != w.last_thread)
-			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
-		p = mt_put_varint(p, e->addr);
-		p = mt_put_varint(p, e->size);	/* when, in ns */
-		p = mt_put_varint(p, e->stack);	/* RSS then, in 4 KiB pages */
+		head = (uint8_t)kind;
+		col_num(MT_COL_OTHER, e->addr);
+		col_num(MT_COL_OTHER, e->size);		/* when, in ns */
+		col_num(MT_COL_OTHER, e->stack);	/* RSS then, in 4 KiB pages */
 	} else if (kind == MT_EV_FREE) {
 		struct sm_entry *s = w.map.v ? sm_find(&w.map, e->addr) : NULL;
 		uint32_t slot;
@@ -511,10 +555,11 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		slot = s->slot;
 		sm_erase(&w.map, s);
 		sm_release(&w.map, slot);
-		*p++ = (uint8_t)kind;
-		if (thread != w.last_thread)
-			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
-		p = mt_put_varint(p, slot);
+		head = (uint8_t)kind;
+		if (slot == w.last_slot)
+			head |= MT_EVF_LASTSLOT;
+		else
+			col_split(MT_COL_SLOT, slot);
 	} else {
 		if (!mt_event_is_mmap(kind)) {
 			struct sm_entry *s;
@@ -527,30 +572,33 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 
 				f.kind = MT_EV_FREE;
 				encode(&f, thread);
-				head = p = w.enc + w.enc_len;
 				s = sm_find(&w.map, e->addr);
 			}
 			s->addr = e->addr;
 			s->stack = e->stack;
 			s->slot = w.map.nfree ? w.map.free_slots[--w.map.nfree] : w.map.next_slot++;
+			w.last_slot = s->slot;
 			w.map.used++;
 		}
-		*p++ = mt_event_head(kind);
-		if (thread != w.last_thread)
-			*head |= MT_EVF_THREAD, p = mt_put_varint(p, thread);
+		head = mt_event_head(kind);
 		if (mt_event_is_mmap(kind))
-			p = mt_put_varint(p, e->addr);
-		p = mt_put_varint(p, e->size);
+			col_num(MT_COL_OTHER, e->addr);
+		col_split(MT_COL_SIZE, e->size);
 		if (kind != MT_EV_MUNMAP) {
 			if (e->stack == w.last_stack)
-				*head |= MT_EVF_SAMESTACK;
+				head |= MT_EVF_SAMESTACK;
 			else
-				p = mt_put_varint(p, e->stack);
+				col_num(MT_COL_STACK, e->stack);
 			w.last_stack = e->stack;
 		}
 	}
+	if (thread != w.last_thread) {
+		head |= MT_EVF_THREAD;
+		col_num(MT_COL_THREAD, thread);
+	}
+	w.col[MT_COL_HEAD][w.col_len[MT_COL_HEAD]++] = head;
+	w.enc_len++;
 	w.last_thread = thread;
-	w.enc_len = (size_t)(p - w.enc);
 }
 
 /*
@@ -759,9 +807,9 @@ static void run_round(int final)
 	 */
 	end = mono_ns();
 	if (end - w.last_flush >= FLUSH_NS)
-		compress(ZSTD_e_end);
+		compress(ZSTD_e_end, 0);
 	else if (w.sync_rounds && end + ROUND_NS - w.synced_to >= SYNC_NS)
-		compress(ZSTD_e_flush);
+		compress(ZSTD_e_flush, 0);
 	else
 		return;
 	w.synced_to = start;
@@ -870,7 +918,7 @@ int mt_writer_start(const char *path)
 	w.fail_errno = 0;
 	w.off = 0;
 	w.chunk_off = -1;
-	w.chunk_z = w.chunk_r = w.prev_chunk_r = 0;
+	w.chunk_z = w.chunk_r = w.prev_chunk_r = w.zlen = 0;
 	w.header_due = 0;
 	write_at(0, hdr, sizeof(hdr), NULL, 0);
 	w.off = sizeof(hdr);
@@ -880,8 +928,10 @@ int mt_writer_start(const char *path)
 	w.meta_off = 0;
 	w.stop = 0;
 	w.enc_len = 0;
+	memset(w.col_len, 0, sizeof(w.col_len));
 	w.last_thread = 0;
 	w.last_stack = 0;
+	w.last_slot = ~0ull;
 	sm_reset(&w.map);
 
 	pthread_condattr_init(&ca);
@@ -988,7 +1038,7 @@ void mt_writer_stop(void)
 	block_signals(&old);
 	run_round(1);
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
-	compress(ZSTD_e_end);
+	compress(ZSTD_e_end, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_unlock(&w.lock);
 	mt_fd_close(&w.file);
@@ -1047,13 +1097,13 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 	}
 	block_signals(&old);
 	run_round(1);
-	compress(ZSTD_e_end);
+	compress(ZSTD_e_end, 0);
 	mark = w.failed ? -1 : (int64_t)w.off;
 	if (ended_by)
 		out_meta("ended_by", ended_by);
 	mt_signals_report(out_meta_num);	/* the meta lock may be held */
 	out_record(MT_REC_END, 1, mt_now_ns(), 0);
-	compress(ZSTD_e_end);
+	compress(ZSTD_e_end, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (dying) {
 		/* the lock stays held: the writer thread writes nothing after

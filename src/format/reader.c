@@ -45,7 +45,12 @@ struct mt_reader_state {
 	uint8_t *z, *raw;		/* compressed chunk, stream bytes */
 	size_t raw_len, raw_cap;
 	ZSTD_DCtx *dctx;
+	unsigned version;		/* the file's format version */
 	uint32_t thread, stack;		/* decoder state */
+	/* the writer's slot rule: free slots, next new one, last one taken */
+	uint64_t *free_slots, next_slot, last_slot;
+	size_t nfree_slots, cap_free_slots;
+	int have_slot;
 	uint64_t time_ns;
 	uint64_t nthread_records;
 	uint64_t chunk_raw;		/* decompressed bytes of the current chunk */
@@ -148,12 +153,54 @@ static void weigh(struct mt_capture *c, struct mt_event *ev)
 		ev->count++;
 }
 
-static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *end)
+/*
+ * Where an event's fields come from: one stream, in event order (EVENTS),
+ * or a column per kind of field (COLUMNS), numbers split into a low byte
+ * and the rest where the format says so.
+ */
+struct fields {
+	const uint8_t *p[MT_NCOLS], *end[MT_NCOLS];
+	int columns;
+};
+
+static int field(struct fields *f, int col, uint64_t *v)
+{
+	int i = f->columns ? col : 0;
+
+	return mt_get_varint(&f->p[i], f->end[i], v);
+}
+
+static int field_split(struct fields *f, int col, uint64_t *v)
+{
+	uint64_t hi;
+
+	if (!f->columns)
+		return field(f, col, v);
+	if (f->p[col] >= f->end[col] || field(f, col + 1, &hi) || hi >> 56)
+		return -1;
+	*v = *f->p[col]++ | hi << 8;
+	return 0;
+}
+
+/* The writer's slot rule, replayed for MT_EVF_LASTSLOT (docs/FORMAT.md). */
+static void replay_slot(struct mt_reader_state *st, const struct mt_event *ev)
+{
+	if (ev->kind == MT_EV_FREE) {
+		st->free_slots = mt_xgrow(st->free_slots, &st->cap_free_slots, st->nfree_slots,
+					  sizeof(*st->free_slots));
+		st->free_slots[st->nfree_slots++] = ev->addr;
+	} else if (mt_event_is_alloc(ev->kind) && !mt_event_is_mmap(ev->kind)) {
+		st->last_slot = st->nfree_slots ? st->free_slots[--st->nfree_slots] : st->next_slot++;
+		st->have_slot = 1;
+	}
+}
+
+static int decode_events(struct mt_capture *c, struct fields *f)
 {
 	struct mt_reader_state *st = c->st;
 
-	while (p < end) {
-		uint8_t head = *p++;
+	while (f->p[MT_COL_HEAD] < f->end[MT_COL_HEAD]) {
+		uint8_t head = *f->p[MT_COL_HEAD]++;
 		struct mt_event ev = { .kind = head & 15, .time_ns = st->time_ns };
 		uint64_t v;
 
@@ -162,7 +209,7 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
 			ev.kind = MT_EV_MMAP_FILE;
 		if (head & MT_EVF_THREAD) {
-			if (mt_get_varint(&p, end, &v))
+			if (field(f, MT_COL_THREAD, &v))
 				goto bad;
 			if (v >= (uint64_t)c->nthreads + THREAD_SLACK)
 				return fail(c, "damaged capture: an event of thread %llu, of %u known",
@@ -170,13 +217,20 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 			st->thread = (uint32_t)v;
 		}
 		ev.thread = st->thread;
-		if ((ev.kind == MT_EV_FREE || ev.kind == MT_EV_STEP || mt_event_is_mmap(ev.kind)) &&
-		    mt_get_varint(&p, end, &ev.addr))
-			goto bad;
-		if (ev.kind != MT_EV_FREE && mt_get_varint(&p, end, &ev.size))
-			goto bad;
+		if (ev.kind == MT_EV_FREE) {
+			if (f->columns && (head & MT_EVF_LASTSLOT)) {
+				if (!st->have_slot)
+					return fail(c, "damaged capture: a free of the last slot before any");
+				ev.addr = st->last_slot;
+			} else if (field_split(f, MT_COL_SLOT, &ev.addr)) {
+				goto bad;
+			}
+		} else if (ev.kind == MT_EV_STEP || mt_event_is_mmap(ev.kind)) {
+			if (field(f, MT_COL_OTHER, &ev.addr))
+				goto bad;
+		}
 		if (ev.kind == MT_EV_STEP) {	/* its own time, and the RSS then */
-			if (mt_get_varint(&p, end, &v))
+			if (field(f, MT_COL_OTHER, &ev.size) || field(f, MT_COL_OTHER, &v))
 				goto bad;
 			ev.time_ns = ev.size;
 			ev.size = v * 4096;
@@ -185,10 +239,12 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 				ev.expected = st->step_expect[ev.addr] - 1;
 				st->step_expect[ev.addr] = 0;
 			}
+		} else if (ev.kind != MT_EV_FREE && field_split(f, MT_COL_SIZE, &ev.size)) {
+			goto bad;
 		}
 		if (mt_event_is_alloc(ev.kind)) {
 			if (!(head & MT_EVF_SAMESTACK)) {
-				if (mt_get_varint(&p, end, &v))
+				if (field(f, MT_COL_STACK, &v))
 					goto bad;
 				if (v && v >= c->nnodes)
 					return fail(c, "damaged capture: an event names stack %llu, of %u",
@@ -209,13 +265,39 @@ static int decode_events(struct mt_capture *c, const uint8_t *p, const uint8_t *
 			if (c->sample_rate && !mt_event_is_mmap(ev.kind))
 				weigh(c, &ev);
 		}
+		replay_slot(st, &ev);
 		c->nevents++;
 		if (st->ops && st->ops->event)
 			st->ops->event(st->ops->ctx, &ev);
 	}
+	for (int i = 0; i < (f->columns ? MT_NCOLS : 1); i++)
+		if (f->p[i] != f->end[i])
+			goto bad;
 	return 0;
 bad:
 	return fail(c, "damaged capture: malformed event");
+}
+
+/* A COLUMNS record's body: the column lengths, then the columns. */
+static int decode_columns(struct mt_capture *c, const uint8_t *p, const uint8_t *end)
+{
+	struct fields f = { .columns = 1 };
+	uint64_t len[MT_NCOLS];
+
+	for (int i = 0; i < MT_NCOLS; i++)
+		if (mt_get_varint(&p, end, &len[i]))
+			goto bad;
+	for (int i = 0; i < MT_NCOLS; i++) {
+		if (len[i] > (uint64_t)(end - p))
+			goto bad;
+		f.p[i] = p;
+		f.end[i] = p += len[i];
+	}
+	if (p != end)
+		goto bad;
+	return decode_events(c, &f);
+bad:
+	return fail(c, "damaged capture: malformed COLUMNS record");
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -594,9 +676,23 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 	}
 	case MT_REC_EVENTS: {
 		size_t n;
-		const uint8_t *ev = bytes(k, &n);
+		struct fields f = { .columns = 0 };
 
-		if (ev && decode_events(c, ev, ev + n) < 0)
+		f.p[0] = bytes(k, &n);
+		if (f.p[0]) {
+			f.end[0] = f.p[0] + n;
+			if (decode_events(c, &f) < 0)
+				return -1;
+		}
+		break;
+	}
+	case MT_REC_COLUMNS: {
+		size_t n;
+		const uint8_t *cols = st->version >= 2 ? bytes(k, &n) : NULL;
+
+		if (st->version < 2)
+			goto unknown;
+		if (cols && decode_columns(c, cols, cols + n) < 0)
 			return -1;
 		break;
 	}
@@ -634,6 +730,7 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		break;
 	}
 	default:
+	unknown:
 		return fail(c, "damaged capture: unknown record %u at stream byte %zu",
 			    tag, (size_t)(start - st->raw));
 	}
@@ -687,9 +784,10 @@ static int read_header(struct mt_capture *c)
 	if (n < sizeof(h))
 		return fail(c, "not a memtide capture (header cut short)");
 	version = h[8] | (unsigned)h[9] << 8;
-	if (version != MT_VERSION)
-		return fail(c, "capture format version %u is not supported (this memtide reads version %u)",
+	if (version < 1 || version > MT_VERSION)
+		return fail(c, "capture format version %u is not supported (this memtide reads versions 1 to %u)",
 			    version, MT_VERSION);
+	c->st->version = version;
 	if (h[10] != MT_FILE_HEADER_SIZE)
 		return fail(c, "damaged capture: header size %u", h[10]);
 	return 0;
@@ -993,6 +1091,7 @@ void mt_capture_release(struct mt_capture *c)
 		free(st->bias);
 		free(st->bias_next);
 		free(st->step_expect);
+		free(st->free_slots);
 		ZSTD_freeDCtx(st->dctx);
 		free(st);
 	}

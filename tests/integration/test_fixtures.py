@@ -32,3 +32,17 @@ def test_python_fixture_v1(memtide_bin):
     assert steps[0]["allocated_bytes"] >= 3000001
     assert steps[0]["peak_above_start_bytes"] >= 3000001
     assert steps[1]["heap_end_bytes"] <= steps[0]["heap_end_bytes"] - 3000001
+
+
+def test_columns_fixture_v2(memtide_bin):
+    # tests/programs/slot_churn.c built with -DLIVE=300 -DROUNDS=600, which
+    # printed "allocations 2100 bytes 49668114 peak 7698604 leaked 7
+    # leaked_bytes 38674": COLUMNS records, frees of the last slot, slots
+    # and sizes above 255
+    s = run_json(memtide_bin, "stats", "--json", os.path.join(FIX, "columns-v2.tide"))
+    assert s["total_allocations"] == 2100
+    assert s["total_bytes"] == 49668114
+    assert s["peak_bytes"] == 7698604
+    assert (s["leaked_allocations"], s["leaked_bytes"]) == (7, 38674)
+    assert s["allocators"] == {"malloc": 1500, "realloc": 600}
+    assert s["truncated"] is False

@@ -116,6 +116,16 @@ def count_allocations(events):
     return n
 
 
+def column_heads(body):
+    """The head bytes of a COLUMNS record's body: its first column."""
+    lens, i = [], 0
+    for _ in range(8):
+        n, i = varint(body, i)
+        lens.append(n)
+    assert i + sum(lens) == len(body)
+    return body[i:i + lens[0]]
+
+
 def allocations_upto(raw):
     """[(end of each whole record in the stream, allocations up to it)]
     for a record stream (docs/FORMAT.md), parsed independently of memtide."""
@@ -154,6 +164,11 @@ def allocations_upto(raw):
         elif tag == 8:
             n, i = varint(raw, i)
             total += count_allocations(raw[i:i + n])
+            i += n
+        elif tag == 12:
+            n, i = varint(raw, i)
+            total += sum(1 for head in column_heads(raw[i:i + n])
+                         if head & 15 in ALLOC_KINDS)
             i += n
         elif tag in (9, 11):
             i = nums(i, 1)
