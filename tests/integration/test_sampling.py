@@ -26,6 +26,8 @@ SEED = {"MEMTIDE_SAMPLE_SEED": "1"}
 Z = 5  # standard deviations allowed
 
 
+ARENA = 1 << 20  # a pymalloc arena (3.10+; 256 KiB before)
+
 def p_sampled(n, rate):
     return -math.expm1(-n / rate)
 
@@ -115,9 +117,10 @@ def test_native_estimates(mt, build, full_figures, rate, rate_bytes):
     assert_estimate("small site count", small["count"], ns, vc_small)
     assert stats["max_size"] == sb and stats["min_size"] == ss
 
-    # at 512 KiB, the capture is a sliver of the full one
+    # at 512 KiB, the capture is a fraction of the full one (whose
+    # million equal small blocks compress to almost nothing themselves)
     if rate_bytes == 524288:
-        assert path.stat().st_size * 50 < full_path.stat().st_size, \
+        assert path.stat().st_size * 5 < full_path.stat().st_size, \
             (path.stat().st_size, full_path.stat().st_size)
 
 
@@ -244,7 +247,9 @@ def check_python(stats, exact, lines, rate):
     """bytearray(n) is one malloc of n + 1 bytes; the lines' other memory
     (pymalloc arenas, mapped: always recorded) is in both captures alike.
     The interpreter's other blocks live at the peak add to its variance
-    at most rate x their bytes (n^2 (1-p)/p <= n rate for any block)."""
+    at most rate x their bytes (n^2 (1-p)/p <= n rate for any block).  A
+    pymalloc arena (1 MiB, mapped, so recorded alike) may be taken on a
+    line in one run and not in the other: one arena of slack per site."""
     assert stats["sample_rate"] == rate
     var_sites = 0
     for name, n, size in (("big", 200, 1_000_001), ("small", 200_000, 1_001)):
@@ -252,7 +257,7 @@ def check_python(stats, exact, lines, rate):
         want = site(exact, name, "sampled.py", lines[name])
         var_sites += var_bytes(n, size, rate)
         assert_estimate(f"{name} bytes", got["bytes"], want["bytes"], var_bytes(n, size, rate),
-                        n / 2)
+                        n / 2 + ARENA)
     other = exact["peak_bytes"] - 200 * 1_000_001 - 200_000 * 1_001
     assert_estimate("peak", stats["peak_bytes"], exact["peak_bytes"],
                     var_sites + rate * max(other, 0), 200_200 + other / 2)
