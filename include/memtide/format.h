@@ -32,6 +32,10 @@ enum mt_record {
 	MT_REC_TIME = 9,	/* ns since start of the events that follow */
 	MT_REC_SAMPLE = 10,	/* ns since start, rss bytes */
 	MT_REC_END = 11,	/* ns since start: clean end of the capture */
+	/* aggregated captures only (memtide run --aggregate) */
+	MT_REC_AGGREGATE = 12,	/* n, n numbers: the capture's figures */
+	MT_REC_AGG_KEY = 13,	/* stack, thread, kind, total, peak, leaked, temporary */
+	MT_REC_AGG_POINT = 14,	/* ns, heap, rss: one point of the timeline */
 };
 
 /* Stack node kinds (MT_REC_NODE). */

@@ -25,6 +25,7 @@
 
 #include "memtide/format.h"
 #include "pyhelper.h"
+#include "aggregate.h"
 #include "tracker.h"
 
 /* Read on every event, written once per session: kept apart from locks. */
@@ -140,6 +141,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_TRACE_PYTHON");
 	unsetenv("MEMTIDE_PYDIR");
 	unsetenv("MEMTIDE_STATUS_FD");
+	unsetenv("MEMTIDE_AGGREGATE");
 }
 
 static void fork_prepare(void)
@@ -280,6 +282,7 @@ void mt_tracker_early(void)
 		native = v && !strcmp(v, "1");
 		v = getenv("MEMTIDE_FOLLOW_FORK");
 		follow = v && !strcmp(v, "1");
+		mt_agg_from_env();
 		if (session_setup(out, native, follow) == 0)
 			atomic_store(&mt_active, 1);
 	}

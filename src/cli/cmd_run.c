@@ -74,12 +74,16 @@ static const char usage_text[] =
 	"      --live-port PORT  the port to serve on (default: a free one, printed)\n"
 	"      --live-host HOST  the address to serve on (default: 127.0.0.1)\n"
 	"      --no-wait       with --live-remote: start the program at once\n"
+	"      --aggregate     keep per-stack figures in the program instead of every\n"
+	"                      event: a small capture, rewritten every second, whose\n"
+	"                      size does not grow with the run (not with --live)\n"
 	"  -h, --help          show this help\n";
 
 struct run_opts {
 	const char *output, *python, *pyarg, *interp, *module, *code;
 	int force, quiet, native, follow_fork, trace_python;
 	int live, live_remote, no_wait, live_port;	/* live_port -1: not given */
+	int aggregate;
 	const char *live_host;
 	/* what python, pyarg and interp point to when read from a #! line */
 	char python_buf[PATH_MAX], pyarg_buf[PATH_MAX], interp_buf[PATH_MAX];
@@ -419,6 +423,11 @@ static int check_live_opts(const struct run_opts *o)
 		mt_usage_error("run", "--live and --live-remote: one or the other");
 		return -1;
 	}
+	if (o->aggregate && (o->live || o->live_remote)) {
+		mt_usage_error("run", "--aggregate and --live%s: the live view follows every event, "
+			       "an aggregated capture keeps none", o->live ? "" : "-remote");
+		return -1;
+	}
 	if (!o->live_remote && (o->live_port >= 0 || o->live_host || o->no_wait)) {
 		mt_usage_error("run", "--live-port, --live-host and --no-wait go with --live-remote");
 		return -1;
@@ -433,7 +442,7 @@ static int check_live_opts(const struct run_opts *o)
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
 	enum { NATIVE = 0x100, FOLLOW_FORK, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
-	       LIVE_HOST_OPT, NO_WAIT };
+	       LIVE_HOST_OPT, NO_WAIT, AGGREGATE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
@@ -447,6 +456,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		{ "live-port", required_argument, NULL, LIVE_PORT },
 		{ "live-host", required_argument, NULL, LIVE_HOST_OPT },
 		{ "no-wait", no_argument, NULL, NO_WAIT },
+		{ "aggregate", no_argument, NULL, AGGREGATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -466,6 +476,9 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 			break;
 		case 'f':
 			o->force = 1;
+			break;
+		case AGGREGATE:
+			o->aggregate = 1;
 			break;
 		case 'q':
 			o->quiet = 1;
@@ -882,6 +895,7 @@ int cmd_run(int argc, char **argv)
 		set_env("MEMTIDE_PYDIR", pydir);
 		set_env("MEMTIDE_NATIVE", o.native || !python ? "1" : "0");
 		set_env("MEMTIDE_FOLLOW_FORK", o.follow_fork ? "1" : "0");
+		set_env("MEMTIDE_AGGREGATE", o.aggregate ? "1" : "0");
 		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
 		/* the entry point's own variable is not the program's */
 		unsetenv("MEMTIDE_PYTHON");

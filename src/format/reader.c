@@ -62,6 +62,7 @@ struct mt_reader_state {
 	uint64_t *step_expect;
 	size_t cap_step_expect;
 	size_t cap_step_counters;
+	size_t cap_agg_keys, cap_agg_points;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -557,6 +558,74 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		}
 		break;
 	}
+	case MT_REC_AGGREGATE: {
+		uint64_t n = num(k);
+
+		/* the file is rewritten whole: one per file */
+		if (c->agg || n > MAX_RECORD)
+			k->bad = 1;
+		else if (!k->short_) {
+			uint64_t *v = mt_xcalloc(n + MT_AGG_FIELDS, sizeof(uint64_t));
+
+			for (uint64_t i = 0; i < n; i++)
+				v[i] = num(k);
+			if (k->short_ || k->bad || (n > MT_AGG_NHIST && v[MT_AGG_NHIST] > n - MT_AGG_NHIST - 1)) {
+				k->bad |= !k->short_;
+				free(v);
+			} else {
+				c->agg = v;
+				c->nagg = (uint32_t)n;
+				c->aggregated = 1;
+				if (v[MT_AGG_LAST_NS] > c->end_ns)
+					c->end_ns = v[MT_AGG_LAST_NS];
+			}
+		}
+		break;
+	}
+	case MT_REC_AGG_KEY: {
+		struct mt_agg_key a;
+
+		a.stack = (uint32_t)num(k);
+		a.thread = (uint32_t)num(k);
+		a.kind = (uint8_t)num(k);
+		a.total_bytes = num(k);
+		a.total_count = num(k);
+		a.peak_bytes = num(k);
+		a.peak_count = num(k);
+		a.leaked_bytes = num(k);
+		a.leaked_count = num(k);
+		a.temporary_bytes = num(k);
+		a.temporary_count = num(k);
+		if (k->short_ || k->bad)
+			break;
+		if (!c->agg || (a.stack && a.stack >= c->nnodes) || !mt_event_is_alloc(a.kind) ||
+		    a.thread >= c->nthreads + THREAD_SLACK || c->nagg_keys == UINT32_MAX - 1)
+			return fail(c, "damaged capture: an aggregate of stack %u, thread %u, kind %u",
+				    a.stack, a.thread, a.kind);
+		c->agg_keys = mt_xgrow(c->agg_keys, &st->cap_agg_keys, c->nagg_keys, sizeof(a));
+		c->agg_keys[c->nagg_keys++] = a;
+		break;
+	}
+	case MT_REC_AGG_POINT: {
+		struct mt_agg_point pt;
+
+		pt.ns = num(k);
+		pt.heap = num(k);
+		pt.rss = num(k);
+		if (k->short_ || k->bad)
+			break;
+		if (!c->agg || c->nagg_points == UINT32_MAX - 1)
+			return fail(c, "damaged capture: a timeline point outside an aggregate");
+		c->agg_points = mt_xgrow(c->agg_points, &st->cap_agg_points, c->nagg_points, sizeof(pt));
+		c->agg_points[c->nagg_points++] = pt;
+		if (pt.rss > c->peak_rss) {
+			c->peak_rss = pt.rss;
+			c->peak_rss_ns = pt.ns;
+		}
+		if (pt.ns > c->end_ns)
+			c->end_ns = pt.ns;
+		break;
+	}
 	default:
 		return fail(c, "damaged capture: unknown record %u at stream byte %zu",
 			    tag, (size_t)(start - st->raw));
@@ -868,6 +937,9 @@ void mt_capture_release(struct mt_capture *c)
 	free((char *)c->python);
 	free((char *)c->cwd);
 	free(c->step_counters);
+	free(c->agg);
+	free(c->agg_keys);
+	free(c->agg_points);
 	if (st) {
 		if (st->f)
 			fclose(st->f);
