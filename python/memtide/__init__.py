@@ -47,15 +47,18 @@ class Tracker:
     trace_python_allocators: also record Python's own allocators
     (pymalloc), i.e. every object, not only the arenas that hold them.
     follow_fork: forked children write captures of their own
-    (<stem>.<pid>.tide).  Only one tracker can run at a time.
+    (<stem>.<pid>.tide).  aggregate: keep per-stack figures instead of
+    every event, in a small capture rewritten every second (as `memtide
+    run --aggregate`).  Only one tracker can run at a time.
     """
 
     def __init__(self, path, native=False, trace_python_allocators=False,
-                 follow_fork=False, force=True):
+                 follow_fork=False, force=True, aggregate=False):
         self.path = os.fspath(path)
         self.native = bool(native)
         self.trace_python_allocators = bool(trace_python_allocators)
         self.follow_fork = bool(follow_fork)
+        self.aggregate = bool(aggregate)
         self.force = force
 
     def start(self):
@@ -63,7 +66,7 @@ class Tracker:
             raise FileExistsError(f"'{self.path}' already exists (force=True replaces it)")
         _ext().start(self.path, _cli.library(), native=self.native,
                      trace_python_allocators=self.trace_python_allocators,
-                     follow_fork=self.follow_fork)
+                     follow_fork=self.follow_fork, aggregate=self.aggregate)
         return self
 
     def stop(self):
