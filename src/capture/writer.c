@@ -1051,6 +1051,7 @@ void mt_writer_stop(void)
 	if (mt_agg_on) {
 		if (!w.failed && mt_agg_save(1, NULL, 0, wlock) < 0)
 			fail(errno);
+		mt_agg_on = 0;	/* the next session in this process (attach) says again */
 	} else {
 		out_record(MT_REC_END, 1, mt_now_ns(), 0);
 		compress(ZSTD_e_end);
