@@ -527,7 +527,9 @@ static int write_all(int fd, const void *buf, size_t n)
 /* The record stream (meta log, then the figures) as it goes in the file. */
 static void build(int final, const char *ended_by, int (*lock)(pthread_mutex_t *))
 {
-	uint8_t *meta, buf[256];
+	static uint8_t buf[4400];	/* ended_by: "exec PATH"; static: a
+					 * signal handler's stack may be small */
+	uint8_t *meta;
 	size_t off = 0, n = mt_meta_drain(&meta, &off, lock), len = 0;
 	uint64_t v[64];
 	int nv = 0;
@@ -626,7 +628,7 @@ static int write_chunks(int fd)
 int mt_agg_save(int final, const char *ended_by, int due, int (*lock)(pthread_mutex_t *))
 {
 	static struct mt_fdguard tmp = { .fd = -1 };
-	char path[4200];
+	static char path[4200];
 	uint64_t now = mono_ns();
 	int rc, err;
 
