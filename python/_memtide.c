@@ -170,7 +170,7 @@ static struct {
 	void (*leave)(void);
 	void (*record)(void *, size_t);
 	void (*record_free)(void *);
-	int (*start)(const char *, int, int, const void *, char *, size_t);
+	int (*start)(const char *, int, int, const char *, const void *, char *, size_t);
 	int (*stop)(void);
 	int (*active)(void);
 	int (*step)(const char *);
@@ -484,15 +484,15 @@ static int own_session;
 static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *names[] = { "path", "library", "native", "trace_python_allocators",
-				 "follow_fork", "aggregate", NULL };
-	const char *path, *library;
+				 "follow_fork", "session", "aggregate", NULL };
+	const char *path, *library, *session = NULL;
 	int native = 0, tpa = 0, follow = 0, aggregate = 0, (*preloaded_active)(void);
 	void (*set_aggregate)(int);
 	char err[512] = "";
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppp", names, &path, &library, &native,
-					 &tpa, &follow, &aggregate))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppzp", names, &path, &library, &native,
+					 &tpa, &follow, &session, &aggregate))
 		return NULL;
 	*(void **)&preloaded_active = dlsym(RTLD_DEFAULT, "memtide_tracker_active");
 	if ((preloaded_active && preloaded_active()) || own_session) {
@@ -519,7 +519,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	install_names();	/* first: its own allocations are not the program's */
-	if (lib.start(path, native, follow, &memtide_pyhelper, err, sizeof(err)) < 0) {
+	if (lib.start(path, native, follow, session, &memtide_pyhelper, err, sizeof(err)) < 0) {
 		PyErr_SetString(PyExc_RuntimeError, err);
 		return NULL;
 	}
@@ -629,7 +629,7 @@ static PyObject *mod_census(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False, "
-	  "aggregate=False)" },
+	  "session=None, aggregate=False)" },
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
 	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
 	  "with an estimate of its peak above its start; False when nothing is tracking" },

@@ -9,7 +9,8 @@ python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setupto
 python3-ipykernel python3-nbclient python3-nbformat \
 python3-pip python3-wheel python3-venv python3-jsonschema \
 chromium fonts-dejavu-core \
-clang-14 libclang-rt-14-dev zstd tmux gdb"
+clang-14 libclang-rt-14-dev zstd tmux gdb openmpi-bin libopenmpi-dev \
+python3-distributed python3-pandas"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

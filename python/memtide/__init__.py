@@ -47,26 +47,34 @@ class Tracker:
     trace_python_allocators: also record Python's own allocators
     (pymalloc), i.e. every object, not only the arenas that hold them.
     follow_fork: forked children write captures of their own
-    (<stem>.<pid>.tide).  aggregate: keep per-stack figures instead of
-    every event, in a small capture rewritten every second (as `memtide
-    run --aggregate`).  Only one tracker can run at a time.
+    (<stem>.<pid>.tide).  session: an id (up to 63 characters) written
+    into the capture, so that `memtide stats DIR` takes the captures of
+    several processes marked with it as one job (memtide.dask does
+    this).  aggregate: keep per-stack figures instead of every event, in
+    a small capture rewritten every second (as `memtide run
+    --aggregate`).  Only one tracker can run at a time.
     """
 
     def __init__(self, path, native=False, trace_python_allocators=False,
-                 follow_fork=False, force=True, aggregate=False):
+                 follow_fork=False, force=True, session=None, aggregate=False):
         self.path = os.fspath(path)
         self.native = bool(native)
         self.trace_python_allocators = bool(trace_python_allocators)
         self.follow_fork = bool(follow_fork)
         self.aggregate = bool(aggregate)
         self.force = force
+        if session is not None and (not isinstance(session, str) or
+                                    not 0 < len(session.encode()) < 64):
+            raise ValueError("session must be a string of 1 to 63 bytes")
+        self.session = session
 
     def start(self):
         if not self.force and os.path.exists(self.path):
             raise FileExistsError(f"'{self.path}' already exists (force=True replaces it)")
         _ext().start(self.path, _cli.library(), native=self.native,
                      trace_python_allocators=self.trace_python_allocators,
-                     follow_fork=self.follow_fork, aggregate=self.aggregate)
+                     follow_fork=self.follow_fork, session=self.session,
+                     aggregate=self.aggregate)
         return self
 
     def stop(self):

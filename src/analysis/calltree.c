@@ -215,6 +215,38 @@ void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
 	sort_children(t);
 }
 
+void mt_calltree_graft(struct mt_calltree *dst, const struct mt_dframe *under,
+		       const struct mt_calltree *src)
+{
+	uint32_t *map = mt_xcalloc(src->nnodes ? src->nnodes : 1, sizeof(uint32_t));
+
+	init(dst);
+	if (src->nnodes < 2) {
+		free(map);
+		return;
+	}
+	dst->total_bytes += src->total_bytes;
+	dst->total_count += src->total_count;
+	dst->nodes[1].bytes += src->nodes[1].bytes;
+	dst->nodes[1].count += src->nodes[1].count;
+	map[1] = 1;
+	if (under) {
+		map[1] = child_of(dst, 1, mt_calltree_frame(dst, under));
+		dst->nodes[map[1]].bytes += src->nodes[1].bytes;
+		dst->nodes[map[1]].count += src->nodes[1].count;
+	}
+	/* a node comes after its parent: child_of appends */
+	for (uint32_t k = 2; k < src->nnodes; k++) {
+		const struct mt_tnode *n = &src->nodes[k];
+
+		map[k] = child_of(dst, map[n->parent], mt_calltree_frame(dst, &src->frames[n->frame]));
+		dst->nodes[map[k]].bytes += n->bytes;
+		dst->nodes[map[k]].count += n->count;
+	}
+	free(map);
+	sort_children(dst);
+}
+
 void mt_calltree_release(struct mt_calltree *t)
 {
 	free(t->nodes);

@@ -45,6 +45,13 @@ void mt_calltree_build(struct mt_calltree *t, const struct mt_replay *r,
 		       struct mt_symbols *syms, const struct mt_calltree_opts *o);
 /* Index of a display frame in t->frames, added when new. */
 uint32_t mt_calltree_frame(struct mt_calltree *t, const struct mt_dframe *f);
+/*
+ * Adds the nodes of src to dst with their values: under a child of dst's
+ * root made of the frame `under`, or (NULL) merged from the root down.
+ * The strings of src's frames must outlive dst.
+ */
+void mt_calltree_graft(struct mt_calltree *dst, const struct mt_dframe *under,
+		       const struct mt_calltree *src);
 void mt_calltree_release(struct mt_calltree *t);
 
 #endif

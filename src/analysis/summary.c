@@ -126,6 +126,60 @@ void mt_summary_build(struct mt_summary *s, const struct mt_replay *r, struct mt
 	free(f);
 }
 
+/* A new row at the end of t (not indexed). */
+static struct mt_func_row *append(struct table *t)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->rows = mt_xrealloc(t->rows, t->cap * sizeof(*t->rows));
+	}
+	return &t->rows[t->n++];
+}
+
+void mt_summary_combine(struct mt_summary *out, const struct mt_summary *parts,
+			const uint64_t *pids, const char *const *labels, size_t n,
+			int by_process, enum mt_summary_sort sort)
+{
+	struct table t = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		out->bytes += parts[i].bytes;
+		out->count += parts[i].count;
+		if (by_process)
+			*append(&t) = (struct mt_func_row){ .function = labels[i], .file = "",
+				.process = 1, .pid = pids[i], .total_bytes = parts[i].bytes,
+				.total_count = parts[i].count };
+		for (uint32_t k = 0; k < parts[i].nrows; k++) {
+			const struct mt_func_row *p = &parts[i].rows[k];
+			struct mt_dframe f = { .function = p->function, .file = p->file,
+					       .native = p->native };
+			struct mt_func_row *r;
+			uint32_t row;
+
+			if (by_process) {	/* a process's rows are distinct already */
+				r = append(&t);
+				*r = *p;
+				r->pid = pids[i];
+				continue;
+			}
+			row = row_of(&t, &f);	/* before t.rows: it may move them */
+			r = &t.rows[row];
+			r->own_bytes += p->own_bytes;
+			r->total_bytes += p->total_bytes;
+			r->own_count += p->own_count;
+			r->total_count += p->total_count;
+		}
+	}
+	sort_by = sort;
+	if (t.n)
+		qsort(t.rows, t.n, sizeof(*t.rows), cmp);
+	out->rows = t.rows;
+	out->nrows = t.n;
+	free(t.idx);
+	free(t.seen);
+}
+
 void mt_summary_release(struct mt_summary *s)
 {
 	free(s->rows);

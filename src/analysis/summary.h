@@ -13,6 +13,8 @@
 struct mt_func_row {
 	const char *function, *file;
 	uint8_t native;
+	uint8_t process;	/* combined by process: the row of a whole process */
+	uint64_t pid;		/* combined by process: its process, else 0 */
 	uint64_t own_bytes, total_bytes, own_count, total_count;
 };
 
@@ -27,6 +29,15 @@ struct mt_summary {
 
 void mt_summary_build(struct mt_summary *s, const struct mt_replay *r, struct mt_symbols *syms,
 		      enum mt_view view, int show_hidden, enum mt_summary_sort sort);
+/*
+ * The summaries of n processes in one, sorted: by process (each row keeps
+ * its process's pid, and each process gets a row of its own named
+ * labels[i], with its whole view as total), or merged across processes
+ * (rows of the same function added up).  Strings stay the parts'.
+ */
+void mt_summary_combine(struct mt_summary *out, const struct mt_summary *parts,
+			const uint64_t *pids, const char *const *labels, size_t n,
+			int by_process, enum mt_summary_sort sort);
 void mt_summary_release(struct mt_summary *s);
 
 #endif

@@ -74,7 +74,7 @@ EXPORT int memtide_attach_start(const char *path, int native, const char *pydir,
 		return -1;
 	/* threading is not patched in a program that did not ask for memtide */
 	mt_pynames_done = 1;
-	if (mt_tracker_start(path, native || !mt_py, 0, 1, err, errlen) < 0)
+	if (mt_tracker_start(path, native || !mt_py, 0, 1, NULL, err, errlen) < 0)
 		return -1;
 	attached = 1;
 	return 0;

@@ -2,23 +2,153 @@
  * exec.c - a capture survives exec(): the exec family is hooked (glibc's
  * exec functions call execve internally, where no hook sees it), and
  * before the process becomes another program the last round is written
- * with a capture that ENDs with "ended_by: exec PATH".  The new program
- * is not tracked (LD_PRELOAD was taken out of the environment at
- * start-up).  When the exec fails, that ending is taken back and
- * tracking goes on.  A child of vfork() (pid not the tracked one) and a
- * child that does not follow its parent pass straight through.
+ * with a capture that ENDs with "ended_by: exec PATH".  When the exec
+ * fails, that ending is taken back and tracking goes on.  A child of
+ * vfork() (pid not the tracked one) and a child that does not follow its
+ * parent end nothing.
+ *
+ * The new program is not tracked (LD_PRELOAD was taken out of the
+ * environment at start-up), unless --follow-exec: then memtide's
+ * variables are put back into the environment the new program gets, and
+ * only there (posix_spawn too), so it writes a capture of its own and
+ * the program that starts it sees the environment it set.  This may run
+ * in a child of vfork(): nothing here allocates, the new environment is
+ * on the stack.
  */
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "tracker.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* What memtide sets in a tracked program's environment (session.c reads
+ * and removes them); a program's own values of these are replaced. */
+static const char *const ours[] = {
+	"LD_PRELOAD=", "MEMTIDE_LD_PRELOAD=", "MEMTIDE_PARENT_OUTPUT=", "MEMTIDE_SESSION=",
+	"MEMTIDE_PYDIR=", "MEMTIDE_NATIVE=", "MEMTIDE_FOLLOW_FORK=", "MEMTIDE_FOLLOW_EXEC=",
+	"MEMTIDE_TRACE_PYTHON=", "MEMTIDE_STATUS_FD=", "MEMTIDE_AGGREGATE=",
+};
+#define NOURS (sizeof(ours) / sizeof(ours[0]))
+
+static int is_ours(const char *e)
+{
+	for (size_t i = 0; i < NOURS; i++)
+		if (!strncmp(e, ours[i], strlen(ours[i])))
+			return 1;
+	return 0;
+}
+
+static const char *env_value(char *const envp[], const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], key, n) && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/*
+ * Whether the program started with envp is to be tracked: --follow-exec,
+ * and nothing else (a memtide run inside the program) set it up.
+ */
+static const struct mt_exec_config *follows(char *const envp[])
+{
+	const struct mt_exec_config *cfg = mt_exec_config();
+
+	return cfg && envp && !env_value(envp, "MEMTIDE_OUTPUT") ? cfg : NULL;
+}
+
+static size_t env_count(char *const envp[])
+{
+	size_t n = 0;
+
+	while (envp[n])
+		n++;
+	return n;
+}
+
+/* The bytes the added variables take at most. */
+static size_t env_bytes(const struct mt_exec_config *cfg, char *const envp[])
+{
+	const char *pre = env_value(envp, "LD_PRELOAD");
+
+	return 512 + strlen(cfg->lib) + 2 * (pre ? strlen(pre) : 0) + strlen(cfg->output) +
+		strlen(cfg->session) + strlen(cfg->pydir);
+}
+
+/* Appends the concatenation of the strings up to NULL to buf at *at;
+ * returns where it starts. */
+static char *put(char *buf, size_t *at, ...)
+{
+	char *s = buf + *at;
+	const char *part;
+	va_list ap;
+
+	va_start(ap, at);
+	while ((part = va_arg(ap, const char *))) {
+		size_t k = strlen(part);
+
+		memcpy(buf + *at, part, k);
+		*at += k;
+	}
+	va_end(ap);
+	buf[(*at)++] = '\0';
+	return s;
+}
+
+/*
+ * The environment of a program that is tracked too: envp without
+ * memtide's variables, then memtide's, in env (env_count(envp) + NOURS + 1
+ * entries) and buf (env_bytes()).
+ */
+static char *const *child_env(const struct mt_exec_config *cfg, char *const envp[],
+			      char **env, char *buf)
+{
+	const char *pre = env_value(envp, "LD_PRELOAD");
+	size_t n = 0, at = 0;
+
+	for (size_t i = 0; envp[i]; i++)
+		if (!is_ours(envp[i]))
+			env[n++] = envp[i];
+	if (pre && *pre) {
+		env[n++] = put(buf, &at, "LD_PRELOAD=", cfg->lib, ":", pre, NULL);
+		env[n++] = put(buf, &at, "MEMTIDE_LD_PRELOAD=", pre, NULL);
+	} else {
+		env[n++] = put(buf, &at, "LD_PRELOAD=", cfg->lib, NULL);
+	}
+	env[n++] = put(buf, &at, "MEMTIDE_PARENT_OUTPUT=", cfg->output, NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_SESSION=", cfg->session, NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_PYDIR=", cfg->pydir, NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_NATIVE=",
+		       strcmp(cfg->follow, "native") ? "auto" : "1", NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_FOLLOW_FORK=", cfg->follow_fork ? "1" : "0", NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_FOLLOW_EXEC=", cfg->follow, NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_TRACE_PYTHON=", cfg->trace_python ? "1" : "0", NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_AGGREGATE=", mt_agg_on ? "1" : "0", NULL);
+	env[n] = NULL;
+	return env;
+}
+
+/*
+ * Declares ENV: envp, or with --follow-exec the environment that tracks
+ * the new program too (on this stack frame).
+ */
+#define CHILD_ENV(ENV, envp)						\
+	const struct mt_exec_config *cfg_ = follows(envp);		\
+	size_t n_ = cfg_ ? env_count(envp) + NOURS + 1 : 1;		\
+	size_t len_ = cfg_ ? env_bytes(cfg_, envp) : 1;			\
+	char *env_[n_];							\
+	char buf_[len_];						\
+	char *const *ENV = cfg_ ? child_env(cfg_, envp, env_, buf_) : (envp)
 
 #define REAL(name) ({ static __typeof__(&name) fn_; if (!fn_) *(void **)&fn_ = dlsym(RTLD_NEXT, #name); fn_; })
 
@@ -60,28 +190,31 @@ static int after(int ended, int64_t mark, int rc)
 
 static int hook_execve(const char *path, char *const argv[], char *const envp[])
 {
-	EXEC(path, REAL(execve)(path, argv, envp));
+	CHILD_ENV(env, envp);
+	EXEC(path, REAL(execve)(path, argv, env));
 }
 
 static int hook_execv(const char *path, char *const argv[])
 {
-	EXEC(path, REAL(execv)(path, argv));
-}
-
-static int hook_execvp(const char *file, char *const argv[])
-{
-	EXEC(file, REAL(execvp)(file, argv));
+	return hook_execve(path, argv, environ);
 }
 
 static int hook_execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	EXEC(file, REAL(execvpe)(file, argv, envp));
+	CHILD_ENV(env, envp);
+	EXEC(file, REAL(execvpe)(file, argv, env));
+}
+
+static int hook_execvp(const char *file, char *const argv[])
+{
+	return hook_execvpe(file, argv, environ);
 }
 
 static int hook_execveat(int dirfd, const char *path, char *const argv[],
 			 char *const envp[], int flags)
 {
-	EXEC(path, REAL(execveat)(dirfd, path, argv, envp, flags));
+	CHILD_ENV(env, envp);
+	EXEC(path, REAL(execveat)(dirfd, path, argv, env, flags));
 }
 
 static int hook_fexecve(int fd, char *const argv[], char *const envp[])
@@ -92,7 +225,24 @@ static int hook_fexecve(int fd, char *const argv[], char *const envp[])
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	path[n > 0 ? n : 0] = '\0';
-	EXEC(n > 0 ? path : link, REAL(fexecve)(fd, argv, envp));
+	CHILD_ENV(env, envp);
+	EXEC(n > 0 ? path : link, REAL(fexecve)(fd, argv, env));
+}
+
+/* posix_spawn runs the new program from a clone of its own, where no hook
+ * sees the exec: its environment is given here. */
+static int hook_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	CHILD_ENV(env, envp);
+	return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
+}
+
+static int hook_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	CHILD_ENV(env, envp);
+	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
 /* execl, execle, execlp: their arguments into an argv on the stack. */
@@ -144,3 +294,7 @@ ALIAS(int, fexecve, (int, char *const[], char *const[]));
 ALIAS(int, execl, (const char *, const char *, ...));
 ALIAS(int, execlp, (const char *, const char *, ...));
 ALIAS(int, execle, (const char *, const char *, ...));
+ALIAS(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *,
+			 const posix_spawnattr_t *, char *const[], char *const[]));
+ALIAS(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,
+			  const posix_spawnattr_t *, char *const[], char *const[]));

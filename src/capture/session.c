@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,9 @@ static struct {
 	int follow_fork;
 	int attached;		/* started in a running program: earlier blocks unknown */
 	char output[4096];
+	char session[64];	/* MEMTIDE_SESSION: shared by the run's captures */
+	int session_written;	/* the meta log holds a session key */
+	struct mt_exec_config exec;	/* --follow-exec: what exec'd programs get */
 	atomic_int shut;
 	int open;		/* the writer was started */
 } g;
@@ -141,11 +145,84 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_TRACE_PYTHON");
 	unsetenv("MEMTIDE_PYDIR");
 	unsetenv("MEMTIDE_STATUS_FD");
+	unsetenv("MEMTIDE_SESSION");
+	unsetenv("MEMTIDE_FOLLOW_EXEC");
+	unsetenv("MEMTIDE_PARENT_OUTPUT");
 	unsetenv("MEMTIDE_AGGREGATE");
 }
 
+/*
+ * With --follow-exec, what a program this process starts needs to be
+ * tracked too, kept before the environment is restored: exec.c puts it
+ * back into that program's environment only (the program sees none).
+ */
+static void keep_exec_config(void)
+{
+	const char *follow = getenv("MEMTIDE_FOLLOW_EXEC"), *v;
+	Dl_info info;
+
+	if (!follow || (strcmp(follow, "auto") && strcmp(follow, "native")) ||
+	    !dladdr((void *)keep_exec_config, &info) || !info.dli_fname)
+		return;
+	snprintf(g.exec.lib, sizeof(g.exec.lib), "%s", info.dli_fname);
+	snprintf(g.exec.follow, sizeof(g.exec.follow), "%s", follow);
+	v = getenv("MEMTIDE_PYDIR");
+	snprintf(g.exec.pydir, sizeof(g.exec.pydir), "%s", v ? v : "");
+	g.exec.follow_fork = g.follow_fork;
+	v = getenv("MEMTIDE_TRACE_PYTHON");
+	g.exec.trace_python = v && !strcmp(v, "1");
+	g.exec.session = g.session;
+	g.exec.output = g.output;
+}
+
+const struct mt_exec_config *mt_exec_config(void)
+{
+	return g.exec.lib[0] ? &g.exec : NULL;
+}
+
+/* The native stacks of a process that turned out not to run Python. */
+static void native_on(void)
+{
+	static int unwind_ready;
+
+	if (!unwind_ready)
+		mt_unwind_init();
+	unwind_ready = 1;
+	g.native = mt_native_stacks = 1;
+}
+
+/* The wall-clock time event times count from (the writer's start). */
+static void start_time(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	mt_meta_kv_num("start_unix_ns", (unsigned long long)ts.tv_sec * 1000000000ull +
+				     (unsigned long long)ts.tv_nsec);
+}
+
+/*
+ * Blocks the signals memtide ends a capture on, but those of faults (they
+ * would kill at once anyway): a signal that comes while a capture opens
+ * or closes waits until it is done, then acts as it would have.
+ */
+static void hold_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	mt_signals_set(&set);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGILL);
+	sigdelset(&set, SIGFPE);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static __thread sigset_t fork_mask;	/* the forking thread's, around fork() */
+
 static void fork_prepare(void)
 {
+	hold_signals(&fork_mask);	/* a new child opens its capture first */
 	mt_in_hook++;
 	if (atomic_load(&mt_active))
 		mt_writer_pause();
@@ -162,6 +239,7 @@ static void fork_parent(void)
 	if (atomic_load(&mt_active))
 		mt_writer_resume(mt_py && mt_py->version >= 312 ? 10000000 : 0);
 	mt_in_hook--;
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 static void child_output(char *out, size_t cap, const char *parent, pid_t pid)
@@ -182,17 +260,21 @@ static void fork_child(void)
 	if (!atomic_load(&mt_active) || !g.follow_fork) {
 		atomic_store(&mt_active, 0);
 		mt_in_hook--;
+		pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 		return;
 	}
 	mt_threads_after_fork_child();
 	char parent[sizeof(g.output)];
 
 	memcpy(parent, g.output, sizeof(parent));
+	mt_meta_kv_num("ppid", (unsigned long long)g.pid);
 	g.pid = getpid();
 	child_output(g.output, sizeof(g.output), parent, g.pid);
 	mt_meta_kv_num("pid", (unsigned long long)g.pid);
+	start_time();	/* the child's times count from here */
 	mt_writer_after_fork_child(g.output);
 	mt_in_hook--;
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 /*
@@ -202,7 +284,7 @@ static void fork_child(void)
  */
 static int session_setup(const char *output, int native, int follow_fork)
 {
-	static int once, unwind_ready;
+	static int once;
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
 	g.native = native;
@@ -215,10 +297,8 @@ static int session_setup(const char *output, int native, int follow_fork)
 		self_range();
 		once = 1;
 	}
-	if (native && !unwind_ready) {
-		mt_unwind_init();
-		unwind_ready = 1;
-	}
+	if (native)
+		native_on();
 	mt_native_stacks = native;
 	return 0;
 }
@@ -228,14 +308,16 @@ static int session_open(void)
 {
 	static int once;
 	const char *(*py_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
-	struct timespec ts;
 	char cwd[PATH_MAX];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	mt_meta_kv("format", "memtide capture");
 	mt_meta_kv_num("pid", (unsigned long long)g.pid);
-	mt_meta_kv_num("start_unix_ns", (unsigned long long)ts.tv_sec * 1000000000ull +
-				     (unsigned long long)ts.tv_nsec);
+	mt_meta_kv_num("ppid", (unsigned long long)getppid());
+	/* the log holds an earlier Tracker's session too: "" undoes it */
+	if (g.session[0] || g.session_written)
+		mt_meta_kv("session", g.session);
+	g.session_written |= g.session[0] != 0;
+	start_time();
 	mt_meta_kv("native", g.native ? "1" : "0");
 	if (py_version)
 		mt_meta_kv("python", py_version());
@@ -270,6 +352,7 @@ atomic_int mt_started;
 void mt_tracker_early(void)
 {
 	static atomic_int claimed;
+	static char derived[sizeof(g.output)];
 	const char *out, *v;
 	int native, follow;
 
@@ -277,7 +360,14 @@ void mt_tracker_early(void)
 		return;		/* another thread is at it: its events start later */
 	mt_in_hook++;
 	out = getenv("MEMTIDE_OUTPUT");
+	v = getenv("MEMTIDE_PARENT_OUTPUT");
+	if (v && *v) {	/* started by a tracked program (--follow-exec) */
+		child_output(derived, sizeof(derived), v, getpid());
+		out = derived;
+	}
 	if (out && *out) {
+		v = getenv("MEMTIDE_SESSION");
+		snprintf(g.session, sizeof(g.session), "%s", v ? v : "");
 		v = getenv("MEMTIDE_NATIVE");
 		native = v && !strcmp(v, "1");
 		v = getenv("MEMTIDE_FOLLOW_FORK");
@@ -305,9 +395,15 @@ int mt_tracker_init(void)
 		restore_environment();
 		_exit(2);
 	}
+	/* "auto": a program started by a tracked one, native stacks unless
+	 * it runs Python, as memtide run decides for the first one */
+	if (!mt_py && getenv("MEMTIDE_NATIVE") && !strcmp(getenv("MEMTIDE_NATIVE"), "auto") &&
+	    !dlsym(RTLD_DEFAULT, "Py_GetVersion"))
+		native_on();
 	mt_tpa_pending = mt_py && getenv("MEMTIDE_TRACE_PYTHON") &&
 			!strcmp(getenv("MEMTIDE_TRACE_PYTHON"), "1");
 	mt_writer_status_fd(getenv("MEMTIDE_STATUS_FD"));
+	keep_exec_config();
 	restore_environment();
 	if (session_open() < 0)
 		return -1;
@@ -322,12 +418,13 @@ int mt_tracker_init(void)
  * or -1 with a reason.
  */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
-		     char *err, size_t errlen)
+		     const char *session, char *err, size_t errlen)
 {
 	int rc;
 
 	mt_in_hook++;
 	errno = 0;
+	snprintf(g.session, sizeof(g.session), "%s", session ? session : "");
 	rc = session_setup(path, native, follow_fork);
 	g.attached = attached;
 	if (rc == 0)
@@ -345,7 +442,7 @@ int mt_tracker_start(const char *path, int native, int follow_fork, int attached
 }
 
 __attribute__((visibility("default")))
-int memtide_tracker_start(const char *path, int native, int follow_fork,
+int memtide_tracker_start(const char *path, int native, int follow_fork, const char *session,
 			  const void *pyhelper, char *err, size_t errlen)
 {
 	mt_resolve();
@@ -354,7 +451,7 @@ int memtide_tracker_start(const char *path, int native, int follow_fork,
 		return -1;
 	}
 	mt_py = pyhelper;
-	return mt_tracker_start(path, native, follow_fork, 0, err, errlen);
+	return mt_tracker_start(path, native, follow_fork, 0, session, err, errlen);
 }
 
 __attribute__((visibility("default")))
@@ -533,6 +630,8 @@ void mt_tracker_unend(int64_t mark)
 
 void mt_tracker_shutdown(void)
 {
+	sigset_t old;
+
 	/* exit from a handler that interrupted memtide: what it holds is
 	 * not waited for, as when the program dies of a signal */
 	if (MT_SIG_COUNTING()) {
@@ -544,8 +643,12 @@ void mt_tracker_shutdown(void)
 		return;
 	atomic_store(&mt_active, 0);
 	g.open = 0;
+	/* a signal now (a Pool's SIGTERM to a worker that is exiting) would
+	 * kill the process in the middle of the last round */
+	hold_signals(&old);
 	report_dropped();
 	mt_writer_stop();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 __attribute__((constructor)) static void memtide_start(void)

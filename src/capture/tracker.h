@@ -120,9 +120,10 @@ extern atomic_int mt_started;	/* the environment was read */
 void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
-/* A session started in-process (Tracker, attach); 0, or -1 and err says why. */
+/* A session started in-process (Tracker, attach), its captures marked with
+ * session (NULL: none); 0, or -1 and err says why. */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
-		     char *err, size_t errlen);
+		     const char *session, char *err, size_t errlen);
 /* The helper for this process's Python from dir; 0 when there is no Python. */
 int mt_load_python_helper(const char *dir, char *err, size_t errlen);
 int mt_tracker_owner(void);	/* this process's capture is live */
@@ -132,6 +133,15 @@ const char *mt_tracker_output(void);	/* the capture file being written */
  * -1, or the mark for mt_tracker_unend() (a failed exec). */
 int64_t mt_tracker_end(const char *ended_by, int dying);
 void mt_tracker_unend(int64_t mark);
+/* --follow-exec: what a program the process starts gets (exec.c) */
+struct mt_exec_config {
+	char lib[4096];		/* libmemtide.so, as preloaded */
+	char pydir[4096];	/* MEMTIDE_PYDIR */
+	char follow[8];		/* "auto" (native stacks unless Python) or "native" */
+	int follow_fork, trace_python;
+	const char *session, *output;	/* this process's, as they are now */
+};
+const struct mt_exec_config *mt_exec_config(void);	/* NULL: not following */
 
 /* threads.c: per-thread records and blocks, the hot path */
 /* ips: return addresses from the hook's frame outwards (native stacks only) */

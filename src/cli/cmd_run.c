@@ -37,6 +37,7 @@
 #include "../live/engine.h"
 #include "../live/server.h"
 #include "../live/tui.h"
+#include "run_outputs.h"
 #include "../report/output.h"
 
 #define LIVE_HOST "127.0.0.1"	/* --live-remote serves on loopback unless told */
@@ -52,7 +53,10 @@ static const char usage_text[] =
 	"(malloc and friends, mmap) with the stack that made it. A Python named\n"
 	"as the program (memtide run python3 script.py) runs as for script.py.\n"
 	"\n"
-	"  -o, --output FILE   capture file (default: memtide-<program>.<pid>.tide)\n"
+	"  -o, --output FILE   capture file (default: memtide-<program>.<pid>.tide);\n"
+	"                      %p is the program's pid, %h the host name, %r the\n"
+	"                      MPI rank the launcher gives (OMPI_COMM_WORLD_RANK,\n"
+	"                      PMI_RANK, PMIX_RANK or SLURM_PROCID), %% a %\n"
 	"  -f, --force         overwrite an existing capture file\n"
 	"  -q, --quiet         say nothing when the program ends\n"
 	"      --native        record native (C/C++) frames of Python programs too;\n"
@@ -62,6 +66,9 @@ static const char usage_text[] =
 	"                      object, not only the arenas it lives in\n"
 	"      --follow-fork   also track forked children, each into a capture of\n"
 	"                      its own named <output stem>.<pid>.tide\n"
+	"      --follow-exec   also track the programs it starts (exec, subprocess,\n"
+	"                      multiprocessing's spawn; forkserver workers need\n"
+	"                      --follow-fork too), each into <output stem>.<pid>.tide\n"
 	"      --python PATH   interpreter for scripts, -m and -c (default: the one\n"
 	"                      running `python -m memtide` or the memtide script,\n"
 	"                      else python3 on PATH); `import memtide` works in it\n"
@@ -81,7 +88,7 @@ static const char usage_text[] =
 
 struct run_opts {
 	const char *output, *python, *pyarg, *interp, *module, *code;
-	int force, quiet, native, follow_fork, trace_python;
+	int force, quiet, native, follow_fork, follow_exec, trace_python;
 	int live, live_remote, no_wait, live_port;	/* live_port -1: not given */
 	int aggregate;
 	const char *live_host;
@@ -441,7 +448,7 @@ static int check_live_opts(const struct run_opts *o)
  */
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
-	enum { NATIVE = 0x100, FOLLOW_FORK, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
+	enum { NATIVE = 0x100, FOLLOW_FORK, FOLLOW_EXEC, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
 	       LIVE_HOST_OPT, NO_WAIT, AGGREGATE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -449,6 +456,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "native", no_argument, NULL, NATIVE },
 		{ "follow-fork", no_argument, NULL, FOLLOW_FORK },
+		{ "follow-exec", no_argument, NULL, FOLLOW_EXEC },
 		{ "trace-python-allocators", no_argument, NULL, TRACE_PYTHON },
 		{ "python", required_argument, NULL, PYTHON },
 		{ "live", no_argument, NULL, LIVE },
@@ -488,6 +496,9 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 			break;
 		case FOLLOW_FORK:
 			o->follow_fork = 1;
+			break;
+		case FOLLOW_EXEC:
+			o->follow_exec = 1;
 			break;
 		case TRACE_PYTHON:
 			o->trace_python = 1;
@@ -764,12 +775,13 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
 	char lib[PATH_MAX], pydir[PATH_MAX], importdir[PATH_MAX], exe[PATH_MAX], out[PATH_MAX];
-	char pybin[PATH_MAX], stem[256];
+	char pybin[PATH_MAX], stem[256], named[PATH_MAX], session[256];
 	char **cargv;
 	int first, python, status, rc, k = 0, failed, status_pipe[2], go[2] = { -1, -1 };
 	int live;
-	const char *name, *orig_preload;
+	const char *name, *orig_preload, *pattern = NULL;
 	struct stat sb;
+	time_t since;
 
 	if (parse(argc, argv, &o, &first) < 0)
 		return 2;
@@ -777,6 +789,13 @@ int cmd_run(int argc, char **argv)
 	if (o.live && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
 		return mt_error("--live needs a terminal; from a script, use --live-remote and "
 				"memtide live PORT --snapshot");
+	if (o.output && strchr(o.output, '%')) {	/* -o 'cap.%r.tide' */
+		if ((rc = run_output_name(o.output, 0, named, sizeof(named))))
+			return rc;
+		if (run_output_has_pid(o.output))
+			pattern = o.output;	/* known once the program runs */
+		o.output = pattern ? NULL : named;
+	}
 	if (o.output && stat(o.output, &sb) == 0) {
 		if (S_ISDIR(sb.st_mode))
 			return mt_error("'%s' is a directory: -o names the capture file", o.output);
@@ -837,6 +856,8 @@ int cmd_run(int argc, char **argv)
 	/* the live view holds the program until it is ready */
 	if (live && pipe2(go, O_CLOEXEC) < 0)
 		return mt_error("cannot make a pipe: %s", strerror(errno));
+	run_session_id(session, sizeof(session));
+	since = time(NULL);
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
@@ -853,7 +874,9 @@ int cmd_run(int argc, char **argv)
 			close(go[0]);
 		}
 
-		if (o.output)
+		if (pattern)
+			run_output_name(pattern, (long)getpid(), out, sizeof(out));
+		else if (o.output)
 			snprintf(out, sizeof(out), "%s", o.output);
 		else
 			snprintf(out, sizeof(out), "memtide-%s.%d.tide", stem, (int)getpid());
@@ -895,6 +918,9 @@ int cmd_run(int argc, char **argv)
 		set_env("MEMTIDE_PYDIR", pydir);
 		set_env("MEMTIDE_NATIVE", o.native || !python ? "1" : "0");
 		set_env("MEMTIDE_FOLLOW_FORK", o.follow_fork ? "1" : "0");
+		if (o.follow_exec)	/* the programs it starts: exec.c */
+			set_env("MEMTIDE_FOLLOW_EXEC", o.native ? "native" : "auto");
+		set_env("MEMTIDE_SESSION", session);
 		set_env("MEMTIDE_AGGREGATE", o.aggregate ? "1" : "0");
 		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
 		/* the entry point's own variable is not the program's */
@@ -924,7 +950,9 @@ int cmd_run(int argc, char **argv)
 	signal(SIGHUP, forward);
 	signal(SIGUSR1, forward);
 	signal(SIGUSR2, forward);
-	if (o.output)
+	if (pattern)
+		run_output_name(pattern, (long)child, out, sizeof(out));
+	else if (o.output)
 		snprintf(out, sizeof(out), "%s", o.output);
 	else
 		snprintf(out, sizeof(out), "memtide-%s.%d.tide", stem, (int)child);
@@ -944,7 +972,9 @@ int cmd_run(int argc, char **argv)
 	free(cargv);
 
 	failed = status_pipe[0] >= 0 && report_failures(status_pipe[0]);
-	if (!o.quiet && !failed) {
+	if (!o.quiet && !failed && (o.follow_fork || o.follow_exec)) {
+		run_list_captures(out, since);
+	} else if (!o.quiet && !failed) {
 		char size[32];
 
 		if (stat(out, &sb) == 0 && sb.st_size > 16)

@@ -21,6 +21,7 @@ static const struct command {
 	{ "run", cmd_run, "run a program and capture its allocations" },
 	{ "attach", cmd_attach, "start capturing in a program that is already running" },
 	{ "detach", cmd_detach, "stop the capture that attach started" },
+	{ "live", cmd_live, "watch a program from another terminal (run or attach --live-remote)" },
 	{ "stats", cmd_stats, "totals, sizes, allocator kinds and top locations of a capture" },
 	{ "tree", cmd_tree, "the call tree of the memory live at the peak (or leaked...)" },
 	{ "summary", cmd_summary, "own and total memory and allocations per function" },
@@ -32,7 +33,6 @@ static const struct command {
 	{ "plot", cmd_plot, "heap and RSS over time of one or more captures: PNG, SVG, PDF, HTML" },
 	{ "diff", cmd_diff, "compare two captures: totals, and what grew where" },
 	{ "transform", cmd_transform, "export for gprof2dot, as CSV, or for speedscope" },
-	{ "live", cmd_live, "watch a program run with `memtide run --live-remote`" },
 };
 
 int mt_error(const char *fmt, ...)

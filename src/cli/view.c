@@ -1,6 +1,7 @@
 /*
  * view.c - options and loading shared by the report commands (view.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "../analysis/hiding.h"
 #include "view.h"
+#include "../format/xalloc.h"
 #include "../report/output.h"
 
 void view_init(struct view_args *a)
@@ -109,10 +111,131 @@ int view_files(const char *cmd, int argc, char **argv, const char **names[], int
 
 	for (i = 0; optind + i < argc; i++) {
 		if (i == n)
-			return mt_usage_error(cmd, "one capture file at a time");
+			return mt_usage_error(cmd, "one capture file at a time (not yet several: "
+					      "memtide stats and memtide tree take a run's "
+					      "captures)");
 		*names[i] = argv[optind + i];
 	}
 	return 0;
+}
+
+/* The *.tide files of dir, in version order, appended to *files. */
+static int add_dir(const char *dir, char ***files, size_t *n)
+{
+	struct dirent **list;
+	int k = scandir(dir, &list, NULL, versionsort), found = 0;
+
+	if (k < 0)
+		return mt_error("cannot read the directory '%s': %s", dir, strerror(errno));
+	for (int i = 0; i < k; i++) {
+		size_t len = strlen(list[i]->d_name);
+		char path[8192];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		if (len > 5 && !strcmp(list[i]->d_name + len - 5, ".tide") &&
+		    !stat(path, &sb) && S_ISREG(sb.st_mode)) {
+			*files = mt_xrealloc(*files, (*n + 1) * sizeof(**files));
+			(*files)[(*n)++] = mt_xstrdup(path);
+			found++;
+		}
+		free(list[i]);
+	}
+	free(list);
+	if (!found)
+		return mt_error("'%s' holds no captures (*.tide)", dir);
+	return 0;
+}
+
+int view_captures(int argc, char **argv, char ***files, size_t *n, int *dirs)
+{
+	struct stat sb;
+	int rc = 0;
+
+	*files = NULL;
+	*n = 0;
+	*dirs = 0;
+	for (int i = optind; i < argc && !rc; i++) {
+		if (!stat(argv[i], &sb) && S_ISDIR(sb.st_mode)) {
+			rc = add_dir(argv[i], files, n);
+			++*dirs;
+		} else {
+			*files = mt_xrealloc(*files, (*n + 1) * sizeof(**files));
+			(*files)[(*n)++] = mt_xstrdup(argv[i]);
+		}
+	}
+	return rc;
+}
+
+void view_captures_free(char **files, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+int view_same_session(const struct mt_proctree *t)
+{
+	for (size_t i = 1; i < t->n; i++) {
+		const char *a = t->procs[0].session, *b = t->procs[i].session;
+		char sa[128], sb[128];
+
+		if (a == b || (a && b && !strcmp(a, b)))
+			continue;
+		return mt_error("'%s' and '%s' are captures of different runs (session %s, %s): "
+				"a process tree takes the captures of one run",
+				t->procs[0].path, t->procs[i].path,
+				mt_fmt_text(sa, sizeof(sa), a ? a : "none"),
+				mt_fmt_text(sb, sizeof(sb), b ? b : "none"));
+	}
+	return 0;
+}
+
+int view_load_many(const char *cmd, struct view_args *a, char **files, size_t n,
+		   struct view_many *m)
+{
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->n = n;
+	m->rs = mt_xcalloc(n, sizeof(*m->rs));
+	m->syms = mt_xcalloc(n, sizeof(*m->syms));
+	m->labels = mt_xcalloc(n, sizeof(*m->labels));
+	for (; m->loaded < n; m->loaded++) {
+		struct mt_replay *r = &m->rs[m->loaded];
+
+		a->file = files[m->loaded];
+		if ((rc = view_load(cmd, a, r)))
+			return rc;
+		mt_proctree_add(&m->pt, r, NULL);
+		m->truncated |= r->c.truncated;
+	}
+	if ((rc = view_same_session(&m->pt)))
+		return rc;
+	mt_proctree_finish(&m->pt);
+	for (size_t i = 0; i < n; i++) {
+		m->syms[i] = mt_symbols_new(&m->rs[i].c);
+		if (asprintf(&m->labels[i], "[%llu] %s", (unsigned long long)m->rs[i].c.pid,
+			     m->rs[i].c.command ? m->rs[i].c.command : "?") < 0)
+			mt_oom();
+	}
+	return 0;
+}
+
+void view_release_many(struct view_many *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->syms[i])
+			mt_symbols_free(m->syms[i]);
+		if (i < m->loaded)
+			mt_replay_release(&m->rs[i]);
+		free(m->labels[i]);
+	}
+	mt_proctree_release(&m->pt);
+	free(m->rs);
+	free(m->syms);
+	free(m->labels);
+	memset(m, 0, sizeof(*m));
 }
 
 int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
@@ -122,6 +245,10 @@ int view_load(const char *cmd, struct view_args *a, struct mt_replay *r)
 
 	if (!a->file)
 		return mt_usage_error(cmd, "no capture file given");
+	if (stat(a->file, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return mt_error("'%s' is a directory: memtide %s reads one capture at a time "
+				"(memtide stats DIR and memtide tree DIR take a run's captures)",
+				a->file, cmd);
 	if (a->output && strcmp(a->output, "-") && !a->force && stat(a->output, &sb) == 0)
 		return mt_error("'%s' already exists (use -f to overwrite it)", a->output);
 	if (mt_replay_run(a->file, &a->replay, r, err, sizeof(err)) < 0) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "../analysis/calltree.h"
+#include "../analysis/proctree.h"
 #include "../analysis/replay.h"
 
 struct view_args {
@@ -82,6 +83,31 @@ int view_parse(const char *cmd, const char *usage, int argc, char **argv,
 	       int (*own)(void *ctx, int c, const char *arg), void *ctx);
 /* Assigns the operands left after view_parse to *names[0..n-1]. */
 int view_files(const char *cmd, int argc, char **argv, const char **names[], int n);
+/*
+ * The operands left after view_parse as capture files, a directory
+ * standing for the *.tide files in it (in version order; *dirs counts the
+ * directories).  0, or an exit status after an error (a directory with no
+ * captures).  view_captures_free() releases the list.
+ */
+int view_captures(int argc, char **argv, char ***files, size_t *n, int *dirs);
+void view_captures_free(char **files, size_t n);
+/* The captures are of one run (one session); 0, or 1 after an error. */
+int view_same_session(const struct mt_proctree *t);
+
+/* A run's captures, replayed for a report on several processes. */
+struct view_many {
+	size_t n;
+	struct mt_replay *rs;
+	struct mt_symbols **syms;
+	char **labels;			/* "[PID] command", the per-process roots */
+	struct mt_proctree pt;		/* pt.order: parents before children */
+	int truncated;			/* some capture is */
+	size_t loaded;
+};
+/* Replays files[0..n) (checked to be of one run); 0, or an exit status. */
+int view_load_many(const char *cmd, struct view_args *a, char **files, size_t n,
+		   struct view_many *m);
+void view_release_many(struct view_many *m);
 /* Checks the arguments and replays the capture; 0, or an exit status. */
 int view_load(const char *cmd, struct view_args *a, struct mt_replay *r);
 /* Opens the output (stdout without -o); NULL after an error message. */

@@ -306,8 +306,22 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->cwd = value;
 		return 0;
 	}
+	if (!strcmp(key, "session")) {
+		free((char *)c->session);
+		c->session = *value ? value : NULL;	/* "": none */
+		if (!*value)
+			free(value);
+		return 0;
+	}
+	if (!strcmp(key, "ended_by")) {
+		free((char *)c->ended_by);
+		c->ended_by = value;
+		return 0;
+	}
 	if (!strcmp(key, "pid"))
 		c->pid = strtoull(value, NULL, 10);
+	else if (!strcmp(key, "ppid"))
+		c->ppid = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "start_unix_ns"))
 		c->start_unix_ns = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "native"))
@@ -940,6 +954,8 @@ void mt_capture_release(struct mt_capture *c)
 	free(c->agg);
 	free(c->agg_keys);
 	free(c->agg_points);
+	free((char *)c->session);
+	free((char *)c->ended_by);
 	if (st) {
 		if (st->f)
 			fclose(st->f);

@@ -87,6 +87,9 @@ struct mt_capture {
 	const char *command, *python;
 	const char *cwd;	/* the program's working directory, or NULL */
 	uint64_t pid, start_unix_ns;
+	uint64_t ppid;		/* the parent process, 0 if not recorded */
+	const char *session;	/* shared by the captures of one run, or NULL */
+	const char *ended_by;	/* "signal 15 (SIGTERM)", "exec PATH", or NULL */
 	int native;
 	int attached;		/* started in a running program: earlier blocks unknown */
 	/* tables, index 0 unused */

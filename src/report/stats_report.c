@@ -193,6 +193,18 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	else
 		fputs("null", f);
 	fprintf(f, ",\n  \"pid\": %llu", (unsigned long long)c->pid);
+	fprintf(f, ",\n  \"ppid\": %llu", (unsigned long long)c->ppid);
+	fputs(",\n  \"session\": ", f);
+	if (c->session)
+		mt_json_str(f, c->session);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n  \"start_unix_ns\": %llu", (unsigned long long)c->start_unix_ns);
+	fputs(",\n  \"ended_by\": ", f);
+	if (c->ended_by)
+		mt_json_str(f, c->ended_by);
+	else
+		fputs("null", f);
 #define NUM(key, v) fprintf(f, ",\n  \"" key "\": %llu", (unsigned long long)(v))
 	NUM("total_allocations", r->total_allocations);
 	NUM("total_bytes", r->total_bytes);

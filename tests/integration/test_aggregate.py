@@ -18,7 +18,8 @@ from mtlib import (assert_one_line_error, c_defines, describe, locations, packag
                    site_lines)
 
 # What differs between two runs of one program, whatever the capture mode.
-VOLATILE = {"file", "pid", "peak_time_ms", "peak_rss_bytes", "duration_ms", "aggregated"}
+VOLATILE = {"file", "pid", "ppid", "session", "start_unix_ns", "peak_time_ms", "peak_rss_bytes",
+            "duration_ms", "aggregated"}
 
 
 def write(tmp_path, name, text):

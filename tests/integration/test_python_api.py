@@ -357,6 +357,37 @@ def test_steps_under_tracker(mt, python, tmp_path):
             f"step {name} missing from the table:\n{table.out}"
 
 
+SESSION_SCRIPT = """
+import sys
+
+import memtide
+
+for bad in ("", "x" * 64, 5):
+    try:
+        memtide.Tracker("never.tide", session=bad)
+    except ValueError as e:
+        print(e)
+for i, session in enumerate(("job-42", "job-42", None)):
+    with memtide.Tracker(sys.argv[1] + "/%d.tide" % i, session=session):
+        pass
+"""
+
+
+def test_tracker_session(mt, python, tmp_path):
+    """Tracker(session=) marks the capture; captures of one session read
+    as one job, a capture without it is refused beside them."""
+    script = write(tmp_path, "session.py", SESSION_SCRIPT)
+    res = run_script(mt, python, script, tmp_path)
+    assert res.out.splitlines() == ["session must be a string of 1 to 63 bytes"] * 3, str(res)
+    assert not (tmp_path / "never.tide").exists()
+    assert [mt.stats_json(tmp_path / f"{i}.tide")["session"] for i in range(3)] == [
+        "job-42", "job-42", None]
+    both = mt.stats("--json", tmp_path / "0.tide", tmp_path / "1.tide")
+    assert both.returncode == 0 and json.loads(both.stdout)["session"] == "job-42", str(both)
+    mixed = mt.stats(tmp_path)
+    assert mixed.returncode != 0 and "different runs" in mixed.err, str(mixed)
+
+
 def test_steps_under_memtide_run(mt, python, tmp_path):
     script = write(tmp_path, "steps.py", STEPS_SCRIPT)
     res, path = mt.capture(script, "-", options=["--python", python], env=package_env())
