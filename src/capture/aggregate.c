@@ -236,7 +236,6 @@ static uint32_t key_of(uint32_t stack, uint32_t thread, uint8_t kind)
 		uint32_t mask = a.mask ? a.mask * 2 + 1 : 4095;
 
 		agg_free(a.index);
-		a.index = NULL;
 		a.index = agg_realloc(NULL, ((size_t)mask + 1) * sizeof(uint32_t));
 		a.mask = mask;
 		for (uint32_t k = 0; k < a.nkeys; k++) {
@@ -537,8 +536,13 @@ static void build(int final, const char *ended_by, int (*lock)(pthread_mutex_t *
 	a.raw_len = 0;
 	put(meta, n);
 	put_meta(buf, &len, sizeof(buf), "aggregate", "1");
-	if (a.failed || a.missed)
-		mt_agg_meta_num("dropped_events", a.missed);
+	if (a.failed || a.missed) {
+		char num[24];
+
+		/* after the meta log's own count, which it replaces */
+		decimal(num, a.missed + atomic_load(&mt_dropped));
+		put_meta(buf, &len, sizeof(buf), "dropped_events", num);
+	}
 	if (ended_by)
 		put_meta(buf, &len, sizeof(buf), "ended_by", ended_by);
 	put(buf, len);
