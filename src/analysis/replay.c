@@ -580,7 +580,8 @@ static int from_aggregate(struct mt_replay *r, const struct mt_replay_opts *o,
 			 "run without --aggregate)", what, c->path);
 		return -1;
 	}
-	memcpy(f, c->agg, (c->nagg < MT_AGG_FIELDS ? c->nagg : MT_AGG_FIELDS) * sizeof(uint64_t));
+	if (c->agg)	/* none in a file cut before them */
+		memcpy(f, c->agg, (c->nagg < MT_AGG_FIELDS ? c->nagg : MT_AGG_FIELDS) * sizeof(uint64_t));
 	r->keys = mt_xcalloc(cap, sizeof(*r->keys));
 	r->total = mt_xcalloc(cap, sizeof(*r->total));
 	r->peak = mt_xcalloc(cap, sizeof(*r->peak));

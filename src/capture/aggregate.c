@@ -534,8 +534,11 @@ static void build(int final, const char *ended_by, int (*lock)(pthread_mutex_t *
 	int nv = 0;
 
 	a.raw_len = 0;
-	put(meta, n);
+	/* first: a file cut short still reads as aggregated */
 	put_meta(buf, &len, sizeof(buf), "aggregate", "1");
+	put(buf, len);
+	len = 0;
+	put(meta, n);
 	if (a.failed || a.missed) {
 		char num[24];
 

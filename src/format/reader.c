@@ -328,6 +328,8 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->native = !strcmp(value, "1");
 	else if (!strcmp(key, "attached"))
 		c->attached = !strcmp(value, "1");
+	else if (!strcmp(key, "aggregate"))	/* also when its figures are cut off */
+		c->aggregated |= !strcmp(value, "1");
 	else if (!strcmp(key, "dropped_events"))
 		c->dropped_events = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "signal_dropped_allocations"))
