@@ -154,6 +154,7 @@ static struct {
 	size_t ntail;
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, zcap;
+	int raw_short;			/* out of memory for the stream */
 	ZSTD_CCtx *cctx;
 } a;
 
@@ -301,9 +302,8 @@ static void event(const struct mt_event *ev)
 {
 	uint64_t cur;
 
-	if (ev->kind == MT_EV_MMAP_FILE)
-		a.file_mappings++;
 	if (ev->kind == MT_EV_MMAP_FILE) {
+		a.file_mappings++;
 		mt_heap_apply(a.heap, ev, key_of(ev->stack, ev->thread, ev->kind), 0, released, NULL);
 		a.file_cur += ev->size;
 	} else if (mt_event_is_alloc(ev->kind)) {
@@ -440,6 +440,8 @@ static void put(const void *p, size_t n)
 	if (room(n)) {
 		memcpy(a.raw + a.raw_len, p, n);
 		a.raw_len += n;
+	} else {
+		a.raw_short = 1;	/* the save fails: the file stays whole */
 	}
 }
 
@@ -534,6 +536,7 @@ static void build(int final, const char *ended_by, int (*lock)(pthread_mutex_t *
 	int nv = 0;
 
 	a.raw_len = 0;
+	a.raw_short = 0;
 	/* first: a file cut short still reads as aggregated */
 	put_meta(buf, &len, sizeof(buf), "aggregate", "1");
 	put(buf, len);
@@ -645,6 +648,10 @@ int mt_agg_save(int final, const char *ended_by, int due, int (*lock)(pthread_mu
 		return 0;
 	a.last_save = now;
 	build(final, ended_by, lock);
+	if (a.raw_short) {
+		errno = ENOMEM;
+		return -1;
+	}
 	snprintf(path, sizeof(path), "%s.tmp.%ld", a.path, (long)getpid());
 	if (mt_fd_open(&tmp, path, O_WRONLY | O_CREAT | O_TRUNC, 0644) < 0)
 		return -1;
