@@ -221,3 +221,22 @@ def test_fork_and_a_crash(mt, build):
     assert stats["aggregated"] is True and stats["truncated"] is False
     rows = locations(stats, "crash_alloc")
     assert rows and rows[0]["count"] == 50 and rows[0]["bytes"] == 50 * 2000, describe(stats)
+
+
+def test_follow_exec_child_aggregates(mt, build):
+    """A program started with --follow-exec aggregates too, into its own
+    capture of the same session, and `stats DIR` reads the tree."""
+    _, path = mt.capture(build.program("spawner"), "spawn",
+                         options=["--aggregate", "--follow-exec"])
+    children = list(path.parent.glob("out.*.tide"))
+    assert len(children) == 1, children
+    defines = c_defines(build.source("spawner"))
+    parent, kid = mt.stats_json(path), mt.stats_json(children[0])
+    assert parent["aggregated"] is True and kid["aggregated"] is True
+    assert kid["session"] == parent["session"] and kid["ppid"] == parent["pid"]
+    rows = locations(kid, "leaf_alloc")
+    assert rows and rows[0]["count"] == defines["LEAF_N"], describe(kid)
+    assert rows[0]["bytes"] == defines["LEAF_N"] * defines["LEAF_SIZE"]
+    assert locations(parent, "parent_alloc")[0]["count"] == defines["PARENT_N"]
+    res = mt.run("stats", mt.cwd)
+    assert res.returncode == 0 and "2 processes" in res.out, res
