@@ -20,8 +20,7 @@ Env: WORKLOADS, SCALE (1), REPS (3), OUT (bench/out), MEMTIDE (build/bin/memtide
 (/usr/bin/python3), TIMEOUT (seconds per run, 600), NATIVE (all|bart|none: which Python workloads
 also get `memtide run --native`; default all), ONLY (space-separated workload names), TOOLS
 (space-separated subset of: memtide memtide_native memtide_aggregate heaptrack tracemalloc1),
-STARTUP_REPS (5),
-REPORT_REPS (3).
+STARTUP_REPS (5), REPORT_REPS (3).
 """
 import datetime
 import json
@@ -59,8 +58,8 @@ PYTHON = env("PYTHON", "/usr/bin/python3")
 TIMEOUT = float(env("TIMEOUT", "600"))
 NATIVE = env("NATIVE", "all")
 ONLY = env("ONLY", "").split()
-TOOLS = env("TOOLS", "memtide memtide_native memtide_tpa memtide_tracker heaptrack "
-            "tracemalloc1").split()
+TOOLS = env("TOOLS", "memtide memtide_native memtide_tpa memtide_tracker memtide_aggregate "
+            "heaptrack tracemalloc1").split()
 STARTUP_REPS = int(env("STARTUP_REPS", "5"))
 REPORT_REPS = int(env("REPORT_REPS", "3"))
 HEAPTRACK = shutil.which("heaptrack")
