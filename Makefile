@@ -48,7 +48,7 @@ all: $(BIN) $(LIB) $(PYSTAMP)
 
 # zstd is linked in, its symbols hidden (the program's own libzstd stays
 # its own): one library less for the loader in every tracked process.
-$(LIB): $(CAPTURE_SRC) $(HEADERS)
+$(LIB): $(CAPTURE_SRC) $(HEADERS) src/analysis/heap.c	# heap.c: compiled into aggregate.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(LIB_SAN) $(CPPFLAGS) -fPIC -shared -fvisibility=hidden \
 		-ftls-model=initial-exec -o $@ $(CAPTURE_SRC) \

@@ -19,7 +19,8 @@ times out makes its row say FAILED; the bench carries on.  Missing tools/binarie
 Env: WORKLOADS, SCALE (1), REPS (3), OUT (bench/out), MEMTIDE (build/bin/memtide), PYTHON
 (/usr/bin/python3), TIMEOUT (seconds per run, 600), NATIVE (all|bart|none: which Python workloads
 also get `memtide run --native`; default all), ONLY (space-separated workload names), TOOLS
-(space-separated subset of: memtide memtide_sample memtide_native heaptrack tracemalloc1),
+(space-separated subset of: memtide memtide_sample memtide_native memtide_aggregate heaptrack
+tracemalloc1),
 STARTUP_REPS (5), REPORT_REPS (3), SAMPLE_RATE (512KiB: memtide_sample's --sample-rate).
 
 memtide_sample is `memtide run --sample-rate SAMPLE_RATE`; where memtide ran on the same workload
@@ -66,7 +67,7 @@ TIMEOUT = float(env("TIMEOUT", "600"))
 NATIVE = env("NATIVE", "all")
 ONLY = env("ONLY", "").split()
 TOOLS = env("TOOLS", "memtide memtide_sample memtide_native memtide_tpa memtide_tracker "
-            "heaptrack tracemalloc1").split()
+            "memtide_aggregate heaptrack tracemalloc1").split()
 SAMPLE_RATE = env("SAMPLE_RATE", "512KiB")
 STARTUP_REPS = int(env("STARTUP_REPS", "5"))
 REPORT_REPS = int(env("REPORT_REPS", "3"))
@@ -96,6 +97,10 @@ for _wl in ALL_WORKLOADS:
     TARGETS[(_wl, "memtide_sample")] = dict(ratio=1.03, anchor="issue 11, at 512KiB")
 # ... and its capture, peak and top-5 sites at the peak against the full capture's
 SAMPLE_TARGETS = dict(size_pct=2.0, error_pct=5.0, workloads=("py_mixed_bart", "py_numpy"))
+# issue 11: --aggregate at most 1.10x everywhere (its capture: py_mixed_bart's at most 1/100 of
+# the full mode's, compared in the same run's capture bytes column)
+TARGETS.update({(w, "memtide_aggregate"): dict(ratio=1.10, anchor="memray --aggregate")
+                for w in ALL_WORKLOADS})
 
 runs_tsv = None  # file object, one line per individual run
 
@@ -258,7 +263,8 @@ def tool_cmd(tool, workload, base):
     # a script runs under the baseline's interpreter (memtide run would take
     # python3 on PATH); a native program is run directly.
     prog = base if workload == "native_churn" else ["--python", PYTHON] + base[1:]
-    if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync", "memtide_sample"):
+    if tool in ("memtide", "memtide_native", "memtide_tpa", "memtide_nosync", "memtide_sample",
+                "memtide_aggregate"):
         if not os.access(MEMTIDE, os.X_OK):
             return None, "n/a"
         if tool == "memtide_tpa" and workload == "native_churn":
@@ -266,7 +272,8 @@ def tool_cmd(tool, workload, base):
         cap = os.path.join(CAP, "%s.%s.tide" % (workload, tool))
         flags = {"memtide_native": ["--native"],
                  "memtide_tpa": ["--trace-python-allocators"],
-                 "memtide_sample": ["--sample-rate", SAMPLE_RATE]}.get(tool, [])
+                 "memtide_sample": ["--sample-rate", SAMPLE_RATE],
+                 "memtide_aggregate": ["--aggregate"]}.get(tool, [])
         return [MEMTIDE, "run", "-q", "-f"] + flags + ["-o", cap] + prog, cap
     if tool in ("memtide_tracker", "memtide_profile"):
         # memtide.Tracker (or @memtide.profile) around the script, inside the interpreter

@@ -486,15 +486,16 @@ static int own_session;
 static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *names[] = { "path", "library", "native", "trace_python_allocators",
-				 "follow_fork", "session", "sample_rate", NULL };
+				 "follow_fork", "session", "sample_rate", "aggregate", NULL };
 	const char *path, *library, *session = NULL;
-	int native = 0, tpa = 0, follow = 0, (*preloaded_active)(void);
+	int native = 0, tpa = 0, follow = 0, aggregate = 0, (*preloaded_active)(void);
+	void (*set_aggregate)(int);
 	unsigned long long rate = 0;
 	char err[512] = "";
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppzK", names, &path, &library, &native,
-					 &tpa, &follow, &session, &rate))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|pppzKp", names, &path, &library, &native,
+					 &tpa, &follow, &session, &rate, &aggregate))
 		return NULL;
 	*(void **)&preloaded_active = dlsym(RTLD_DEFAULT, "memtide_tracker_active");
 	if ((preloaded_active && preloaded_active()) || own_session) {
@@ -511,6 +512,13 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 	}
 	if (find_lib(own_lib) < 0) {
 		PyErr_Format(PyExc_RuntimeError, "%s is not a memtide tracker library", library);
+		return NULL;
+	}
+	*(void **)&set_aggregate = dlsym(own_lib, "memtide_tracker_aggregate");
+	if (set_aggregate)
+		set_aggregate(aggregate);
+	else if (aggregate) {
+		PyErr_Format(PyExc_RuntimeError, "%s cannot aggregate: rebuild memtide", library);
 		return NULL;
 	}
 	install_names();	/* first: its own allocations are not the program's */
@@ -625,7 +633,7 @@ static PyObject *mod_census(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
 	  "start(path, library, native=False, trace_python_allocators=False, follow_fork=False, "
-	  "session=None, sample_rate=0)" },
+	  "session=None, sample_rate=0, aggregate=False)" },
 	{ "stop", mod_stop, METH_NOARGS, "stop() - ends the tracker that start() began" },
 	{ "step", mod_step, METH_VARARGS, "step(name, expected_bytes=None) - marks the start of a step, "
 	  "with an estimate of its peak above its start; False when nothing is tracking" },

@@ -33,6 +33,10 @@ enum mt_record {
 	MT_REC_SAMPLE = 10,	/* ns since start, rss bytes */
 	MT_REC_END = 11,	/* ns since start: clean end of the capture */
 	MT_REC_COLUMNS = 12,	/* byte length, MT_NCOLS column lengths, columns (version 2) */
+	/* aggregated captures only (memtide run --aggregate) */
+	MT_REC_AGGREGATE = 13,	/* n, n numbers: the capture's figures */
+	MT_REC_AGG_KEY = 14,	/* stack, thread, kind, total, peak, leaked, temporary */
+	MT_REC_AGG_POINT = 15,	/* ns, heap, rss: one point of the timeline */
 };
 
 /* Stack node kinds (MT_REC_NODE). */

@@ -53,17 +53,24 @@ class Tracker:
     this).  sample_rate (a size: "512 KiB", or a number of bytes): record
     a heap block of n bytes with probability 1 - exp(-n/sample_rate) only,
     as `memtide run --sample-rate` does; the reports give estimates.
-    MEMTIDE_SAMPLE_SEED, when set, seeds the sampling.  Only one tracker
-    can run at a time.
+    MEMTIDE_SAMPLE_SEED, when set, seeds the sampling.  aggregate: keep
+    per-stack figures instead of every event, in a small capture rewritten
+    every second (as `memtide run --aggregate`; not with sample_rate).
+    Only one tracker can run at a time.
     """
 
     def __init__(self, path, native=False, trace_python_allocators=False,
-                 follow_fork=False, force=True, session=None, sample_rate=None):
+                 follow_fork=False, force=True, session=None, sample_rate=None,
+                 aggregate=False):
         self.sample_rate = _sample_rate(sample_rate)
         self.path = os.fspath(path)
         self.native = bool(native)
         self.trace_python_allocators = bool(trace_python_allocators)
         self.follow_fork = bool(follow_fork)
+        self.aggregate = bool(aggregate)
+        if self.aggregate and self.sample_rate:
+            raise ValueError("aggregate and sample_rate: not together (an aggregated "
+                             "capture keeps exact figures)")
         self.force = force
         if session is not None and (not isinstance(session, str) or
                                     not 0 < len(session.encode()) < 64):
@@ -76,7 +83,7 @@ class Tracker:
         _ext().start(self.path, _cli.library(), native=self.native,
                      trace_python_allocators=self.trace_python_allocators,
                      follow_fork=self.follow_fork, session=self.session,
-                     sample_rate=self.sample_rate)
+                     sample_rate=self.sample_rate, aggregate=self.aggregate)
         return self
 
     def stop(self):

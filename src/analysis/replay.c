@@ -563,6 +563,82 @@ static void match_counters(struct mt_replay *r)
 	}
 }
 
+/*
+ * An aggregated capture holds the figures the tracker gathered instead
+ * of events: the per-key arrays and the totals are taken from it as they
+ * are (docs/FORMAT.md).  What needs the events says so.
+ */
+static int from_aggregate(struct mt_replay *r, const struct mt_replay_opts *o,
+			  char *err, size_t errlen)
+{
+	const struct mt_capture *c = &r->c;
+	const char *what = o->buckets ? "flamegraph --temporal" :
+			   o->focus ? "a function's own peak (lines)" :
+			   o->include_file_mappings ? "--include-file-mappings" :
+			   o->temporary_threshold != 1 ? "--temporary-threshold other than 1" : NULL;
+	uint32_t n = c->nagg_keys, cap = n ? n : 1;
+	uint64_t f[MT_AGG_FIELDS] = { 0 };
+
+	if (r->nkeys || r->nsteps) {
+		snprintf(err, errlen, "'%s': damaged capture: events and aggregates both", c->path);
+		return -1;
+	}
+	if (what) {
+		snprintf(err, errlen, "%s needs a full capture ('%s' is aggregated: "
+			 "run without --aggregate)", what, c->path);
+		return -1;
+	}
+	if (c->agg)	/* none in a file cut before them */
+		memcpy(f, c->agg, (c->nagg < MT_AGG_FIELDS ? c->nagg : MT_AGG_FIELDS) * sizeof(uint64_t));
+	r->keys = mt_xcalloc(cap, sizeof(*r->keys));
+	r->total = mt_xcalloc(cap, sizeof(*r->total));
+	r->peak = mt_xcalloc(cap, sizeof(*r->peak));
+	r->leaked = mt_xcalloc(cap, sizeof(*r->leaked));
+	r->temporary = mt_xcalloc(cap, sizeof(*r->temporary));
+	for (uint32_t k = 0; k < n; k++) {
+		const struct mt_agg_key *a = &c->agg_keys[k];
+
+		r->keys[k] = (struct mt_key){ a->stack, a->thread, a->kind };
+		r->total[k] = (struct mt_usage){ a->total_bytes, a->total_count };
+		r->peak[k] = (struct mt_usage){ a->peak_bytes, a->peak_count };
+		r->leaked[k] = (struct mt_usage){ a->leaked_bytes, a->leaked_count };
+		r->temporary[k] = (struct mt_usage){ a->temporary_bytes, a->temporary_count };
+		r->kinds[a->kind] += a->total_count;
+		r->leaked_bytes += a->leaked_bytes;
+		r->leaked_count += a->leaked_count;
+		r->temporary_bytes += a->temporary_bytes;
+		r->temporary_count += a->temporary_count;
+	}
+	r->nkeys = n;
+	r->peak_bytes = f[MT_AGG_PEAK_BYTES];
+	r->peak_ns = f[MT_AGG_PEAK_NS];
+	r->total_allocations = f[MT_AGG_ALLOCATIONS];
+	r->total_bytes = f[MT_AGG_BYTES];
+	r->min_size = f[MT_AGG_MIN_SIZE];
+	r->max_size = f[MT_AGG_MAX_SIZE];
+	r->file_mapped_peak_bytes = f[MT_AGG_FILE_PEAK];
+	r->file_mappings = f[MT_AGG_FILE_MAPPINGS];
+	for (uint64_t b = 0; b < f[MT_AGG_NHIST] && b < MT_HIST_BINS; b++)
+		r->hist[b] = c->agg[MT_AGG_NHIST + 1 + b];
+	/* the timeline, and the heap as the capture left it, as for events */
+	r->ntl = c->nagg_points;
+	r->tl_ns = mt_xcalloc(r->ntl + 1, sizeof(uint64_t));
+	r->tl_heap = mt_xcalloc(r->ntl + 1, sizeof(uint64_t));
+	r->tl_rss = mt_xcalloc(r->ntl + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < r->ntl; i++) {
+		r->tl_ns[i] = c->agg_points[i].ns;
+		r->tl_heap[i] = c->agg_points[i].heap;
+		r->tl_rss[i] = c->agg_points[i].rss;
+	}
+	if (r->ntl) {
+		r->tl_ns[r->ntl] = c->end_ns > r->tl_ns[r->ntl - 1] ? c->end_ns : r->tl_ns[r->ntl - 1];
+		r->tl_heap[r->ntl] = f[MT_AGG_HEAP_END];
+		r->tl_rss[r->ntl] = r->tl_rss[r->ntl - 1];
+		r->ntl++;
+	}
+	return 0;
+}
+
 int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 		  struct mt_replay *r, char *err, size_t errlen)
 {
@@ -579,6 +655,8 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 	st->o = o;
 	r->min_size = UINT64_MAX;
 	rc = pass(path, st, err, errlen);
+	if (rc == 0 && r->c.aggregated)
+		return from_aggregate(r, o, err, errlen);
 	if (rc == 0 && st->in_step)
 		close_step(st, r->c.end_ns);
 	if (rc == 0)

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "tracker.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -33,7 +34,7 @@
 static const char *const ours[] = {
 	"LD_PRELOAD=", "MEMTIDE_LD_PRELOAD=", "MEMTIDE_PARENT_OUTPUT=", "MEMTIDE_SESSION=",
 	"MEMTIDE_PYDIR=", "MEMTIDE_NATIVE=", "MEMTIDE_FOLLOW_FORK=", "MEMTIDE_FOLLOW_EXEC=",
-	"MEMTIDE_TRACE_PYTHON=", "MEMTIDE_STATUS_FD=",
+	"MEMTIDE_TRACE_PYTHON=", "MEMTIDE_STATUS_FD=", "MEMTIDE_AGGREGATE=",
 };
 #define NOURS (sizeof(ours) / sizeof(ours[0]))
 
@@ -132,6 +133,7 @@ static char *const *child_env(const struct mt_exec_config *cfg, char *const envp
 	env[n++] = put(buf, &at, "MEMTIDE_FOLLOW_FORK=", cfg->follow_fork ? "1" : "0", NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_FOLLOW_EXEC=", cfg->follow, NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_TRACE_PYTHON=", cfg->trace_python ? "1" : "0", NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_AGGREGATE=", mt_agg_on ? "1" : "0", NULL);
 	env[n] = NULL;
 	return env;
 }

@@ -26,6 +26,7 @@
 
 #include "memtide/format.h"
 #include "pyhelper.h"
+#include "aggregate.h"
 #include "tracker.h"
 
 /* Read on every event, written once per session: kept apart from locks. */
@@ -150,6 +151,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_FOLLOW_EXEC");
 	unsetenv("MEMTIDE_PARENT_OUTPUT");
 	unsetenv("MEMTIDE_SAMPLE_RATE");
+	unsetenv("MEMTIDE_AGGREGATE");
 }
 
 /*
@@ -377,6 +379,7 @@ void mt_tracker_early(void)
 		native = v && !strcmp(v, "1");
 		v = getenv("MEMTIDE_FOLLOW_FORK");
 		follow = v && !strcmp(v, "1");
+		mt_agg_from_env();
 		v = getenv("MEMTIDE_SAMPLE_RATE");
 		if (session_setup(out, native, follow, v ? strtoull(v, NULL, 10) : 0) == 0)
 			atomic_store(&mt_active, 1);

@@ -39,6 +39,7 @@
 #include <zstd.h>
 
 #include "memtide/format.h"
+#include "aggregate.h"
 #include "fdguard.h"
 #include "tracker.h"
 #include "../format/varint.h"
@@ -541,6 +542,8 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 	if (w.enc_len > EVENTS_RECORD)
 		flush_events();
 	if (kind == MT_EV_STEP) {
+		if (mt_agg_on)
+			return;
 		head = (uint8_t)kind;
 		col_num(MT_COL_OTHER, e->addr);
 		col_num(MT_COL_OTHER, e->size);		/* when, in ns */
@@ -555,12 +558,18 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		slot = s->slot;
 		sm_erase(&w.map, s);
 		sm_release(&w.map, slot);
+		if (mt_agg_on) {
+			mt_agg_event(kind, slot, 0, 0, thread);
+			return;
+		}
 		head = (uint8_t)kind;
 		if (slot == w.last_slot)
 			head |= MT_EVF_LASTSLOT;
 		else
 			col_split(MT_COL_SLOT, slot);
 	} else {
+		uint64_t addr = e->addr;	/* heap blocks: the slot */
+
 		if (!mt_event_is_mmap(kind)) {
 			struct sm_entry *s;
 
@@ -579,6 +588,11 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 			s->slot = w.map.nfree ? w.map.free_slots[--w.map.nfree] : w.map.next_slot++;
 			w.last_slot = s->slot;
 			w.map.used++;
+			addr = s->slot;
+		}
+		if (mt_agg_on) {
+			mt_agg_event(kind, addr, e->size, e->stack, thread);
+			return;
 		}
 		head = mt_event_head(kind);
 		if (mt_event_is_mmap(kind))
@@ -777,12 +791,18 @@ static void run_round(int final)
 
 	/* Stacks and threads first: the events refer to them. */
 	n = mt_meta_drain(&meta, &w.meta_off, wlock);
-	out(meta, n);
 	now = mt_now_ns();
-	out_record(MT_REC_TIME, 1, now, 0);
-	merge(nheads, fence, final);
-	flush_events();
-	out_record(MT_REC_SAMPLE, 2, mt_now_ns(), mt_rss_bytes());
+	if (mt_agg_on) {	/* aggregate.c takes the events and the samples */
+		mt_agg_round(now);
+		merge(nheads, fence, final);
+		mt_agg_sample(mt_now_ns(), mt_rss_bytes());
+	} else {
+		out(meta, n);
+		out_record(MT_REC_TIME, 1, now, 0);
+		merge(nheads, fence, final);
+		flush_events();
+		out_record(MT_REC_SAMPLE, 2, mt_now_ns(), mt_rss_bytes());
+	}
 
 	/* Threads that ended and whose events are all out are forgotten. */
 	if (!dying) {
@@ -805,6 +825,11 @@ static void run_round(int final)
 	 * cold (the round's encoding has evicted them), which at one flush
 	 * per 10 ms round doubled zstd's time on native_churn.
 	 */
+	if (mt_agg_on) {
+		if (!final && !w.failed && mt_agg_save(0, NULL, 1, wlock) < 0)
+			fail(errno);
+		return;
+	}
 	end = mono_ns();
 	if (end - w.last_flush >= FLUSH_NS)
 		compress(ZSTD_e_end, 0);
@@ -885,12 +910,49 @@ void mt_writer_status_fd(const char *fd)
 		mt_fd_adopt(&w.status, atoi(fd));
 }
 
+static int start_thread(void);
+
+/*
+ * An aggregated capture: no stream, aggregate.c rewrites the whole file
+ * each second.  A first save now makes it, or says it cannot be.
+ */
+static int agg_start(const char *path)
+{
+	pthread_condattr_t ca;
+
+	snprintf(w.file.path, sizeof(w.file.path), "%s", path);
+	mt_fd_open(&w.statm, "/proc/self/statm", O_RDONLY, 0);
+	w.page = sysconf(_SC_PAGESIZE);
+	w.failed = 0;
+	w.fail_errno = 0;
+	w.t0 = mono_ns();
+	w.round_ns = 0;
+	w.meta_off = 0;
+	w.stop = 0;
+	sm_reset(&w.map);
+	if (mt_agg_start(path) < 0 || mt_agg_save(0, NULL, 0, wlock) < 0) {
+		mt_warn("cannot write capture '%s': %s; the program runs untracked",
+			path, strerror(errno ? errno : ENOMEM));
+		return -1;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.wake, &ca);
+	if (start_thread() < 0) {
+		mt_warn("cannot start the capture writer thread");
+		return -1;
+	}
+	return 0;
+}
+
 int mt_writer_start(const char *path)
 {
 	uint8_t hdr[MT_FILE_HEADER_SIZE] = { 0 };
 	pthread_condattr_t ca;
 	const char *sync = getenv("MEMTIDE_SYNC_ROUNDS");
 
+	if (mt_agg_on)
+		return agg_start(path);
 	if (mt_fd_open(&w.file, path, O_WRONLY | O_CREAT | O_TRUNC, 0644) < 0) {
 		mt_warn("cannot write capture '%s': %s; the program runs untracked",
 			path, strerror(errno));
@@ -1037,8 +1099,14 @@ void mt_writer_stop(void)
 	pthread_mutex_lock(&w.lock);
 	block_signals(&old);
 	run_round(1);
-	out_record(MT_REC_END, 1, mt_now_ns(), 0);
-	compress(ZSTD_e_end, 0);
+	if (mt_agg_on) {
+		if (!w.failed && mt_agg_save(1, NULL, 0, wlock) < 0)
+			fail(errno);
+		mt_agg_on = 0;	/* the next session in this process (attach) says again */
+	} else {
+		out_record(MT_REC_END, 1, mt_now_ns(), 0);
+		compress(ZSTD_e_end, 0);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_unlock(&w.lock);
 	mt_fd_close(&w.file);
@@ -1097,6 +1165,17 @@ int64_t mt_writer_finish(const char *ended_by, int dying)
 	}
 	block_signals(&old);
 	run_round(1);
+	if (mt_agg_on) {
+		mt_signals_report(mt_agg_meta_num);
+		if (!w.failed && mt_agg_save(1, ended_by, 0, wlock) < 0)
+			fail(errno);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!dying)
+			pthread_mutex_unlock(&w.lock);
+		else
+			report_failure();
+		return -1;	/* the next save, if any, has no END */
+	}
 	compress(ZSTD_e_end, 0);
 	mark = w.failed ? -1 : (int64_t)w.off;
 	if (ended_by)

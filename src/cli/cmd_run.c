@@ -86,6 +86,9 @@ static const char usage_text[] =
 	"      --live-port PORT  the port to serve on (default: a free one, printed)\n"
 	"      --live-host HOST  the address to serve on (default: 127.0.0.1)\n"
 	"      --no-wait       with --live-remote: start the program at once\n"
+	"      --aggregate     keep per-stack figures in the program instead of every\n"
+	"                      event: a small capture, rewritten every second, whose\n"
+	"                      size does not grow with the run (not with --live)\n"
 	"  -h, --help          show this help\n";
 
 struct run_opts {
@@ -93,6 +96,7 @@ struct run_opts {
 	int force, quiet, native, follow_fork, follow_exec, trace_python;
 	uint64_t sample_rate;				/* 0: every allocation */
 	int live, live_remote, no_wait, live_port;	/* live_port -1: not given */
+	int aggregate;
 	const char *live_host;
 	/* what python, pyarg and interp point to when read from a #! line */
 	char python_buf[PATH_MAX], pyarg_buf[PATH_MAX], interp_buf[PATH_MAX];
@@ -425,11 +429,21 @@ static int resolve_python(const char *want, char *out, size_t cap)
 	return 0;
 }
 
-/* The live options that go together: 0, or -1 after a usage error. */
-static int check_live_opts(const struct run_opts *o)
+/* Options that do not go together: 0, or -1 after a usage error. */
+static int check_options(const struct run_opts *o)
 {
 	if (o->live && o->live_remote) {
 		mt_usage_error("run", "--live and --live-remote: one or the other");
+		return -1;
+	}
+	if (o->aggregate && (o->live || o->live_remote)) {
+		mt_usage_error("run", "--aggregate and --live%s: the live view follows every event, "
+			       "an aggregated capture keeps none", o->live ? "" : "-remote");
+		return -1;
+	}
+	if (o->aggregate && o->sample_rate) {
+		mt_usage_error("run", "--aggregate and --sample-rate: not together (an aggregated "
+			       "capture keeps exact figures)");
 		return -1;
 	}
 	if (!o->live_remote && (o->live_port >= 0 || o->live_host || o->no_wait)) {
@@ -446,7 +460,7 @@ static int check_live_opts(const struct run_opts *o)
 static int parse(int argc, char **argv, struct run_opts *o, int *first)
 {
 	enum { NATIVE = 0x100, FOLLOW_FORK, FOLLOW_EXEC, TRACE_PYTHON, PYTHON, LIVE, LIVE_REMOTE, LIVE_PORT,
-	       LIVE_HOST_OPT, NO_WAIT, SAMPLE_RATE };
+	       LIVE_HOST_OPT, NO_WAIT, SAMPLE_RATE, AGGREGATE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
@@ -462,6 +476,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		{ "live-host", required_argument, NULL, LIVE_HOST_OPT },
 		{ "no-wait", no_argument, NULL, NO_WAIT },
 		{ "sample-rate", required_argument, NULL, SAMPLE_RATE },
+		{ "aggregate", no_argument, NULL, AGGREGATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -481,6 +496,9 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 			break;
 		case 'f':
 			o->force = 1;
+			break;
+		case AGGREGATE:
+			o->aggregate = 1;
 			break;
 		case 'q':
 			o->quiet = 1;
@@ -532,7 +550,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		case 'c':
 			*(c == 'm' ? &o->module : &o->code) = optarg;
 			*first = optind;
-			return check_live_opts(o);
+			return check_options(o);
 		case ':':
 			mt_usage_error("run", "%s needs a value", argv[optind - 1]);
 			return -1;
@@ -546,7 +564,7 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 		return -1;
 	}
 	*first = optind;
-	return check_live_opts(o);
+	return check_options(o);
 }
 
 static void set_env(const char *k, const char *v)
@@ -924,6 +942,7 @@ int cmd_run(int argc, char **argv)
 		if (o.follow_exec)	/* the programs it starts: exec.c */
 			set_env("MEMTIDE_FOLLOW_EXEC", o.native ? "native" : "auto");
 		set_env("MEMTIDE_SESSION", session);
+		set_env("MEMTIDE_AGGREGATE", o.aggregate ? "1" : "0");
 		set_env("MEMTIDE_TRACE_PYTHON", o.trace_python ? "1" : "0");
 		if (o.sample_rate) {
 			char rate[24];

@@ -183,6 +183,12 @@ int cmd_steps(int argc, char **argv)
 	}
 	if ((rc = view_load("steps", &a, &r)))
 		return rc;
+	if (r.c.aggregated) {
+		rc = mt_error("steps needs a full capture ('%s' is aggregated: run without --aggregate)",
+			      a.file);
+		mt_replay_release(&r);
+		return rc;
+	}
 	syms = mt_symbols_new(&r.c);
 	width = view_width(&a);
 	f = view_open("steps", &a);

@@ -71,6 +71,7 @@ struct mt_reader_state {
 	/* the weight of the last sampled size: n / p bytes, 1 / p blocks */
 	uint64_t w_size, w_bytes;
 	double w_count;
+	size_t cap_agg_keys, cap_agg_points;
 	const struct mt_read_ops *ops;
 	char *err;
 	size_t errlen;
@@ -471,6 +472,8 @@ static int set_meta(struct mt_capture *c, const char *key, char *value)
 		c->attached = !strcmp(value, "1");
 	else if (!strcmp(key, "sample_rate"))
 		rc = sample_rate(c, value);
+	else if (!strcmp(key, "aggregate"))	/* also when its figures are cut off */
+		c->aggregated |= !strcmp(value, "1");
 	else if (!strcmp(key, "dropped_events"))
 		c->dropped_events = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "signal_dropped_allocations"))
@@ -727,6 +730,74 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 				c->end_ns = ns;
 			c->complete = 1;
 		}
+		break;
+	}
+	case MT_REC_AGGREGATE: {
+		uint64_t n = num(k);
+
+		/* the file is rewritten whole: one per file */
+		if (c->agg || n > MAX_RECORD)
+			k->bad = 1;
+		else if (!k->short_) {
+			uint64_t *v = mt_xcalloc(n + MT_AGG_FIELDS, sizeof(uint64_t));
+
+			for (uint64_t i = 0; i < n; i++)
+				v[i] = num(k);
+			if (k->short_ || k->bad || (n > MT_AGG_NHIST && v[MT_AGG_NHIST] > n - MT_AGG_NHIST - 1)) {
+				k->bad |= !k->short_;
+				free(v);
+			} else {
+				c->agg = v;
+				c->nagg = (uint32_t)n;
+				c->aggregated = 1;
+				if (v[MT_AGG_LAST_NS] > c->end_ns)
+					c->end_ns = v[MT_AGG_LAST_NS];
+			}
+		}
+		break;
+	}
+	case MT_REC_AGG_KEY: {
+		struct mt_agg_key a;
+
+		a.stack = (uint32_t)num(k);
+		a.thread = (uint32_t)num(k);
+		a.kind = (uint8_t)num(k);
+		a.total_bytes = num(k);
+		a.total_count = num(k);
+		a.peak_bytes = num(k);
+		a.peak_count = num(k);
+		a.leaked_bytes = num(k);
+		a.leaked_count = num(k);
+		a.temporary_bytes = num(k);
+		a.temporary_count = num(k);
+		if (k->short_ || k->bad)
+			break;
+		if (!c->agg || (a.stack && a.stack >= c->nnodes) || !mt_event_is_alloc(a.kind) ||
+		    a.thread >= c->nthreads + THREAD_SLACK || c->nagg_keys == UINT32_MAX - 1)
+			return fail(c, "damaged capture: an aggregate of stack %u, thread %u, kind %u",
+				    a.stack, a.thread, a.kind);
+		c->agg_keys = mt_xgrow(c->agg_keys, &st->cap_agg_keys, c->nagg_keys, sizeof(a));
+		c->agg_keys[c->nagg_keys++] = a;
+		break;
+	}
+	case MT_REC_AGG_POINT: {
+		struct mt_agg_point pt;
+
+		pt.ns = num(k);
+		pt.heap = num(k);
+		pt.rss = num(k);
+		if (k->short_ || k->bad)
+			break;
+		if (!c->agg || c->nagg_points == UINT32_MAX - 1)
+			return fail(c, "damaged capture: a timeline point outside an aggregate");
+		c->agg_points = mt_xgrow(c->agg_points, &st->cap_agg_points, c->nagg_points, sizeof(pt));
+		c->agg_points[c->nagg_points++] = pt;
+		if (pt.rss > c->peak_rss) {
+			c->peak_rss = pt.rss;
+			c->peak_rss_ns = pt.ns;
+		}
+		if (pt.ns > c->end_ns)
+			c->end_ns = pt.ns;
 		break;
 	}
 	default:
@@ -1081,6 +1152,9 @@ void mt_capture_release(struct mt_capture *c)
 	free((char *)c->python);
 	free((char *)c->cwd);
 	free(c->step_counters);
+	free(c->agg);
+	free(c->agg_keys);
+	free(c->agg_points);
 	free((char *)c->session);
 	free((char *)c->ended_by);
 	if (st) {

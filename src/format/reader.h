@@ -58,6 +58,32 @@ struct mt_step_counters {
 	int64_t cycles, instructions, cache_references, cache_misses;
 };
 
+/*
+ * An aggregated capture's figures (docs/FORMAT.md, "Aggregated captures"):
+ * per key (stack, thread, allocator kind) what the tracker counted; the
+ * replay takes them instead of events.
+ */
+struct mt_agg_key {
+	uint32_t stack, thread;
+	uint8_t kind;
+	uint64_t total_bytes, total_count;
+	uint64_t peak_bytes, peak_count;
+	uint64_t leaked_bytes, leaked_count;
+	uint64_t temporary_bytes, temporary_count;
+};
+
+/* AGGREGATE's numbers, by position; a reader takes the ones it knows. */
+enum mt_agg_field {
+	MT_AGG_PEAK_BYTES, MT_AGG_PEAK_NS, MT_AGG_ALLOCATIONS, MT_AGG_BYTES,
+	MT_AGG_MIN_SIZE, MT_AGG_MAX_SIZE, MT_AGG_FILE_PEAK, MT_AGG_FILE_MAPPINGS,
+	MT_AGG_HEAP_END, MT_AGG_LAST_NS, MT_AGG_NHIST,	/* then NHIST bins */
+	MT_AGG_FIELDS
+};
+
+struct mt_agg_point {
+	uint64_t ns, heap, rss;
+};
+
 struct mt_thread_info {
 	uint64_t tid;
 	const char *name;
@@ -97,6 +123,14 @@ struct mt_capture {
 	uint64_t dropped_events;	/* the tracker ran out of memory for these */
 	/* made in signal handlers that interrupted the tracker: not recorded */
 	uint64_t signal_dropped_allocs, signal_dropped_bytes, signal_dropped_frees;
+	/* an aggregated capture: its figures instead of events (or 0) */
+	int aggregated;
+	uint64_t *agg;			/* AGGREGATE's numbers (enum mt_agg_field) */
+	uint32_t nagg;
+	struct mt_agg_key *agg_keys;
+	uint32_t nagg_keys;
+	struct mt_agg_point *agg_points;	/* the heap and RSS over time */
+	uint32_t nagg_points;
 	/* hardware counters of steps (memtide.step(perf=True)), in order */
 	struct mt_step_counters *step_counters;
 	uint32_t nstep_counters;

@@ -107,6 +107,10 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 		fprintf(f, "Note: the capture is truncated (%s); it ends at %.3f s and the "
 			   "figures cover what was written.\n",
 			mt_truncation_reason(c->truncation), (double)c->end_ns / 1e9);
+	if (c->aggregated)
+		fprintf(f, "Note: an aggregated capture (run --aggregate): the tracker's figures per "
+			   "stack, saved every second; steps, the temporal flame graph and lines' "
+			   "own peak need a full capture.\n");
 	if (c->attached)
 		fprintf(f, "Note: memtide attached to the running program: allocations made before "
 			   "are not known (frees of them are ignored), and \"at end\" means when "
@@ -226,6 +230,7 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 #undef NUM
 	fprintf(f, ",\n  \"sample_rate\": %llu", (unsigned long long)c->sample_rate);
 	fprintf(f, ",\n  \"attached\": %s", c->attached ? "true" : "false");
+	fprintf(f, ",\n  \"aggregated\": %s", c->aggregated ? "true" : "false");
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");
 	if (c->truncated)
 		fprintf(f, ",\n  \"truncation\": \"%s\"", mt_truncation_reason(c->truncation));

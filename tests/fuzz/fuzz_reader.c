@@ -79,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mt_replay_opts o = { .temporary_threshold = 1, .buckets = 16 };
 	struct mt_replay r;
 	char err[512];
+	int rc;
 
 	if (size > MT_CHUNK_RAW_MAX)
 		return 0;
@@ -88,7 +89,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
-	if (mt_replay_run(path, &o, &r, err, sizeof(err)) == 0) {
+	rc = mt_replay_run(path, &o, &r, err, sizeof(err));
+	if (rc < 0 && r.c.aggregated) {
+		/* an aggregated capture has no temporal pass: its figures instead */
+		mt_replay_release(&r);
+		o.buckets = 0;
+		rc = mt_replay_run(path, &o, &r, err, sizeof(err));
+	}
+	if (rc == 0) {
 		for (uint32_t k = 0; k < r.nkeys; k++)
 			mt_stack_frames(&r.c, NULL, r.keys[k].stack, frames, MT_MAX_FRAMES);
 		for (uint32_t i = 0; i < r.nsteps; i++)
