@@ -360,8 +360,10 @@ void mt_agg_round(uint64_t ns)
 
 void mt_agg_event(unsigned kind, uint64_t addr, uint64_t size, uint32_t stack, uint32_t thread)
 {
+	/* an allocation counts for itself: aggregated captures are not sampled */
 	struct mt_event ev = { .addr = addr, .size = size, .stack = stack, .thread = thread,
-			       .kind = (uint8_t)kind, .time_ns = a.ns };
+			       .kind = (uint8_t)kind, .time_ns = a.ns, .bytes = size,
+			       .count = mt_event_is_alloc(kind) };
 
 	if (kind == MT_EV_STEP)
 		return;		/* steps need a full capture */
