@@ -441,9 +441,9 @@ def bench_tool(workload, tool, base, ref_out, notes):
                 bpe_s = "-"
             if tool == "memtide_sample":  # events: estimated allocations, not recorded ones
                 bpe, bpe_s = None, "- (sampled)"
-            else:
-                bpe_s = ev_s
-            if tool != "memtide_sample":
+            elif tool == "memtide_aggregate":  # its size follows the stacks, not the events
+                bpe, bpe_s = None, "- (aggregated)"
+            if tool not in ("memtide_sample", "memtide_aggregate"):
                 CAPTURES.setdefault(tool.split("_")[0], []).append((size, workload, capfile, ev))
             LAST_CAPTURE[(workload, tool)] = capfile
     return row(workload, tool, wall=fmt_wall(walls),
