@@ -620,7 +620,11 @@ static int from_aggregate(struct mt_replay *r, const struct mt_replay_opts *o,
 	r->file_mappings = f[MT_AGG_FILE_MAPPINGS];
 	for (uint64_t b = 0; b < f[MT_AGG_NHIST] && b < MT_HIST_BINS; b++)
 		r->hist[b] = c->agg[MT_AGG_NHIST + 1 + b];
-	/* the timeline, and the heap as the capture left it, as for events */
+	/* the timeline, and the heap as the capture left it, as for events
+	 * (what RSS samples the file may also hold gave one already: dropped) */
+	free(r->tl_ns);
+	free(r->tl_heap);
+	free(r->tl_rss);
 	r->ntl = c->nagg_points;
 	r->tl_ns = mt_xcalloc(r->ntl + 1, sizeof(uint64_t));
 	r->tl_heap = mt_xcalloc(r->ntl + 1, sizeof(uint64_t));
