@@ -123,7 +123,7 @@ endif
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ = $(BUILD)/fuzz/fuzz_reader
-FUZZ_SRC = tests/fuzz/fuzz_reader.c src/format/reader.c src/analysis/replay.c \
+FUZZ_SRC = tests/fuzz/fuzz_reader.c src/format/reader.c src/format/proc.c src/analysis/replay.c \
 	src/analysis/heap.c src/analysis/frames.c src/analysis/hiding.c src/analysis/symbols.c
 
 $(FUZZ): $(FUZZ_SRC) $(HEADERS)

@@ -90,12 +90,10 @@ static int by_allocated(const void *a, const void *b)
 	return strcmp(x->file, y->file) ? strcmp(x->file, y->file) : strcmp(x->function, y->function);
 }
 
-void mt_lines_collect(const struct mt_replay *r, struct mt_symbols *syms,
-		      const struct mt_lines_query *q, struct mt_lines *out)
+void mt_lines_collect(const struct mt_replay *r, const struct mt_lines_query *q,
+		      struct mt_lines *out)
 {
 	struct mt_dframe *fr = mt_xcalloc(MT_MAX_FRAMES, sizeof(*fr));
-
-	(void)syms;	/* Python frames need no symbols */
 	memset(out, 0, sizeof(*out));
 	for (uint32_t k = 0; k < r->nkeys; k++) {
 		int i;

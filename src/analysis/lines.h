@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include "replay.h"
-#include "symbols.h"
 
 /* What to look at: frames whose function is `function` (NULL: any) and
  * whose file is `file` or ends with "/file" (NULL: any); one of the two. */
@@ -45,8 +44,8 @@ struct mt_lines {
  */
 void mt_lines_focus(struct mt_replay_opts *o, struct mt_lines_query *q);
 /* After the replay: the functions and their lines. */
-void mt_lines_collect(const struct mt_replay *r, struct mt_symbols *syms,
-		      const struct mt_lines_query *q, struct mt_lines *out);
+void mt_lines_collect(const struct mt_replay *r, const struct mt_lines_query *q,
+		      struct mt_lines *out);
 void mt_lines_release(struct mt_lines *l);
 /*
  * Up to max names of the capture's Python functions (files, with files

@@ -910,7 +910,20 @@ void mt_writer_status_fd(const char *fd)
 		mt_fd_adopt(&w.status, atoi(fd));
 }
 
-static int start_thread(void);
+/* A session's writer: its wake-up on the monotonic clock, its thread. */
+static int start_writer(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.wake, &ca);
+	if (start_thread() < 0) {
+		mt_warn("cannot start the capture writer thread");
+		return -1;
+	}
+	return 0;
+}
 
 /*
  * An aggregated capture: no stream, aggregate.c rewrites the whole file
@@ -918,8 +931,6 @@ static int start_thread(void);
  */
 static int agg_start(const char *path)
 {
-	pthread_condattr_t ca;
-
 	snprintf(w.file.path, sizeof(w.file.path), "%s", path);
 	mt_fd_open(&w.statm, "/proc/self/statm", O_RDONLY, 0);
 	w.page = sysconf(_SC_PAGESIZE);
@@ -935,20 +946,12 @@ static int agg_start(const char *path)
 			path, strerror(errno ? errno : ENOMEM));
 		return -1;
 	}
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.wake, &ca);
-	if (start_thread() < 0) {
-		mt_warn("cannot start the capture writer thread");
-		return -1;
-	}
-	return 0;
+	return start_writer();
 }
 
 int mt_writer_start(const char *path)
 {
 	uint8_t hdr[MT_FILE_HEADER_SIZE] = { 0 };
-	pthread_condattr_t ca;
 	const char *sync = getenv("MEMTIDE_SYNC_ROUNDS");
 
 	if (mt_agg_on)
@@ -996,14 +999,7 @@ int mt_writer_start(const char *path)
 	w.last_slot = ~0ull;
 	sm_reset(&w.map);
 
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.wake, &ca);
-	if (start_thread() < 0) {
-		mt_warn("cannot start the capture writer thread");
-		return -1;
-	}
-	return 0;
+	return start_writer();
 }
 
 /*

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "inject.h"
+#include "../format/proc.h"
 #include "../live/engine.h"
 #include "../live/server.h"
 #include "../live/tui.h"
@@ -188,7 +189,7 @@ static void on_signal(int sig)
 /* Has the process that started at started ended? */
 static int gone(pid_t pid, unsigned long long started)
 {
-	return mt_inject_start_time(pid) != started;
+	return mt_proc_start_ticks(pid) != started;
 }
 
 /* Sleeps 0.1 s at most, *left seconds (when above 0) less by as much;
@@ -338,7 +339,7 @@ int cmd_attach(int argc, char **argv)
 			return mt_error("'%s' already exists (use -f to overwrite it)", out);
 	}
 
-	started = mt_inject_start_time(pid);
+	started = mt_proc_start_ticks(pid);
 	in = (struct mt_inject){ .pid = pid, .attach = 1, .lib = lib, .output = out,
 				 .pydir = pydir, .native = o.native };
 	r = mt_inject_run(&in);

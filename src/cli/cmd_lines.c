@@ -260,7 +260,7 @@ int cmd_lines(int argc, char **argv)
 	mt_lines_focus(&a.replay, &la.q);
 	if ((rc = view_load("lines", &a, &r)))
 		return rc;
-	mt_lines_collect(&r, NULL, &la.q, &l);
+	mt_lines_collect(&r, &la.q, &l);
 	if (!l.nfns) {
 		char near[1024];
 		const char *what = la.q.function ? la.q.function : la.q.file;

@@ -48,6 +48,7 @@
 
 #include "cli.h"
 #include "inject.h"
+#include "../format/proc.h"
 
 #define GDB_TIMEOUT_S 120	/* gdb attaching to a big program reads its symbols */
 #define BUSY_TRIES 3		/* no thread at a safe point: try again */
@@ -325,31 +326,6 @@ static int status_field(pid_t pid, const char *key, char *out, size_t cap)
 	return found;
 }
 
-unsigned long long mt_inject_start_time(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* after the command's closing parenthesis: state is field 3, start time 22 */
-	if (!(p = strrchr(buf, ')')))
-		return 0;
-	if (p[1] && p[2] == 'Z')
-		return 0;	/* a zombie: it has ended */
-	for (int field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
-}
-
 /* Does the process map the dynamic loader (i.e. can it dlopen)? */
 static int maps_loader(pid_t pid)
 {
@@ -409,7 +385,7 @@ int mt_inject_check(pid_t pid, char *msg, size_t cap)
 		return snprintf(msg, cap, "no process with pid %d%s", (int)pid,
 				status_field(pid, "Tgid", v, sizeof(v)) < 0 ? "" :
 				" (it is a thread of another process)"), -1;
-	if (!mt_inject_start_time(pid))
+	if (!mt_proc_start_ticks(pid))
 		return snprintf(msg, cap, "process %d has exited", (int)pid), -1;
 	snprintf(v, sizeof(v), "/proc/%d/exe", (int)pid);
 	if (readlink(v, exe, sizeof(exe)) < 0 && errno == ENOENT)

@@ -40,10 +40,6 @@ int mt_inject_run(struct mt_inject *in);
 /* Parses a pid argument; -1 when it is not one. */
 pid_t mt_inject_pid(const char *arg);
 
-/* The process's start time (clock ticks after boot), 0 once it is gone:
- * tells it from a later process given the same pid. */
-unsigned long long mt_inject_start_time(pid_t pid);
-
 /* Stops the capture attach started (cmd_detach.c) and says where it went;
  * 0, or an error printed and 1. */
 int mt_detach(pid_t pid, int quiet);

@@ -29,6 +29,7 @@
 #include <zstd.h>
 
 #include "memtide/format.h"
+#include "proc.h"
 #include "reader.h"
 #include "varint.h"
 #include "xalloc.h"
@@ -1013,25 +1014,13 @@ static int read_chunk(struct mt_capture *c, const uint8_t *h, uint64_t offset,
  */
 static int still_running(const struct mt_capture *c)
 {
-	char path[64], buf[1024], *p;
+	char buf[256];
 	unsigned long long ticks, btime = 0;
 	long hz = sysconf(_SC_CLK_TCK);
-	size_t n;
 	FILE *f;
 
-	if (!c->pid || !c->start_unix_ns || c->pid > INT32_MAX || hz <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%llu/stat", (unsigned long long)c->pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	if (!(p = strrchr(buf, ')')))
-		return 0;
-	for (int field = 2; field < 22 && p; field++)	/* to starttime, field 22 */
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || !(f = fopen("/proc/stat", "re")))
+	if (!c->start_unix_ns || c->pid > INT32_MAX || hz <= 0 ||
+	    !(ticks = mt_proc_start_ticks((long)c->pid)) || !(f = fopen("/proc/stat", "re")))
 		return 0;
 	while (fgets(buf, sizeof(buf), f))
 		if (sscanf(buf, "btime %llu", &btime) == 1)

@@ -286,7 +286,7 @@ static void write_data(FILE *f, const struct mt_html_source *src, size_t n,
 	struct mt_dframe *fr = mt_xcalloc(MT_MAX_FRAMES, sizeof(*fr));
 	const char **entry;
 	struct mt_calltree t;
-	uint32_t k = 0, shown, other = UINT32_MAX, max = o->max_stacks ? o->max_stacks : 20000;
+	uint32_t shown, other = UINT32_MAX, max = o->max_stacks ? o->max_stacks : 20000;
 	struct mt_usage rest = { 0, 0 };
 	char *stacks = NULL;
 	size_t slen = 0;
@@ -366,8 +366,8 @@ static void write_data(FILE *f, const struct mt_html_source *src, size_t n,
 	}
 	fclose(m);
 
-	k = n > 1 ? combined->n > TIMELINE_POINTS : r0->ntl > TIMELINE_POINTS;
-	write_meta(f, pm, o, nkeys - shown, k);
+	write_meta(f, pm, o, nkeys - shown,
+		   (n > 1 ? combined->n : r0->ntl) > TIMELINE_POINTS);
 	fputs(",\n\"frames\": [[\"\",\"\",0,0,0]", f);
 	for (uint32_t i = 1; i < t.nframes; i++) {
 		const struct mt_dframe *d = &t.frames[i];
