@@ -18,9 +18,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,9 +34,9 @@
 /* What memtide sets in a tracked program's environment (session.c reads
  * and removes them); a program's own values of these are replaced. */
 static const char *const ours[] = {
-	"LD_PRELOAD=", "MEMTIDE_LD_PRELOAD=", "MEMTIDE_PARENT_OUTPUT=", "MEMTIDE_SESSION=",
+	"LD_PRELOAD=", "MEMTIDE_LD_PRELOAD=", "MEMTIDE_ROOT_OUTPUT=", "MEMTIDE_SESSION=",
 	"MEMTIDE_PYDIR=", "MEMTIDE_NATIVE=", "MEMTIDE_FOLLOW_FORK=", "MEMTIDE_FOLLOW_EXEC=",
-	"MEMTIDE_TRACE_PYTHON=", "MEMTIDE_STATUS_FD=", "MEMTIDE_AGGREGATE=",
+	"MEMTIDE_TRACE_PYTHON=", "MEMTIDE_STATUS_FD=", "MEMTIDE_AGGREGATE=", "MEMTIDE_SAMPLE_RATE=",
 };
 #define NOURS (sizeof(ours) / sizeof(ours[0]))
 
@@ -81,7 +83,7 @@ static size_t env_bytes(const struct mt_exec_config *cfg, char *const envp[])
 {
 	const char *pre = env_value(envp, "LD_PRELOAD");
 
-	return 512 + strlen(cfg->lib) + 2 * (pre ? strlen(pre) : 0) + strlen(cfg->output) +
+	return 512 + strlen(cfg->lib) + 2 * (pre ? strlen(pre) : 0) + strlen(cfg->root) +
 		strlen(cfg->session) + strlen(cfg->pydir);
 }
 
@@ -115,6 +117,13 @@ static char *const *child_env(const struct mt_exec_config *cfg, char *const envp
 {
 	const char *pre = env_value(envp, "LD_PRELOAD");
 	size_t n = 0, at = 0;
+	char rate[24], *r = rate + sizeof(rate);
+	uint64_t v = cfg->sample_rate;
+
+	*--r = '\0';
+	do
+		*--r = (char)('0' + v % 10);
+	while ((v /= 10));
 
 	for (size_t i = 0; envp[i]; i++)
 		if (!is_ours(envp[i]))
@@ -125,7 +134,7 @@ static char *const *child_env(const struct mt_exec_config *cfg, char *const envp
 	} else {
 		env[n++] = put(buf, &at, "LD_PRELOAD=", cfg->lib, NULL);
 	}
-	env[n++] = put(buf, &at, "MEMTIDE_PARENT_OUTPUT=", cfg->output, NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_ROOT_OUTPUT=", cfg->root, NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_SESSION=", cfg->session, NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_PYDIR=", cfg->pydir, NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_NATIVE=",
@@ -134,6 +143,7 @@ static char *const *child_env(const struct mt_exec_config *cfg, char *const envp
 	env[n++] = put(buf, &at, "MEMTIDE_FOLLOW_EXEC=", cfg->follow, NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_TRACE_PYTHON=", cfg->trace_python ? "1" : "0", NULL);
 	env[n++] = put(buf, &at, "MEMTIDE_AGGREGATE=", mt_agg_on ? "1" : "0", NULL);
+	env[n++] = put(buf, &at, "MEMTIDE_SAMPLE_RATE=", r, NULL);
 	env[n] = NULL;
 	return env;
 }
@@ -245,6 +255,117 @@ static int hook_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
+/*
+ * system() and popen() start the shell with posix_spawn inside glibc,
+ * with the process's environ, where no hook sees it.  With --follow-exec
+ * they run with an environ that tracks the shell too, swapped in for the
+ * length of the calls (counted: calls may overlap in threads) and put
+ * back unless the program changed it meanwhile.  Another thread reading
+ * the environment then sees memtide's variables too, so a copy is never
+ * unmapped; it is kept for the next call while environ is the same.
+ */
+static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **swapped_from, **swapped_to;	/* environ: the program's, ours */
+static int swap_users;
+
+/* An environ tracking what it starts, for the current one: cached. */
+static char **tracking_environ(const struct mt_exec_config *cfg)
+{
+	static char **from, **made;
+	static uint64_t from_sum;
+	uint64_t sum = 1469598103934665603ull;	/* FNV-1a of the entries */
+	size_t n, len, size;
+	char **env;
+
+	for (size_t i = 0; environ[i]; i++)
+		for (const char *c = environ[i]; ; c++) {
+			sum = (sum ^ (unsigned char)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	if (made && from == environ && from_sum == sum)
+		return made;
+	n = env_count(environ) + NOURS + 1;
+	len = env_bytes(cfg, environ);
+	for (size_t i = 0; environ[i]; i++)
+		len += strlen(environ[i]) + 1;
+	size = n * sizeof(char *) + len;
+	env = mt_raw_alloc(size);
+	if (!env)
+		return NULL;
+	/* the program's strings are copied: it may free them meanwhile */
+	char *strings = (char *)(env + n), *at = strings + env_bytes(cfg, environ);
+	char *copy[n];
+
+	n = 0;
+	for (size_t i = 0; environ[i]; i++, n++) {
+		copy[n] = at;
+		at = stpcpy(at, environ[i]) + 1;
+	}
+	copy[n] = NULL;
+	child_env(cfg, copy, env, strings);
+	from = environ;
+	from_sum = sum;
+	made = env;
+	return env;
+}
+
+static void swap_in(const struct mt_exec_config *cfg)
+{
+	pthread_mutex_lock(&swap_lock);
+	if (!swap_users) {
+		char **env = tracking_environ(cfg);
+
+		if (env) {
+			swapped_from = environ;
+			swapped_to = environ = env;
+			swap_users = 1;
+		}
+	} else {
+		swap_users++;
+	}
+	pthread_mutex_unlock(&swap_lock);
+}
+
+static void swap_out(void)
+{
+	pthread_mutex_lock(&swap_lock);
+	if (swap_users && !--swap_users && environ == swapped_to)
+		environ = swapped_from;
+	pthread_mutex_unlock(&swap_lock);
+}
+
+static int hook_system(const char *cmd)
+{
+	const struct mt_exec_config *cfg = cmd ? follows(environ) : NULL;
+	int err, rc;
+
+	if (!cfg)
+		return REAL(system)(cmd);
+	swap_in(cfg);
+	rc = REAL(system)(cmd);
+	err = errno;
+	swap_out();
+	errno = err;
+	return rc;
+}
+
+static FILE *hook_popen(const char *cmd, const char *mode)
+{
+	const struct mt_exec_config *cfg = follows(environ);
+	FILE *f;
+	int err;
+
+	if (!cfg)
+		return REAL(popen)(cmd, mode);
+	swap_in(cfg);
+	f = REAL(popen)(cmd, mode);
+	err = errno;
+	swap_out();
+	errno = err;
+	return f;
+}
+
 /* execl, execle, execlp: their arguments into an argv on the stack. */
 #define COLLECT(arg, ap, argv)						\
 	size_t n_ = 1;							\
@@ -294,6 +415,8 @@ ALIAS(int, fexecve, (int, char *const[], char *const[]));
 ALIAS(int, execl, (const char *, const char *, ...));
 ALIAS(int, execlp, (const char *, const char *, ...));
 ALIAS(int, execle, (const char *, const char *, ...));
+ALIAS(int, system, (const char *));
+ALIAS(FILE *, popen, (const char *, const char *));
 ALIAS(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *,
 			 const posix_spawnattr_t *, char *const[], char *const[]));
 ALIAS(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,

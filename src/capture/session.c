@@ -46,6 +46,7 @@ static struct {
 	uint64_t sample_rate;	/* --sample-rate, 0: every allocation */
 	uint64_t next_sample_rate;	/* memtide_tracker_sample(): for the next start */
 	char output[4096];
+	char root[4096];	/* the run's first capture: children are named after it */
 	char session[64];	/* MEMTIDE_SESSION: shared by the run's captures */
 	int session_written;	/* the meta log holds a session key */
 	struct mt_exec_config exec;	/* --follow-exec: what exec'd programs get */
@@ -149,7 +150,7 @@ static void restore_environment(void)
 	unsetenv("MEMTIDE_STATUS_FD");
 	unsetenv("MEMTIDE_SESSION");
 	unsetenv("MEMTIDE_FOLLOW_EXEC");
-	unsetenv("MEMTIDE_PARENT_OUTPUT");
+	unsetenv("MEMTIDE_ROOT_OUTPUT");
 	unsetenv("MEMTIDE_SAMPLE_RATE");
 	unsetenv("MEMTIDE_AGGREGATE");
 }
@@ -175,7 +176,8 @@ static void keep_exec_config(void)
 	v = getenv("MEMTIDE_TRACE_PYTHON");
 	g.exec.trace_python = v && !strcmp(v, "1");
 	g.exec.session = g.session;
-	g.exec.output = g.output;
+	g.exec.root = g.root;
+	g.exec.sample_rate = g.sample_rate;
 }
 
 const struct mt_exec_config *mt_exec_config(void)
@@ -245,14 +247,24 @@ static void fork_parent(void)
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
-static void child_output(char *out, size_t cap, const char *parent, pid_t pid)
+/*
+ * The capture of a process that the run's first one (root, "NAME.tide")
+ * started: "NAME.PID.tide", whatever generation it is.  A pid that has
+ * had a capture already (an exec'd image, a reused pid) gets
+ * "NAME.PID.2.tide", then 3...  Sequential (a pid is one process at a
+ * time), so checking for the file is enough; no allocation (fork child).
+ */
+static void child_output(char *out, size_t cap, const char *root, pid_t pid)
 {
-	const char *slash = strrchr(parent, '/');
-	const char *dot = strrchr(slash ? slash + 1 : parent, '.');
-	int stem = dot && dot != (slash ? slash + 1 : parent) ? (int)(dot - parent)
-							      : (int)strlen(parent);
+	const char *slash = strrchr(root, '/');
+	const char *base = slash ? slash + 1 : root;
+	const char *dot = strrchr(base, '.');
+	int stem = dot && dot != base ? (int)(dot - root) : (int)strlen(root);
+	const char *ext = root + stem;
 
-	snprintf(out, cap, "%.*s.%d%s", stem, parent, (int)pid, dot && stem != (int)strlen(parent) ? dot : "");
+	snprintf(out, cap, "%.*s.%d%s", stem, root, (int)pid, ext);
+	for (int k = 2; k < 10000 && access(out, F_OK) == 0; k++)
+		snprintf(out, cap, "%.*s.%d.%d%s", stem, root, (int)pid, k, ext);
 }
 
 static void fork_child(void)
@@ -268,12 +280,9 @@ static void fork_child(void)
 	}
 	mt_threads_after_fork_child();
 	mt_sample_after_fork_child();
-	char parent[sizeof(g.output)];
-
-	memcpy(parent, g.output, sizeof(parent));
 	mt_meta_kv_num("ppid", (unsigned long long)g.pid);
 	g.pid = getpid();
-	child_output(g.output, sizeof(g.output), parent, g.pid);
+	child_output(g.output, sizeof(g.output), g.root, g.pid);
 	mt_meta_kv_num("pid", (unsigned long long)g.pid);
 	start_time();	/* the child's times count from here */
 	mt_writer_after_fork_child(g.output);
@@ -286,11 +295,16 @@ static void fork_child(void)
  * events wait in their threads' blocks until session_open() starts the
  * writer.  -1 on failure.
  */
-static int session_setup(const char *output, int native, int follow_fork, uint64_t sample_rate)
+static int session_setup(const char *output, const char *root, int native, int follow_fork,
+			 uint64_t sample_rate)
 {
 	static int once;
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
+	if (!root)
+		root = output;
+	if (root != g.root)
+		snprintf(g.root, sizeof(g.root), "%s", root);
 	g.native = native;
 	g.follow_fork = follow_fork;
 	g.pid = getpid();
@@ -360,17 +374,19 @@ void mt_tracker_early(void)
 {
 	static atomic_int claimed;
 	static char derived[sizeof(g.output)];
-	const char *out, *v;
+	const char *out, *root, *v;
 	int native, follow;
 
 	if (atomic_exchange(&claimed, 1))
 		return;		/* another thread is at it: its events start later */
 	mt_in_hook++;
 	out = getenv("MEMTIDE_OUTPUT");
-	v = getenv("MEMTIDE_PARENT_OUTPUT");
-	if (v && *v) {	/* started by a tracked program (--follow-exec) */
-		child_output(derived, sizeof(derived), v, getpid());
+	root = getenv("MEMTIDE_ROOT_OUTPUT");
+	if (root && *root) {	/* started by a tracked program (--follow-exec) */
+		child_output(derived, sizeof(derived), root, getpid());
 		out = derived;
+	} else {
+		root = NULL;
 	}
 	if (out && *out) {
 		v = getenv("MEMTIDE_SESSION");
@@ -381,7 +397,7 @@ void mt_tracker_early(void)
 		follow = v && !strcmp(v, "1");
 		mt_agg_from_env();
 		v = getenv("MEMTIDE_SAMPLE_RATE");
-		if (session_setup(out, native, follow, v ? strtoull(v, NULL, 10) : 0) == 0)
+		if (session_setup(out, root, native, follow, v ? strtoull(v, NULL, 10) : 0) == 0)
 			atomic_store(&mt_active, 1);
 	}
 	atomic_store(&mt_started, 1);
@@ -433,7 +449,7 @@ int mt_tracker_start(const char *path, int native, int follow_fork, int attached
 	mt_in_hook++;
 	errno = 0;
 	snprintf(g.session, sizeof(g.session), "%s", session ? session : "");
-	rc = session_setup(path, native, follow_fork, attached ? 0 : g.next_sample_rate);
+	rc = session_setup(path, NULL, native, follow_fork, attached ? 0 : g.next_sample_rate);
 	g.next_sample_rate = 0;
 	g.attached = attached;
 	if (rc == 0)

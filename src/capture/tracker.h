@@ -139,7 +139,8 @@ struct mt_exec_config {
 	char pydir[4096];	/* MEMTIDE_PYDIR */
 	char follow[8];		/* "auto" (native stacks unless Python) or "native" */
 	int follow_fork, trace_python;
-	const char *session, *output;	/* this process's, as they are now */
+	uint64_t sample_rate;	/* --sample-rate, 0: every allocation */
+	const char *session, *root;	/* the run's session id and first capture */
 };
 const struct mt_exec_config *mt_exec_config(void);	/* NULL: not following */
 

@@ -123,6 +123,68 @@ def test_native_exec_in_place(mt, build):
         [(str(path), 0), (str(child_capture(mt, pid)), 1)]
 
 
+@pytest.mark.parametrize("how", ["system", "popen"])
+def test_native_system_and_popen_children(mt, build, how):
+    """glibc starts the shell of system() and popen() where no exec hook
+    sees it: the shell and what it execs are tracked all the same, named
+    out.PID.tide then out.PID.2.tide (same pid), and the program's own
+    environment holds none of memtide's variables afterwards."""
+    src = build.source("spawner")
+    d, lines = c_defines(src), site_lines(src)
+    res, path = mt.capture(build.program("spawner"), how, options=["--follow-exec"],
+                           env=clean_env())
+    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+) env 0\n", res.stdout)
+    assert m, str(res)
+    leaf, parent = int(m.group(1)), int(m.group(2))
+    files = sorted(p.name for p in mt.cwd.glob("*.tide"))
+    assert files == sorted(["out.tide", f"out.{leaf}.tide", f"out.{leaf}.2.tide"]), files
+    shell = mt.stats_json(mt.cwd / f"out.{leaf}.tide")
+    assert shell["ended_by"].startswith("exec ") and shell["ppid"] == parent
+    child = mt.stats_json(mt.cwd / f"out.{leaf}.2.tide")
+    assert child["pid"] == leaf and child["truncated"] is False
+    assert_site(child, "leaf_alloc", src, lines["leaf_alloc"],
+                d["LEAF_N"], d["LEAF_N"] * d["LEAF_SIZE"])
+    tree = tree_json(mt, mt.cwd)
+    check_tree(tree, parent)
+    assert [p["depth"] for p in tree["processes"]] == [0, 1, 2]
+
+
+def test_python_os_system_child(mt, tmp_path):
+    """os.system() calls libc's system(): its Python child is tracked with
+    its Python stack."""
+    script = write(tmp_path, "sys_parent.py", """\
+        import os, sys
+        child = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sys_child.py")
+        rc = os.system(f"exec {sys.executable} {child}")
+        print("parent", os.getpid(), rc, sum(k.startswith("MEMTIDE_") for k in os.environ))
+        """)
+    child_script = write(tmp_path, "sys_child.py", """\
+        import os
+        def grow():
+            out = []
+            for _ in range(40):
+                out.append(bytearray(100_000))  # @site:grow
+            return out
+        keep = grow()
+        print("child", os.getpid(), flush=True)
+        """)
+    res, path = mt.capture(script, options=["--follow-exec"], env=clean_env())
+    m = re.fullmatch(rb"child (\d+)\nparent (\d+) 0 0\n", res.stdout)
+    assert m, str(res)
+    leaf = int(m.group(1))
+    child = mt.stats_json(mt.cwd / f"out.{leaf}.2.tide")
+    assert_site(child, "grow", child_script, site_lines(child_script)["grow"], 40, 40 * 100_001)
+
+
+def test_exec_child_samples_as_its_parent(mt, build):
+    """--sample-rate reaches the programs --follow-exec tracks."""
+    res, path = mt.capture(build.program("spawner"), "spawn",
+                           options=["--follow-exec", "--sample-rate", "4KiB"], env=clean_env())
+    leaf = int(re.match(rb"leaf (\d+) ", res.stdout).group(1))
+    assert mt.stats_json(path)["sample_rate"] == 4096
+    assert mt.stats_json(child_capture(mt, leaf))["sample_rate"] == 4096
+
+
 def test_without_follow_exec_children_are_not_tracked(mt, build):
     res, path = mt.capture(build.program("spawner"), "fork", env=clean_env())
     assert re.match(rb"leaf \d+ preload - memtide 0\n", res.stdout), str(res)
@@ -252,7 +314,7 @@ def test_multiprocessing_start_methods(mt, python, tmp_path, method):
     for i, pid in enumerate(workers):
         # Python 3.9's subprocess forks (later ones vfork): with
         # --follow-fork, the forked child before its exec has a capture too
-        found = sorted(mt.cwd.glob(f"out*.{pid}.tide"), key=lambda p: len(p.name))
+        found = sorted(mt.cwd.glob(f"out.{pid}*.tide"), key=lambda p: len(p.name))
         assert 1 <= len(found) <= 2, (pid, sorted(os.listdir(mt.cwd)))
         if len(found) == 2:
             assert mt.stats_json(found[0])["ended_by"].startswith("exec ")

@@ -1,9 +1,11 @@
 /*
- * spawner.c - starts itself again as "leaf" in one of three ways: "fork"
- * (fork, then execv in the child), "spawn" (posix_spawn) or "self" (execv
- * in place, same pid).  The leaf allocates LEAF_N blocks, says its pid and
- * whether its environment holds memtide's variables, and exits; the
- * starting process allocates PARENT_N blocks and waits for it.
+ * spawner.c - starts itself again as "leaf" in one of five ways: "fork"
+ * (fork, then execv in the child), "spawn" (posix_spawn), "self" (execv
+ * in place, same pid), "system" or "popen" (through /bin/sh, which execs
+ * it).  The leaf allocates LEAF_N blocks, says its pid and whether its
+ * environment holds memtide's variables, and exits; the starting process
+ * allocates PARENT_N blocks, waits for it, and says its pid and how many
+ * of memtide's variables its own environment holds.
  */
 #include <spawn.h>
 #include <stdio.h>
@@ -59,6 +61,28 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "self")) {
 		execv("/proc/self/exe", leaf_argv);
 		return 1;
+	}
+	if (!strcmp(argv[1], "system") || !strcmp(argv[1], "popen")) {
+		char cmd[4200], line[256];
+		FILE *f;
+
+		snprintf(cmd, sizeof(cmd), "exec '%s' leaf", argv[0]);
+		if (!strcmp(argv[1], "system")) {
+			st = system(cmd);
+		} else {
+			if (!(f = popen(cmd, "r")))
+				return 1;
+			while (fgets(line, sizeof(line), f))
+				fputs(line, stdout);
+			st = pclose(f);
+		}
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			return 1;
+		pid = 0;
+		for (char **e = environ; *e; e++)
+			pid += !strncmp(*e, "MEMTIDE_", 8) || !strncmp(*e, "LD_PRELOAD=", 11);
+		printf("parent %d env %d\n", (int)getpid(), (int)pid);
+		return 0;
 	}
 	if (!strcmp(argv[1], "spawn")) {
 		if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, leaf_argv, environ))
