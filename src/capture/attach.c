@@ -43,11 +43,12 @@ static int other_copy(struct dl_phdr_info *info, size_t size, void *arg)
 
 /*
  * Starts tracking into path (absolute), with native stacks when native or
- * when the process is not Python; pydir holds the Python helpers.
+ * when the process is not Python, sampling every sample_rate bytes unless
+ * 0; pydir holds the Python helpers.
  * Returns 0, or -1 with a one-line reason in err.
  */
 EXPORT int memtide_attach_start(const char *path, int native, const char *pydir,
-				char *err, size_t errlen)
+				uint64_t sample_rate, char *err, size_t errlen)
 {
 	int other = 0;
 
@@ -74,7 +75,7 @@ EXPORT int memtide_attach_start(const char *path, int native, const char *pydir,
 		return -1;
 	/* threading is not patched in a program that did not ask for memtide */
 	mt_pynames_done = 1;
-	if (mt_tracker_start(path, native || !mt_py, 0, 1, NULL, err, errlen) < 0)
+	if (mt_tracker_start(path, native || !mt_py, 0, 1, sample_rate, NULL, err, errlen) < 0)
 		return -1;
 	attached = 1;
 	return 0;

@@ -442,15 +442,14 @@ int mt_tracker_init(void)
  * or -1 with a reason.
  */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
-		     const char *session, char *err, size_t errlen)
+		     uint64_t sample_rate, const char *session, char *err, size_t errlen)
 {
 	int rc;
 
 	mt_in_hook++;
 	errno = 0;
 	snprintf(g.session, sizeof(g.session), "%s", session ? session : "");
-	rc = session_setup(path, NULL, native, follow_fork, attached ? 0 : g.next_sample_rate);
-	g.next_sample_rate = 0;
+	rc = session_setup(path, NULL, native, follow_fork, sample_rate);
 	g.attached = attached;
 	if (rc == 0)
 		rc = session_open();
@@ -470,13 +469,17 @@ __attribute__((visibility("default")))
 int memtide_tracker_start(const char *path, int native, int follow_fork, const char *session,
 			  const void *pyhelper, char *err, size_t errlen)
 {
+	uint64_t rate;
+
 	mt_resolve();
 	if (atomic_load(&mt_active)) {
 		snprintf(err, errlen, "a memtide tracker is already running in this process");
 		return -1;
 	}
 	mt_py = pyhelper;
-	return mt_tracker_start(path, native, follow_fork, 0, session, err, errlen);
+	rate = g.next_sample_rate;
+	g.next_sample_rate = 0;
+	return mt_tracker_start(path, native, follow_fork, 0, rate, session, err, errlen);
 }
 
 /* The next memtide_tracker_start() samples every rate bytes (sample.c). */

@@ -120,10 +120,11 @@ extern atomic_int mt_started;	/* the environment was read */
 void mt_tracker_early(void);	/* from the first hook: start recording */
 int mt_tracker_init(void);
 void mt_tracker_shutdown(void);
-/* A session started in-process (Tracker, attach), its captures marked with
- * session (NULL: none); 0, or -1 and err says why. */
+/* A session started in-process (Tracker, attach), sampling every
+ * sample_rate bytes (0: none), its captures marked with session (NULL:
+ * none); 0, or -1 and err says why. */
 int mt_tracker_start(const char *path, int native, int follow_fork, int attached,
-		     const char *session, char *err, size_t errlen);
+		     uint64_t sample_rate, const char *session, char *err, size_t errlen);
 /* The helper for this process's Python from dir; 0 when there is no Python. */
 int mt_load_python_helper(const char *dir, char *err, size_t errlen);
 int mt_tracker_owner(void);	/* this process's capture is live */

@@ -51,6 +51,9 @@ static const char usage_text[] =
 	"  -q, --quiet         say nothing when all went well\n"
 	"      --native        record native (C/C++) frames of Python programs too;\n"
 	"                      native programs always get them\n"
+	"      --sample-rate BYTES\n"
+	"                      record a sample of the heap blocks, one per BYTES\n"
+	"                      allocated on average (e.g. 512KiB), as `run` does\n"
 	"      --duration S    record for S seconds (e.g. 2.5), then detach; Ctrl-C\n"
 	"                      detaches sooner\n"
 	"      --live          watch its memory in this terminal; quitting the view\n"
@@ -69,17 +72,19 @@ struct attach_opts {
 	const char *output, *live_host;
 	int force, quiet, native, live, live_remote, live_port;	/* live_port 0: any */
 	double duration;	/* seconds; 0: until detach */
+	uint64_t sample_rate;	/* 0: every allocation */
 };
 
 static int parse(int argc, char **argv, struct attach_opts *o, pid_t *pid)
 {
-	enum { NATIVE = 0x100, DURATION, LIVE, LIVE_REMOTE, LIVE_PORT, LIVE_HOST_OPT };
+	enum { NATIVE = 0x100, DURATION, LIVE, LIVE_REMOTE, LIVE_PORT, LIVE_HOST_OPT, SAMPLE_RATE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "native", no_argument, NULL, NATIVE },
 		{ "duration", required_argument, NULL, DURATION },
+		{ "sample-rate", required_argument, NULL, SAMPLE_RATE },
 		{ "live", no_argument, NULL, LIVE },
 		{ "live-remote", no_argument, NULL, LIVE_REMOTE },
 		{ "live-port", required_argument, NULL, LIVE_PORT },
@@ -116,6 +121,12 @@ static int parse(int argc, char **argv, struct attach_opts *o, pid_t *pid)
 			    o->duration > 1e9)
 				return mt_usage_error("attach", "--duration takes a number of "
 						      "seconds above 0, not '%s'", optarg);
+			break;
+		case SAMPLE_RATE:
+			if (mt_parse_size(optarg, &o->sample_rate) < 0 || !o->sample_rate ||
+			    o->sample_rate > (1ull << 30))
+				return mt_usage_error("attach", "--sample-rate takes a size from 1 "
+						      "byte to 1 GiB (e.g. 512KiB), not '%s'", optarg);
 			break;
 		case LIVE:
 			o->live = 1;
@@ -341,7 +352,7 @@ int cmd_attach(int argc, char **argv)
 
 	started = mt_proc_start_ticks(pid);
 	in = (struct mt_inject){ .pid = pid, .attach = 1, .lib = lib, .output = out,
-				 .pydir = pydir, .native = o.native };
+				 .pydir = pydir, .native = o.native, .sample_rate = o.sample_rate };
 	r = mt_inject_run(&in);
 	if (r == MT_INJECT_ALREADY)
 		return mt_error("cannot attach: process %d is already being profiled by %s",

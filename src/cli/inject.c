@@ -245,7 +245,8 @@ static const char script[] =
 	"        return say('error', '%s is not a memtide tracker library' % E['MEMTIDE_GDB_LIB'])\n"
 	"    err = c.buffer(2048)\n"
 	"    out, pydir = c.string(E['MEMTIDE_GDB_OUTPUT']), c.string(E['MEMTIDE_GDB_PYDIR'])\n"
-	"    if c.call(fn, out, int(E['MEMTIDE_GDB_NATIVE']), pydir, err, 2048) & 0xffffffff:\n"
+	"    rate = int(E['MEMTIDE_GDB_SAMPLE_RATE'])\n"
+	"    if c.call(fn, out, int(E['MEMTIDE_GDB_NATIVE']), pydir, rate, err, 2048) & 0xffffffff:\n"
 	"        return say('error', c.read(err))\n"
 	"    say('ok')\n"
 	"\n"
@@ -419,7 +420,7 @@ int mt_inject_check(pid_t pid, char *msg, size_t cap)
 /* Runs gdb once; its whole output (stdout and stderr) into *out. */
 static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 {
-	char gdb[PATH_MAX], pid[16], native[4], wait[16];
+	char gdb[PATH_MAX], pid[16], native[4], wait[16], rate[24];
 	int fds[2], status;
 	size_t cap = 65536;
 	time_t deadline = time(NULL) + GDB_TIMEOUT_S;
@@ -431,6 +432,7 @@ static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 		return -1;
 	snprintf(pid, sizeof(pid), "%d", (int)in->pid);
 	snprintf(native, sizeof(native), "%d", in->native);
+	snprintf(rate, sizeof(rate), "%llu", in->sample_rate);
 	snprintf(wait, sizeof(wait), "%d", WAIT_S);
 	fflush(NULL);
 	child = fork();
@@ -447,6 +449,7 @@ static int run_gdb(const struct mt_inject *in, char **out, size_t *len)
 		setenv("MEMTIDE_GDB_OUTPUT", in->output ? in->output : "", 1);
 		setenv("MEMTIDE_GDB_PYDIR", in->pydir ? in->pydir : "", 1);
 		setenv("MEMTIDE_GDB_NATIVE", native, 1);
+		setenv("MEMTIDE_GDB_SAMPLE_RATE", rate, 1);
 		setenv("MEMTIDE_GDB_WAIT", wait, 1);
 		setenv("MEMTIDE_GDB_SCRIPT", script, 1);
 		setpgid(0, 0);	/* the terminal's Ctrl-C is memtide's to handle */

@@ -23,6 +23,7 @@ struct mt_inject {
 	const char *output;	/* attach: the capture file (absolute) */
 	const char *pydir;	/* attach: where the Python helpers are */
 	int native;		/* attach: native stacks for Python too */
+	unsigned long long sample_rate;	/* attach: --sample-rate, 0: none */
 	char message[2048];
 };
 

@@ -262,6 +262,36 @@ def test_duration_detaches_by_itself(mt, build, targets, tmp_path):
     assert s["truncated"] is False
 
 
+def test_attach_samples(mt, build, targets, tmp_path):
+    """--sample-rate: the capture is sampled; blocks far above the rate are
+    recorded with a weight of 1, so the figures are still exact."""
+    exe = waiter(build)
+    src = build.source("attach_wait")
+    d, lines = c_defines(src), site_lines(src)
+    t = targets([exe], tmp_path)
+    path = tmp_path / "sampled.tide"
+    res = mt.run("attach", "-q", "--sample-rate", "1KiB", "-o", path, t.pid)
+    assert res.returncode == 0, str(res)
+    t.send("alloc")
+    t.send("old")
+    res = mt.run("detach", "-q", t.pid)
+    assert res.returncode == 0, str(res)
+    rc, _, _ = t.finish()
+    assert rc == 0
+    s = mt.stats_json(path)
+    assert s["sample_rate"] == 1024 and s["attached"] is True
+    assert s["total_bytes"] == d["A_BYTES"] + d["B_COUNT"] * d["B_BYTES"], describe(s)
+    assert_site(s, "make_b", src, lines["b"], d["B_COUNT"], d["B_COUNT"] * d["B_BYTES"])
+    assert "Note: sampled every ~1 KiB: figures are estimates." in mt.stats(path).out
+
+
+def test_attach_sample_rate_must_be_a_size(mt):
+    res = mt.run("attach", "--sample-rate", "0", "1")
+    assert res.returncode == 2 and res.out == ""
+    assert res.err == ("memtide attach: --sample-rate takes a size from 1 byte to 1 GiB "
+                       "(e.g. 512KiB), not '0' (see 'memtide attach --help')\n"), str(res)
+
+
 def test_program_end_ends_the_capture(mt, build, targets, tmp_path):
     """Without detach, the program's exit writes the capture to its END."""
     exe = waiter(build)
