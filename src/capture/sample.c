@@ -15,20 +15,24 @@
  * thread-local counter; the draw (a per-thread PRNG and a logarithm
  * computed here, without libm) runs once per recorded block.
  *
- * Frees: only a free of a recorded block may reach the capture.  A
- * counting filter of 2^16 one-byte buckets, indexed by the address, holds
- * the number of recorded blocks in each bucket that the writer still
- * holds as live: a hook that records a block adds one, the writer takes
- * one away when it meets the block's free (writer.c), and a free whose
- * bucket holds zero is not recorded.  A bucket that reaches 255 stays
- * there.  A bucket is thus never below the blocks live in it, so no free
- * of a recorded block is lost; a free that shares a bucket with a
- * recorded block is recorded and then dropped by the writer, which does
- * not know its address (one in a hundred frees for a heap of 600 blocks
- * recorded, 300 MiB at 512 KiB).  The filter is read by every free: at
- * 64 KiB it stays in the core's cache, where 2^20 two-byte buckets (2 MiB)
- * made the load a cache miss, 5% of native_churn's time under sampling
- * (perf; 1.9% at 2^17 one-byte buckets, under 1% at 2^16).
+ * Frees: only a free of a recorded block may reach the capture.  The
+ * hooks keep the addresses of the recorded blocks still live in a set
+ * (open addressing, 2^14 slots, at most 16 probes, lock-free), and a
+ * counting filter of 2^16 one-byte buckets, indexed by the address, in
+ * front of it: the number of the set's blocks in each bucket.  A free
+ * whose bucket holds zero goes straight to the allocator, without a
+ * look at the set; one whose address the set holds is taken out of it
+ * (and its bucket) and recorded, in the hook, so the bucket is clear
+ * again for the blocks the allocator puts at that address next.  (The
+ * writer used to clear it when it met the free, 10 ms or more later: in
+ * the meantime every free at the reused address was recorded and then
+ * dropped, 20% of the hooks' time on a malloc/free loop.)  A block the
+ * set has no room for makes its bucket 255, for good: every free in it
+ * is recorded, and the writer drops those it does not know.  The filter
+ * is read by every free: at 64 KiB it stays in the core's cache, where
+ * 2^20 two-byte buckets (2 MiB) made the load a cache miss, 5% of
+ * native_churn's time under sampling (perf; 1.9% at 2^17 one-byte
+ * buckets, under 1% at 2^16).
  * Mappings (mmap, munmap, mremap) are always recorded.
  */
 
@@ -40,7 +44,7 @@
 #include "tracker.h"
 
 uint64_t mt_sample_rate;
-_Atomic uint8_t *mt_sample_filter;
+_Atomic uint8_t mt_sample_filter[MT_SAMPLE_BUCKETS];	/* zero pages until used */
 __thread int64_t mt_sample_left MT_TLS;
 
 static __thread uint64_t rng MT_TLS;	/* 0: the thread draws its seed first */
@@ -125,28 +129,79 @@ int mt_sample_hit(size_t size)
 	return 1;
 }
 
+#define SET_SLOTS (1u << 14)
+#define SET_PROBES 16
+#define GONE ((uintptr_t)1)	/* a slot whose block was freed */
+#define STICKY 255		/* a bucket whose frees are all recorded */
+
+static _Atomic uintptr_t *set;	/* the recorded blocks that are live */
+
+static size_t set_slot(uintptr_t addr)
+{
+	return (size_t)(mix(addr) & (SET_SLOTS - 1));
+}
+
+static int set_add(uintptr_t addr)
+{
+	size_t i = set_slot(addr);
+
+	for (int k = 0; k < SET_PROBES; k++, i = (i + 1) & (SET_SLOTS - 1)) {
+		uintptr_t v = atomic_load_explicit(&set[i], memory_order_relaxed);
+
+		while (v <= GONE)
+			if (atomic_compare_exchange_weak_explicit(&set[i], &v, addr,
+					memory_order_release, memory_order_relaxed))
+				return 1;
+	}
+	return 0;
+}
+
+/* Takes addr out of the set; 0 when it was not there.  A block is in the
+ * set before any thread can free it, so an empty slot ends the search. */
+static int set_take(uintptr_t addr)
+{
+	size_t i = set_slot(addr);
+
+	for (int k = 0; k < SET_PROBES; k++, i = (i + 1) & (SET_SLOTS - 1)) {
+		uintptr_t v = atomic_load_explicit(&set[i], memory_order_acquire);
+
+		if (!v)
+			return 0;
+		if (v == addr)
+			return atomic_compare_exchange_strong_explicit(&set[i], &v, GONE,
+					memory_order_relaxed, memory_order_relaxed);
+	}
+	return 0;
+}
+
+/* A recorded block: its free will be. */
 void mt_sample_note(const void *addr)
 {
 	_Atomic uint8_t *b = &mt_sample_filter[mt_sample_bucket((uintptr_t)addr)];
 	uint8_t v = atomic_load_explicit(b, memory_order_relaxed);
 
-	while (v < 255 && !atomic_compare_exchange_weak_explicit(b, &v, v + 1,
-			memory_order_relaxed, memory_order_relaxed))
+	if (!set_add((uintptr_t)addr)) {
+		atomic_store_explicit(b, STICKY, memory_order_relaxed);
+		return;
+	}
+	while (v < STICKY && !atomic_compare_exchange_weak_explicit(b, &v,
+			v + 1 < STICKY ? v + 1 : STICKY, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
-void mt_sample_forget(uint64_t addr)
+/* The free of addr, whose bucket is not empty: whether it is recorded. */
+int mt_sample_release(const void *addr)
 {
-	_Atomic uint8_t *b;
+	_Atomic uint8_t *b = &mt_sample_filter[mt_sample_bucket((uintptr_t)addr)];
 	uint8_t v;
 
-	if (!mt_sample_rate)
-		return;
-	b = &mt_sample_filter[mt_sample_bucket(addr)];
+	if (!set_take((uintptr_t)addr))
+		return atomic_load_explicit(b, memory_order_relaxed) == STICKY;
 	v = atomic_load_explicit(b, memory_order_relaxed);
-	while (v && v < 255 && !atomic_compare_exchange_weak_explicit(b, &v, v - 1,
+	while (v && v < STICKY && !atomic_compare_exchange_weak_explicit(b, &v, v - 1,
 			memory_order_relaxed, memory_order_relaxed))
-		;	/* 255: saturated, kept */
+		;
+	return 1;
 }
 
 /*
@@ -155,18 +210,13 @@ void mt_sample_forget(uint64_t addr)
  */
 int mt_sample_setup(uint64_t rate, const char *seed_text)
 {
-	size_t n = MT_SAMPLE_BUCKETS * sizeof(*mt_sample_filter);
-
 	mt_sample_rate = 0;
 	if (!rate)
 		return 0;
-	if (!mt_sample_filter) {
-		mt_sample_filter = mt_raw_alloc(n);
-		if (!mt_sample_filter)
-			return -1;
-	} else {
-		memset((void *)mt_sample_filter, 0, n);
-	}
+	if (!set && !(set = mt_raw_alloc(SET_SLOTS * sizeof(*set))))
+		return -1;
+	memset((void *)set, 0, SET_SLOTS * sizeof(*set));
+	memset((void *)mt_sample_filter, 0, sizeof(mt_sample_filter));
 	seed = seed_text && *seed_text ? mix(strtoull(seed_text, NULL, 0) + 1) : 0;
 	atomic_store(&seeded, 0);
 	rng = 0;		/* the calling thread starts again from the seed */

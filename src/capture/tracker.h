@@ -233,11 +233,11 @@ void mt_signals_report(void (*kv)(const char *key, unsigned long long v));
  */
 #define MT_SAMPLE_BUCKETS (1u << 16)	/* of the filter of recorded blocks' frees */
 extern uint64_t mt_sample_rate;
-extern _Atomic uint8_t *mt_sample_filter;
+extern _Atomic uint8_t mt_sample_filter[MT_SAMPLE_BUCKETS];
 extern __thread int64_t mt_sample_left MT_TLS;	/* bytes to the next sample */
 int mt_sample_hit(size_t size);
 void mt_sample_note(const void *addr);	/* a recorded block: its free will be */
-void mt_sample_forget(uint64_t addr);	/* writer: a recorded block's free */
+int mt_sample_release(const void *addr);	/* its free: 1 when recorded */
 int mt_sample_setup(uint64_t rate, const char *seed_text);
 void mt_sample_after_fork_child(void);
 
@@ -256,12 +256,19 @@ static inline size_t mt_sample_bucket(uint64_t addr)
 	return (size_t)(addr >> 4) & (MT_SAMPLE_BUCKETS - 1);
 }
 
-/* Whether the free of the block at addr is to be recorded. */
+/* Recorded blocks live in addr's bucket (at least). */
+static inline unsigned mt_sample_filter_at(const void *addr)
+{
+	return atomic_load_explicit(&mt_sample_filter[mt_sample_bucket((uintptr_t)addr)],
+				    memory_order_relaxed);
+}
+
+/* Whether the free of the block at addr is to be recorded (called once
+ * per free: a recorded block leaves the set of live ones). */
 static inline int mt_sample_free(const void *addr)
 {
 	return MT_LIKELY(!mt_sample_rate) ||
-	       atomic_load_explicit(&mt_sample_filter[mt_sample_bucket((uintptr_t)addr)],
-				    memory_order_relaxed) != 0;
+	       (mt_sample_filter_at(addr) && mt_sample_release(addr));
 }
 
 /* unwind.c */

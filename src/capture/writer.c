@@ -554,7 +554,6 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 
 		if (!s || !s->addr)
 			return;		/* allocated before tracking began, or not sampled */
-		mt_sample_forget(e->addr);
 		slot = s->slot;
 		sm_erase(&w.map, s);
 		sm_release(&w.map, slot);

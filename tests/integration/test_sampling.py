@@ -349,5 +349,7 @@ def test_sampled_fixture_reads_the_same(mt):
     assert (s["total_bytes"], s["total_allocations"]) == (1110225564, 992008)
     assert s["peak_bytes"] == 1110225564
     assert (s["leaked_bytes"], s["leaked_allocations"]) == (100995132, 99)
-    assert [(r["function"], r["bytes"], r["count"]) for r in s["top_by_size"]] == \
-        [("big_blocks", 1011125682, 1017), ("small_blocks", 99099882, 990991)]
+    # by figures only: the program it was made of (/tmp/smp/sample_sites) is
+    # not on the machine that runs the tests, so its functions have no names
+    assert [(r["bytes"], r["count"]) for r in s["top_by_size"]] == \
+        [(1011125682, 1017), (99099882, 990991)]
