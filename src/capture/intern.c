@@ -28,6 +28,7 @@
  * mt_meta_lock) took 3 % of the run; 16,384 cut that by 60 %.
  */
 #define CACHE_SLOTS 16384
+#define PREFETCH 64		/* slots fetched ahead at most */
 #define NATIVE_BIT (1ull << 63)	/* in key.b: the key is an instruction pointer */
 
 /* ---- intern tables ------------------------------------------------- */
@@ -170,6 +171,7 @@ struct mt_stackcache {
 	int depth;
 	struct mt_pykey last[MAX_DEPTH];	/* previous stack, outermost first */
 	uint32_t last_node[MAX_DEPTH];
+	uint64_t last_hash[MAX_DEPTH];		/* its paths' hashes (path_hash) */
 	struct cslot {
 		uint64_t a, b;
 		uint32_t parent, node;
@@ -178,10 +180,23 @@ struct mt_stackcache {
 
 const size_t mt_stackcache_size = sizeof(struct mt_stackcache);
 
-static uint32_t cached_node(struct mt_stackcache *sc, uint32_t parent,
-			    const struct mt_pykey *k)
+/*
+ * The cache is indexed by a hash of the path from the root (which the
+ * parent node stands for), not of the parent's id: every slot a stack
+ * needs is known before the first is looked up, so all are fetched from
+ * memory at once.  Looked up one after the other, each slot waited for
+ * the last: 61% of mt_capture_stack's time in py_mixed_bart --native,
+ * where a new native frame makes every Python frame after it new too.
+ */
+static uint64_t path_hash(uint64_t parent_path, const struct mt_pykey *k)
 {
-	struct cslot *s = &sc->slot[mix(k->a ^ parent, k->b) & (CACHE_SLOTS - 1)];
+	return mix(parent_path ^ k->a, k->b);
+}
+
+static uint32_t cached_node(struct mt_stackcache *sc, uint32_t parent,
+			    const struct mt_pykey *k, uint64_t path)
+{
+	struct cslot *s = &sc->slot[path & (CACHE_SLOTS - 1)];
 
 	if (s->node && s->parent == parent && s->a == k->a && s->b == k->b)
 		return s->node;
@@ -198,6 +213,7 @@ uint32_t mt_capture_stack(struct mt_thread *t, void **ips, int k)
 	struct mt_pykey keys[MAX_DEPTH];
 	int n = 0, same = 0;
 	uint32_t node = 0;
+	uint64_t path;
 
 	if (k > 0) {
 		uint64_t gen = atomic_load_explicit(&mt_module_gen, memory_order_relaxed);
@@ -231,14 +247,22 @@ uint32_t mt_capture_stack(struct mt_thread *t, void **ips, int k)
 		same++;
 	if (same)
 		node = sc->last_node[same - 1];
+	path = same ? sc->last_hash[same - 1] : 0;
+	for (int i = same, h = 0; i < n && h < PREFETCH; i++, h++) {
+		path = path_hash(path, &keys[i]);
+		__builtin_prefetch(&sc->slot[path & (CACHE_SLOTS - 1)]);
+	}
+	path = same ? sc->last_hash[same - 1] : 0;
 	for (int i = same; i < n; i++) {
-		node = cached_node(sc, node, &keys[i]);
+		path = path_hash(path, &keys[i]);
+		node = cached_node(sc, node, &keys[i], path);
 		if (!node) {		/* out of memory for the tables */
 			sc->depth = 0;
 			return 0;
 		}
 		sc->last[i] = keys[i];
 		sc->last_node[i] = node;
+		sc->last_hash[i] = path;
 	}
 	sc->depth = n;
 	return node;
