@@ -5,6 +5,7 @@
  * names its mapping, which counts its pieces, and the allocation ends
  * with its last piece.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,18 @@ struct mt_heap {
 	uint32_t *free_maps;	/* mapping numbers to reuse */
 	uint32_t nfree_maps, cap_free_maps;
 	uint64_t current;
+	/*
+	 * Sampled captures: per slot, the bytes the block really had (0: it
+	 * stands for itself), and the sum over live blocks of the variance
+	 * their estimate brings, bytes × (bytes − size): recorded with
+	 * probability p = size / bytes, a block of n bytes counts n/p with
+	 * variance n²(1 − p)/p, of which n²(1 − p)/p² for each recorded block
+	 * is an unbiased estimate.  Integer sums, so taking blocks away
+	 * leaves no rounding behind.
+	 */
+	uint64_t *sizes;
+	uint32_t cap_sizes;
+	unsigned __int128 variance;
 };
 
 /* Doubles a uint32 capacity; no array here can hold 2^31 entries. */
@@ -59,6 +72,7 @@ void mt_heap_free(struct mt_heap *h)
 	if (!h)
 		return;
 	free(h->blocks);
+	free(h->sizes);
 	free(h->free_slots);
 	free(h->ranges);
 	free(h->pieces);
@@ -69,6 +83,11 @@ void mt_heap_free(struct mt_heap *h)
 uint64_t mt_heap_current(const struct mt_heap *h)
 {
 	return h->current;
+}
+
+double mt_heap_stderr(const struct mt_heap *h)
+{
+	return sqrt((double)h->variance);
 }
 
 /* The slot the writer gave this block: the last freed, or a new one. */
@@ -89,6 +108,18 @@ static void heap_alloc(struct mt_heap *h, const struct mt_event *ev,
 	/* a sampled block's weight is below 2^31 (sample rates up to 1 GiB) */
 	h->blocks[slot] = (struct block){ ev->bytes, tag, key, ev->count ? (uint32_t)ev->count : 1 };
 	h->current += ev->bytes;
+	if (ev->bytes > ev->size || slot < h->cap_sizes) {
+		if (slot >= h->cap_sizes) {
+			uint32_t was = h->cap_sizes;
+
+			h->cap_sizes = h->cap;
+			h->sizes = mt_xrealloc(h->sizes, h->cap_sizes * sizeof(*h->sizes));
+			memset(h->sizes + was, 0, (h->cap_sizes - was) * sizeof(*h->sizes));
+		}
+		h->sizes[slot] = ev->bytes > ev->size ? ev->size : 0;
+		if (ev->bytes > ev->size)
+			h->variance += (unsigned __int128)ev->bytes * (ev->bytes - ev->size);
+	}
 	h->used++;
 }
 
@@ -101,6 +132,8 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 		return;		/* the writer never names a free slot */
 	b = &h->blocks[slot];
 	h->current -= b->bytes;
+	if (slot < h->cap_sizes && h->sizes[slot])
+		h->variance -= (unsigned __int128)b->bytes * (b->bytes - h->sizes[slot]);
 	h->used--;
 	if (released)
 		released(ctx, b->key, b->bytes, b->count, b->tag);

@@ -83,6 +83,9 @@ struct mt_replay {
 	uint64_t min_size, max_size;
 	uint64_t peak_bytes, peak_ns;
 	uint64_t leaked_bytes, leaked_count;
+	/* sampled captures: the standard errors of peak_bytes and leaked_bytes
+	 * (0 in a full capture) */
+	double peak_stderr, leaked_stderr;
 	uint64_t temporary_bytes, temporary_count;
 	/*
 	 * File-backed mappings (MT_EV_MMAP_FILE): left out of everything

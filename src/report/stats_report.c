@@ -82,6 +82,17 @@ static void print_kinds(FILE *f, const struct mt_replay *s)
 	}
 }
 
+/* " ± E" of a sampled capture's estimate (one standard error), or "". */
+static const char *plus_minus(char *buf, size_t cap, const struct mt_capture *c, double err)
+{
+	char e[32];
+
+	if (!c->sample_rate)
+		return "";
+	snprintf(buf, cap, " ± %s", mt_fmt_size(e, sizeof(e), (uint64_t)(err + 0.5)));
+	return buf;
+}
+
 void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_stats *s,
 			 int include_files)
 {
@@ -129,8 +140,8 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 
 	fprintf(f, "\nTotal allocations:       %s\n", mt_fmt_count(a, sizeof(a), r->total_allocations));
 	fprintf(f, "Total memory allocated:  %s\n", mt_fmt_size(a, sizeof(a), r->total_bytes));
-	fprintf(f, "Peak heap size:          %s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
-		(double)r->peak_ns / 1e9);
+	fprintf(f, "Peak heap size:          %s%s at %.3f s\n", mt_fmt_size(a, sizeof(a), r->peak_bytes),
+		plus_minus(b, sizeof(b), c, r->peak_stderr), (double)r->peak_ns / 1e9);
 	if (r->file_mappings)
 		fprintf(f, "Peak file-mapped:        %s in %s %s (%s)\n",
 			mt_fmt_size(a, sizeof(a), r->file_mapped_peak_bytes),
@@ -139,8 +150,9 @@ void mt_stats_print_text(FILE *f, const struct mt_replay *r, const struct mt_sta
 			include_files ? "counted above too" :
 			"not counted as heap; --include-file-mappings counts them");
 	fprintf(f, "Peak RSS:                %s\n", mt_fmt_size(a, sizeof(a), c->peak_rss));
-	fprintf(f, "Leaked (live at end):    %s in %s %s\n",
+	fprintf(f, "Leaked (live at end):    %s%s in %s %s\n",
 		mt_fmt_size(a, sizeof(a), r->leaked_bytes),
+		plus_minus(d, sizeof(d), c, r->leaked_stderr),
 		mt_fmt_count(b, sizeof(b), r->leaked_count),
 		mt_plural(r->leaked_count, "allocation", "allocations"));
 	if (s->arenas.count)
@@ -229,6 +241,9 @@ void mt_stats_print_json(FILE *f, const struct mt_replay *r, const struct mt_sta
 	NUM("max_size", r->max_size);
 #undef NUM
 	fprintf(f, ",\n  \"sample_rate\": %llu", (unsigned long long)c->sample_rate);
+	if (c->sample_rate)	/* one standard error of the estimates */
+		fprintf(f, ",\n  \"peak_bytes_stderr\": %.0f,\n  \"leaked_bytes_stderr\": %.0f",
+			r->peak_stderr, r->leaked_stderr);
 	fprintf(f, ",\n  \"attached\": %s", c->attached ? "true" : "false");
 	fprintf(f, ",\n  \"aggregated\": %s", c->aggregated ? "true" : "false");
 	fprintf(f, ",\n  \"truncated\": %s", c->truncated ? "true" : "false");

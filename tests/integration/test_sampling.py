@@ -73,7 +73,7 @@ def test_full_capture_is_exact(build, full_figures):
     src, d, lines = sites_src(build)
     stats, _ = full_figures
     big, small = d["N_BIG"] * d["BIG_SIZE"], d["N_SMALL"] * d["SMALL_SIZE"]
-    assert stats["sample_rate"] == 0
+    assert stats["sample_rate"] == 0 and "peak_bytes_stderr" not in stats
     assert (stats["total_bytes"], stats["total_allocations"]) == (big + small,
                                                                   d["N_BIG"] + d["N_SMALL"])
     assert stats["peak_bytes"] == big + small
@@ -108,6 +108,12 @@ def test_native_estimates(mt, build, full_figures, rate, rate_bytes):
                     var_bytes(d["N_LEAK"], sb, rate_bytes), slack)
     assert_estimate("leaked blocks", stats["leaked_allocations"], d["N_LEAK"],
                     var_count(d["N_LEAK"], sb, rate_bytes))
+    # the standard errors the reports give are the sampling's (estimated
+    # from the recorded blocks; the seed is fixed)
+    for key, var in (("peak_bytes_stderr", vb_big + vb_small),
+                     ("leaked_bytes_stderr", var_bytes(d["N_LEAK"], sb, rate_bytes))):
+        assert abs(stats[key] - var ** 0.5) <= 0.25 * var ** 0.5 + 1000, (key, stats[key],
+                                                                            var ** 0.5)
 
     big = site(stats, "big_blocks", src.name, lines["big"])
     small = site(stats, "small_blocks", src.name, lines["small"])
