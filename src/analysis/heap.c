@@ -5,7 +5,6 @@
  * names its mapping, which counts its pieces, and the allocation ends
  * with its last piece.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +84,9 @@ uint64_t mt_heap_current(const struct mt_heap *h)
 	return h->current;
 }
 
-double mt_heap_stderr(const struct mt_heap *h)
+double mt_heap_variance(const struct mt_heap *h)
 {
-	return sqrt((double)h->variance);
+	return (double)h->variance;
 }
 
 /* The slot the writer gave this block: the last freed, or a new one. */

@@ -31,8 +31,8 @@ void mt_heap_free(struct mt_heap *h);
 void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		   uint64_t tag, mt_heap_released released, void *ctx);
 uint64_t mt_heap_current(const struct mt_heap *h);
-/* The standard error of mt_heap_current in a sampled capture (0 when
- * every live block stands for itself). */
-double mt_heap_stderr(const struct mt_heap *h);
+/* The variance of mt_heap_current in a sampled capture (0 when every
+ * live block stands for itself). */
+double mt_heap_variance(const struct mt_heap *h);
 
 #endif

@@ -16,6 +16,7 @@
  * sampled capture: whether the thread allocated between a block and its
  * free is not known.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,7 +456,7 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		r->steps[r->nsteps - 1].peak = cur;
 	if (cur > r->peak_bytes) {
 		r->peak_bytes = cur;
-		r->peak_stderr = mt_heap_stderr(st->heap);
+		r->peak_stderr = sqrt(mt_heap_variance(st->heap));
 		r->peak_ns = ev->time_ns;
 		tracker_clear(&st->since_peak);
 	}
@@ -702,7 +703,7 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 			r->leaked_bytes += st->live[k].bytes;
 			r->leaked_count += st->live[k].count;
 		}
-		r->leaked_stderr = mt_heap_stderr(st->heap);
+		r->leaked_stderr = sqrt(mt_heap_variance(st->heap));
 		if (o->buckets && r->nkeys)
 			rc = temporal_pass(path, st, err, errlen);
 	}

@@ -47,6 +47,7 @@
 #define ROUND_NS 10000000ull		/* 10 ms: RSS sample and fence */
 #define FLUSH_NS 1000000000ull		/* a chunk at least every second */
 #define SYNC_NS 100000000ull		/* an event is on disk at most 100 ms after it */
+#define IDLE_SAMPLE_NS 1000000000ull	/* a timeline point at least this often */
 #define CHUNK_RAW (4u << 20)		/* raw bytes per chunk, at most */
 #define ZSTD_LEVEL 3
 /* A chunk after a small one (and the first) starts with small match
@@ -103,6 +104,7 @@ static struct {
 	uint64_t last_slot;		/* of the last heap allocation; ~0: none */
 	uint8_t col[MT_NCOLS][EVENTS_RECORD + 64];	/* the record's columns */
 	size_t col_len[MT_NCOLS], enc_len;	/* enc_len: their sum */
+	uint64_t sample_ns, sample_rss;	/* the last SAMPLE written */
 	int sync_rounds;		/* flush the stream within SYNC_NS */
 	uint64_t synced_to;		/* events before this time are on disk */
 } w = { .file.fd = -1, .statm.fd = -1, .status.fd = -1, .chunk_off = -1,
@@ -796,11 +798,26 @@ static void run_round(int final)
 		merge(nheads, fence, final);
 		mt_agg_sample(mt_now_ns(), mt_rss_bytes());
 	} else {
+		uint64_t rss = mt_rss_bytes(), ns;
+
 		out(meta, n);
-		out_record(MT_REC_TIME, 1, now, 0);
+		if (nheads)
+			out_record(MT_REC_TIME, 1, now, 0);
 		merge(nheads, fence, final);
 		flush_events();
-		out_record(MT_REC_SAMPLE, 2, mt_now_ns(), mt_rss_bytes());
+		/*
+		 * A round without events and with the RSS as it was adds nothing
+		 * to the timeline (a reader draws a straight line to the next
+		 * point), but for a point a second, which keeps a killed
+		 * program's length: an idle process, or a sampled one between
+		 * its samples, writes 1 point a second instead of 100.
+		 */
+		ns = mt_now_ns();
+		if (nheads || rss != w.sample_rss || ns - w.sample_ns >= IDLE_SAMPLE_NS || final) {
+			out_record(MT_REC_SAMPLE, 2, ns, rss);
+			w.sample_rss = rss;
+			w.sample_ns = ns;
+		}
 	}
 
 	/* Threads that ended and whose events are all out are forgotten. */
@@ -937,6 +954,7 @@ static int agg_start(const char *path)
 	w.fail_errno = 0;
 	w.t0 = mono_ns();
 	w.round_ns = 0;
+	w.sample_ns = w.sample_rss = 0;
 	w.meta_off = 0;
 	w.stop = 0;
 	sm_reset(&w.map);
@@ -988,6 +1006,7 @@ int mt_writer_start(const char *path)
 	w.off = sizeof(hdr);
 	w.synced_to = w.last_flush = w.t0 = mono_ns();
 	w.round_ns = 0;
+	w.sample_ns = w.sample_rss = 0;
 	w.raw_len = 0;
 	w.meta_off = 0;
 	w.stop = 0;

@@ -151,12 +151,20 @@ static void label_runs(struct mt_replay *r, char (*labels)[MAX_LABEL], char **fi
 	}
 }
 
+/* A capture cut before its command (truncated) is not told apart. */
 static void note_programs(struct mt_replay *r, int n)
 {
 	char first[256], other[256];
+	int i = 0;
 
-	program_of(&r[0].c, first, sizeof(first));
-	for (int i = 1; i < n; i++) {
+	while (i < n && !r[i].c.command)
+		i++;
+	if (i == n)
+		return;
+	program_of(&r[i].c, first, sizeof(first));
+	for (i++; i < n; i++) {
+		if (!r[i].c.command)
+			continue;
 		program_of(&r[i].c, other, sizeof(other));
 		if (strcmp(first, other)) {
 			char a[300], b[300];

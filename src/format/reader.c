@@ -714,6 +714,8 @@ static int parse_record(struct mt_capture *c, struct cursor *k)
 		uint64_t ns = num(k), rss = num(k);
 
 		if (!k->short_ && !k->bad) {
+			if (ns > c->end_ns)	/* an idle round writes no TIME */
+				c->end_ns = ns;
 			if (rss > c->peak_rss) {
 				c->peak_rss = rss;
 				c->peak_rss_ns = ns;

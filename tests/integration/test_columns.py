@@ -3,6 +3,7 @@ figures are all known, with slots and sizes above one byte and frees of
 the last slot taken, reads back exactly; the writer's stream holds its
 events in COLUMNS records only, with each kind of field where the format
 says."""
+import collections
 import re
 import subprocess
 
@@ -24,13 +25,16 @@ def varint(b, i):
             return v, i
 
 
-def columns_records(stream):
-    """The columns of every COLUMNS record, and the EVENTS records seen."""
+def columns_records(stream, tags=None):
+    """The columns of every COLUMNS record, and the EVENTS records seen;
+    tags (a Counter) counts every record by tag."""
     found, events, i = [], 0, 0
     skip = {9: 1, 10: 2, 11: 1, 6: 2, 3: 4}
     while i < len(stream):
         tag = stream[i]
         i += 1
+        if tags is not None:
+            tags[tag] += 1
         if tag in (8, 12):
             n, i = varint(stream, i)
             body, i = stream[i:i + n], i + n
@@ -108,3 +112,17 @@ def test_known_figures_through_columns(mt, build):
     assert any(b for c in records for b in c[3])        # slots above 255
     assert sum(len(c[4]) for c in records) == sum(1 for h in heads if h & 15 in ALLOC_KINDS)
     assert any(b for c in records for b in c[5])        # sizes above 255
+
+
+def test_idle_rounds_write_a_point_a_second(mt, build):
+    """A writer round without events and with the RSS as it was writes
+    nothing but a SAMPLE a second (docs/FORMAT.md): `sleep 2.5` leaves a
+    few timeline points, not 250, and its capture still lasts 2.5 s."""
+    _, cap = mt.capture("/bin/sleep", "2.5")
+    assert 2500 <= mt.stats_json(cap)["duration_ms"] < 5000
+    tool = build.program("tide_decode", libs=["-lzstd"])
+    stream = subprocess.run([str(tool), str(cap)], capture_output=True, timeout=60,
+                            check=True).stdout
+    tags = collections.Counter()
+    columns_records(stream, tags)
+    assert tags[12] >= 1 and tags[9] <= 5 and 2 <= tags[10] <= 10, tags

@@ -216,7 +216,9 @@ def test_truncated_capture_is_drawn_and_marked(mt, phases):
     _, caps = phases
     data = caps[2][0].read_bytes()
     cut = mt.cwd / "cut.tide"
-    cut.write_bytes(data[:len(data) * 2 // 3])
+    # the first flush (the modules, the first events) is most of so short a
+    # capture: cut after it, before the end
+    cut.write_bytes(data[:len(data) * 9 // 10])
     out = mt.cwd / "cut.svg"
     res = plot(mt, caps[0][0], cut, "-o", out)
     assert re.fullmatch(r"memtide: note: '.*cut\.tide' is truncated \([^)]*\): drawn up to where "
