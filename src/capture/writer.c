@@ -105,6 +105,7 @@ static struct {
 	uint8_t col[MT_NCOLS][EVENTS_RECORD + 64];	/* the record's columns */
 	size_t col_len[MT_NCOLS], enc_len;	/* enc_len: their sum */
 	uint64_t sample_ns, sample_rss;	/* the last SAMPLE written */
+	uint64_t idle_ns;		/* the last round since, which wrote none; 0: none */
 	int sync_rounds;		/* flush the stream within SYNC_NS */
 	uint64_t synced_to;		/* events before this time are on disk */
 } w = { .file.fd = -1, .statm.fd = -1, .status.fd = -1, .chunk_off = -1,
@@ -799,24 +800,32 @@ static void run_round(int final)
 		mt_agg_sample(mt_now_ns(), mt_rss_bytes());
 	} else {
 		uint64_t rss = mt_rss_bytes(), ns;
+		int changed = nheads || rss != w.sample_rss || final;
 
+		/*
+		 * A round that changes nothing (no events, the RSS as it was)
+		 * writes nothing but a point a second, which keeps a killed
+		 * program's length: an idle process, or a sampled one between its
+		 * samples, writes 1 point a second instead of 100.  The last such
+		 * round's point comes before the next change, so that the
+		 * straight line a reader draws between points stays flat until
+		 * then.
+		 */
+		if (changed && w.idle_ns)
+			out_record(MT_REC_SAMPLE, 2, w.idle_ns, w.sample_rss);
+		w.idle_ns = 0;
 		out(meta, n);
 		if (nheads)
 			out_record(MT_REC_TIME, 1, now, 0);
 		merge(nheads, fence, final);
 		flush_events();
-		/*
-		 * A round without events and with the RSS as it was adds nothing
-		 * to the timeline (a reader draws a straight line to the next
-		 * point), but for a point a second, which keeps a killed
-		 * program's length: an idle process, or a sampled one between
-		 * its samples, writes 1 point a second instead of 100.
-		 */
 		ns = mt_now_ns();
-		if (nheads || rss != w.sample_rss || ns - w.sample_ns >= IDLE_SAMPLE_NS || final) {
+		if (changed || ns - w.sample_ns >= IDLE_SAMPLE_NS) {
 			out_record(MT_REC_SAMPLE, 2, ns, rss);
 			w.sample_rss = rss;
 			w.sample_ns = ns;
+		} else {
+			w.idle_ns = ns;
 		}
 	}
 
@@ -954,7 +963,7 @@ static int agg_start(const char *path)
 	w.fail_errno = 0;
 	w.t0 = mono_ns();
 	w.round_ns = 0;
-	w.sample_ns = w.sample_rss = 0;
+	w.sample_ns = w.sample_rss = w.idle_ns = 0;
 	w.meta_off = 0;
 	w.stop = 0;
 	sm_reset(&w.map);
@@ -1006,7 +1015,7 @@ int mt_writer_start(const char *path)
 	w.off = sizeof(hdr);
 	w.synced_to = w.last_flush = w.t0 = mono_ns();
 	w.round_ns = 0;
-	w.sample_ns = w.sample_rss = 0;
+	w.sample_ns = w.sample_rss = w.idle_ns = 0;
 	w.raw_len = 0;
 	w.meta_off = 0;
 	w.stop = 0;
