@@ -327,26 +327,36 @@ static void swap_in(const struct mt_exec_config *cfg)
 	pthread_mutex_unlock(&swap_lock);
 }
 
-static void swap_out(void)
+static void swap_out(void *unused)
 {
+	(void)unused;
 	pthread_mutex_lock(&swap_lock);
 	if (swap_users && !--swap_users && environ == swapped_to)
 		environ = swapped_from;
 	pthread_mutex_unlock(&swap_lock);
 }
 
+/* stmt, with the tracking environ when cfg (also if the thread is
+ * cancelled in it: both are cancellation points); errno as it left it. */
+#define WITH_TRACKING_ENVIRON(cfg, stmt)				\
+	do {								\
+		int err_;						\
+		swap_in(cfg);						\
+		pthread_cleanup_push(swap_out, NULL);			\
+		stmt;							\
+		err_ = errno;						\
+		pthread_cleanup_pop(1);					\
+		errno = err_;						\
+	} while (0)
+
 static int hook_system(const char *cmd)
 {
 	const struct mt_exec_config *cfg = cmd ? follows(environ) : NULL;
-	int err, rc;
+	int rc;
 
 	if (!cfg)
 		return REAL(system)(cmd);
-	swap_in(cfg);
-	rc = REAL(system)(cmd);
-	err = errno;
-	swap_out();
-	errno = err;
+	WITH_TRACKING_ENVIRON(cfg, rc = REAL(system)(cmd));
 	return rc;
 }
 
@@ -354,15 +364,10 @@ static FILE *hook_popen(const char *cmd, const char *mode)
 {
 	const struct mt_exec_config *cfg = follows(environ);
 	FILE *f;
-	int err;
 
 	if (!cfg)
 		return REAL(popen)(cmd, mode);
-	swap_in(cfg);
-	f = REAL(popen)(cmd, mode);
-	err = errno;
-	swap_out();
-	errno = err;
+	WITH_TRACKING_ENVIRON(cfg, f = REAL(popen)(cmd, mode));
 	return f;
 }
 

@@ -144,8 +144,8 @@ static inline void leave(void)
  * The hot path is the whole hook: the exported function checks and
  * tail-calls the allocator, and the rest (the guard, the record, the
  * unwinding's 1 KiB of stack) is a function of its own, so the hot path
- * saves no register and moves no stack (8.5 ns a malloc/free pair more
- * than the allocator alone when it did; see bench/RESULTS.md).
+ * saves no register and moves no stack (a malloc/free pair of small
+ * blocks: 2.6 ns more than the allocator's 14.4 ns, with sample.c's set).
  * SKIPS(size): a block that does not reach the next sample (the counter
  * is only moved then; a block that does reaches mt_sample_take() on the
  * slow path, which moves it).  The counter is never below 1 once the
