@@ -45,6 +45,7 @@ struct replay_state {
 	uint32_t cap;			/* of the per-key arrays */
 	struct mt_usage *live;		/* live now */
 	struct tracker since_peak;	/* live now minus live at the peak */
+	double peak_variance;		/* sampled captures: the heap's, at the peak */
 	uint32_t *key_index;		/* open addressing over keys, +1 */
 	uint32_t key_mask;
 	uint64_t *thread_allocs;	/* allocations made so far, per thread */
@@ -456,7 +457,7 @@ static void on_event(void *ctx, const struct mt_event *ev)
 		r->steps[r->nsteps - 1].peak = cur;
 	if (cur > r->peak_bytes) {
 		r->peak_bytes = cur;
-		r->peak_stderr = sqrt(mt_heap_variance(st->heap));
+		st->peak_variance = mt_heap_variance(st->heap);
 		r->peak_ns = ev->time_ns;
 		tracker_clear(&st->since_peak);
 	}
@@ -703,6 +704,7 @@ int mt_replay_run(const char *path, const struct mt_replay_opts *o,
 			r->leaked_bytes += st->live[k].bytes;
 			r->leaked_count += st->live[k].count;
 		}
+		r->peak_stderr = sqrt(st->peak_variance);
 		r->leaked_stderr = sqrt(mt_heap_variance(st->heap));
 		if (o->buckets && r->nkeys)
 			rc = temporal_pass(path, st, err, errlen);

@@ -274,7 +274,7 @@ static char **tracking_environ(const struct mt_exec_config *cfg)
 	static char **from, **made;
 	static uint64_t from_sum;
 	uint64_t sum = 1469598103934665603ull;	/* FNV-1a of the entries */
-	size_t n, len, size;
+	size_t n, room, len, size;
 	char **env;
 
 	for (size_t i = 0; environ[i]; i++)
@@ -286,7 +286,8 @@ static char **tracking_environ(const struct mt_exec_config *cfg)
 	if (made && from == environ && from_sum == sum)
 		return made;
 	n = env_count(environ) + NOURS + 1;
-	len = env_bytes(cfg, environ);
+	room = env_bytes(cfg, environ);	/* memtide's variables */
+	len = room;
 	for (size_t i = 0; environ[i]; i++)
 		len += strlen(environ[i]) + 1;
 	size = n * sizeof(char *) + len;
@@ -294,7 +295,7 @@ static char **tracking_environ(const struct mt_exec_config *cfg)
 	if (!env)
 		return NULL;
 	/* the program's strings are copied: it may free them meanwhile */
-	char *strings = (char *)(env + n), *at = strings + env_bytes(cfg, environ);
+	char *strings = (char *)(env + n), *at = strings + room;
 	char *copy[n];
 
 	n = 0;

@@ -248,21 +248,19 @@ uint32_t mt_capture_stack(struct mt_thread *t, void **ips, int k)
 	if (same)
 		node = sc->last_node[same - 1];
 	path = same ? sc->last_hash[same - 1] : 0;
-	for (int i = same, h = 0; i < n && h < PREFETCH; i++, h++) {
-		path = path_hash(path, &keys[i]);
-		__builtin_prefetch(&sc->slot[path & (CACHE_SLOTS - 1)]);
-	}
-	path = same ? sc->last_hash[same - 1] : 0;
 	for (int i = same; i < n; i++) {
-		path = path_hash(path, &keys[i]);
-		node = cached_node(sc, node, &keys[i], path);
+		sc->last_hash[i] = path = path_hash(path, &keys[i]);
+		if (i - same < PREFETCH)
+			__builtin_prefetch(&sc->slot[path & (CACHE_SLOTS - 1)]);
+	}
+	for (int i = same; i < n; i++) {
+		node = cached_node(sc, node, &keys[i], sc->last_hash[i]);
 		if (!node) {		/* out of memory for the tables */
 			sc->depth = 0;
 			return 0;
 		}
 		sc->last[i] = keys[i];
 		sc->last_node[i] = node;
-		sc->last_hash[i] = path;
 	}
 	sc->depth = n;
 	return node;

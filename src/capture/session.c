@@ -301,10 +301,7 @@ static int session_setup(const char *output, const char *root, int native, int f
 	static int once;
 
 	snprintf(g.output, sizeof(g.output), "%s", output);
-	if (!root)
-		root = output;
-	if (root != g.root)
-		snprintf(g.root, sizeof(g.root), "%s", root);
+	snprintf(g.root, sizeof(g.root), "%s", root ? root : output);
 	g.native = native;
 	g.follow_fork = follow_fork;
 	g.pid = getpid();

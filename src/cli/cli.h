@@ -6,6 +6,8 @@
 #ifndef MT_CLI_H
 #define MT_CLI_H
 
+#include <stdint.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
@@ -26,6 +28,9 @@ int cmd_live(int argc, char **argv);
 int mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error with a pointer to --help and returns 2. */
 int mt_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --sample-rate's value into *rate: a size from 1 byte to 1 GiB; 0, or a
+ * usage error of cmd printed and 2. */
+int mt_parse_sample_rate(const char *cmd, const char *arg, uint64_t *rate);
 /* Directory holding the memtide installation (bin/.. ). */
 const char *mt_prefix(void);
 /* The tracker library, the directory of the Python helpers (its memtide/)

@@ -93,7 +93,7 @@ static int parse(int argc, char **argv, struct attach_opts *o, pid_t *pid)
 		{ 0 }
 	};
 	char *end;
-	int c;
+	int c, rc;
 
 	optind = 0;
 	opterr = 0;
@@ -123,10 +123,8 @@ static int parse(int argc, char **argv, struct attach_opts *o, pid_t *pid)
 						      "seconds above 0, not '%s'", optarg);
 			break;
 		case SAMPLE_RATE:
-			if (mt_parse_size(optarg, &o->sample_rate) < 0 || !o->sample_rate ||
-			    o->sample_rate > (1ull << 30))
-				return mt_usage_error("attach", "--sample-rate takes a size from 1 "
-						      "byte to 1 GiB (e.g. 512KiB), not '%s'", optarg);
+			if ((rc = mt_parse_sample_rate("attach", optarg, &o->sample_rate)))
+				return rc;
 			break;
 		case LIVE:
 			o->live = 1;

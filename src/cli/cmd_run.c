@@ -538,13 +538,8 @@ static int parse(int argc, char **argv, struct run_opts *o, int *first)
 			o->no_wait = 1;
 			break;
 		case SAMPLE_RATE:
-			/* 1 GiB, far above any rate of use: a block's weight fits 32 bits */
-			if (mt_parse_size(optarg, &o->sample_rate) < 0 || !o->sample_rate ||
-			    o->sample_rate > (1ull << 30)) {
-				mt_usage_error("run", "--sample-rate takes a size from 1 byte to 1 GiB "
-					       "(e.g. 512KiB), not '%s'", optarg);
+			if (mt_parse_sample_rate("run", optarg, &o->sample_rate))
 				return -1;
-			}
 			break;
 		case 'm':
 		case 'c':

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../report/output.h"
 
 #define MEMTIDE_VERSION "0.1.0"
 
@@ -57,6 +58,15 @@ int mt_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see 'memtide %s --help')\n", cmd);
 	return 2;
+}
+
+int mt_parse_sample_rate(const char *cmd, const char *arg, uint64_t *rate)
+{
+	/* 1 GiB, far above any rate of use: a block's weight fits 32 bits */
+	if (mt_parse_size(arg, rate) < 0 || !*rate || *rate > (1ull << 30))
+		return mt_usage_error(cmd, "--sample-rate takes a size from 1 byte to 1 GiB "
+				      "(e.g. 512KiB), not '%s'", arg);
+	return 0;
 }
 
 const char *mt_prefix(void)

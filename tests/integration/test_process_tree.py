@@ -72,15 +72,21 @@ def check_tree(tree, root_pid):
 # --------------------------------------------------------------------------
 # exec from a native program: after fork, by posix_spawn, in place
 
-@pytest.mark.parametrize("how", ["fork", "spawn"])
-def test_native_exec_child(mt, build, how):
+def spawn_leaf(mt, build, how, parent_says=b""):
+    """spawner HOW under --follow-exec: (source, its defines, its site
+    lines, the root capture, the leaf's pid, the parent's pid)."""
     src = build.source("spawner")
-    d, lines = c_defines(src), site_lines(src)
     res, path = mt.capture(build.program("spawner"), how, options=["--follow-exec"],
                            env=clean_env())
-    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+)\n", res.stdout)
+    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+)" + re.escape(parent_says) +
+                     rb"\n", res.stdout)
     assert m, str(res)
-    leaf, parent = int(m.group(1)), int(m.group(2))
+    return src, c_defines(src), site_lines(src), path, int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("how", ["fork", "spawn"])
+def test_native_exec_child(mt, build, how):
+    src, d, lines, path, leaf, parent = spawn_leaf(mt, build, how)
     files = sorted(p.name for p in mt.cwd.glob("*.tide"))
     assert files == sorted(["out.tide", f"out.{leaf}.tide"]), files
     top = mt.stats_json(path)
@@ -129,13 +135,7 @@ def test_native_system_and_popen_children(mt, build, how):
     sees it: the shell and what it execs are tracked all the same, named
     out.PID.tide then out.PID.2.tide (same pid), and the program's own
     environment holds none of memtide's variables afterwards."""
-    src = build.source("spawner")
-    d, lines = c_defines(src), site_lines(src)
-    res, path = mt.capture(build.program("spawner"), how, options=["--follow-exec"],
-                           env=clean_env())
-    m = re.fullmatch(rb"leaf (\d+) preload - memtide 0\nparent (\d+) env 0\n", res.stdout)
-    assert m, str(res)
-    leaf, parent = int(m.group(1)), int(m.group(2))
+    src, d, lines, path, leaf, parent = spawn_leaf(mt, build, how, b" env 0")
     files = sorted(p.name for p in mt.cwd.glob("*.tide"))
     assert files == sorted(["out.tide", f"out.{leaf}.tide", f"out.{leaf}.2.tide"]), files
     shell = mt.stats_json(mt.cwd / f"out.{leaf}.tide")
