@@ -335,6 +335,21 @@ def test_program_that_takes_every_descriptor(mt, build, how):
                 d["FD_AFTER_N"], d["FD_AFTER_N"] * d["FD_AFTER_SIZE"])
 
 
+def test_unwinder_leaves_the_programs_descriptors_alone(mt, build):
+    # libunwind checks a frame's memory by writing it to a pipe it keeps at
+    # the numbers it had first; here those are the program's file.
+    prog = build.program("fdunwind")
+    src = build.source("fdunwind")
+    d = c_defines(src)
+    lines = site_lines(src)
+    res, path = mt.capture(prog, "own.bin")
+    assert res.stdout == b"file untouched\n"
+    assert (mt.cwd / "own.bin").read_bytes() == b"data"
+    stats = mt.stats_json(path)
+    assert_site(stats, "thread_alloc", src, lines["thread_alloc"],
+                d["THREAD_N"], d["THREAD_N"] * d["THREAD_SIZE"])
+
+
 # --------------------------------------------------------------------------
 # A full disk
 
