@@ -32,8 +32,8 @@
 static int (*lib_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
 static int no_vm_readv;
 static uintptr_t page_mask;
-static __thread uintptr_t good[GOOD_PAGES];	/* pages read here; 0: none */
-static __thread unsigned recent, next_good;
+static __thread uintptr_t good[GOOD_PAGES] MT_TLS;	/* pages read here; 0: none */
+static __thread unsigned recent MT_TLS, next_good MT_TLS;
 
 /* Most reads (two a stack, of the context's registers) are on one page. */
 static inline int seen(uintptr_t page)
@@ -57,7 +57,7 @@ static void note_good(uintptr_t page)
 	}
 }
 
-static int check_mem_slow(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write,
+static __attribute__((noinline)) int check_mem_slow(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write,
 			  void *arg)
 {
 	uintptr_t first = addr & page_mask, last = (addr + sizeof(*val) - 1) & page_mask;
