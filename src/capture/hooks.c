@@ -468,8 +468,11 @@ static int hook_pthread_setname_np(pthread_t t, const char *name)
 
 	ENSURE();
 	rc = mt_real.pthread_setname_np(t, name);
-	if (rc == 0 && pthread_equal(t, pthread_self()) && enter()) {
-		mt_thread_set_name(name);
+	if (rc == 0 && enter()) {
+		if (pthread_equal(t, pthread_self()))
+			mt_thread_set_name(name);
+		else
+			mt_thread_set_name_of(t, name);
 		leave();
 	}
 	return rc;

@@ -75,7 +75,7 @@ void mt_thread_unlock(struct mt_thread *t)
 
 static void emit_thread_record(struct mt_thread *t, const char *name)
 {
-	uint64_t v[2] = { t->index, (uint64_t)syscall(SYS_gettid) };
+	uint64_t v[2] = { t->index, (uint64_t)t->tid };
 
 	pthread_mutex_lock(&mt_meta_lock);
 	mt_meta_record(MT_REC_THREAD, 2, v, name, NULL);
@@ -134,6 +134,8 @@ static struct mt_thread *thread_register(void)
 		mt_thread_free(t);
 		return NULL;
 	}
+	t->self = pthread_self();
+	t->tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_lock(&mt_registry_lock);
 	t->index = next_thread++;
 	t->next = mt_threads;
@@ -175,6 +177,7 @@ void mt_threads_after_fork_child(void)
 	atomic_store(&mt_blocks_waiting, 0);
 	if (self && self != THREAD_GONE) {
 		atomic_store(&self->lock, 0);
+		self->tid = (pid_t)syscall(SYS_gettid);
 		self->cur->len = 0;
 		self->full = NULL;
 		self->full_tail = &self->full;
@@ -192,6 +195,30 @@ void mt_thread_set_name(const char *name)
 	/* not from a handler that interrupted memtide: the meta lock may be held */
 	if (t && t != THREAD_GONE && !MT_SIG_COUNTING())
 		emit_thread_record(t, name);
+}
+
+/*
+ * pthread_setname_np of another thread: its record, when it has one, is
+ * named again (one that registers later reads its name then).
+ */
+void mt_thread_set_name_of(pthread_t target, const char *name)
+{
+	struct mt_thread *t, copy;
+	int found = 0;
+
+	if (MT_SIG_COUNTING())
+		return;
+	pthread_mutex_lock(&mt_registry_lock);
+	for (t = mt_threads; t && !found; t = t->next) {
+		if (!t->dead && pthread_equal(t->self, target)) {
+			copy.index = t->index;
+			copy.tid = t->tid;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&mt_registry_lock);
+	if (found)
+		emit_thread_record(&copy, name);
 }
 
 /*

@@ -89,6 +89,8 @@ struct mt_thread {
 	struct mt_block *full, **full_tail; /* filled blocks, oldest first */
 	struct mt_stackcache *sc;	/* per-thread stack interning cache */
 	struct mt_thread *next;		/* registry list */
+	pthread_t self;			/* for pthread_setname_np from elsewhere */
+	pid_t tid;
 	/* the writer's own, on another cache line: it writes them per run of
 	 * events it merges, and reads nothing above per event (merge) */
 	_Alignas(64) struct mt_block *stolen;	/* taken by the writer, not yet written */
@@ -150,6 +152,7 @@ const struct mt_exec_config *mt_exec_config(void);	/* NULL: not following */
 void mt_record_alloc(unsigned kind, const void *addr, size_t size, void **ips, int nips);
 void mt_record_free(unsigned kind, const void *addr, size_t size);
 void mt_thread_set_name(const char *name);
+void mt_thread_set_name_of(pthread_t target, const char *name);
 struct mt_thread *mt_current_thread(void);	/* NULL once the thread has exited */
 void mt_emit(struct mt_thread *t, unsigned kind, uintptr_t addr, uint64_t size, uint32_t stack);
 int mt_threads_init(void);

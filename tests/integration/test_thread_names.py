@@ -14,7 +14,7 @@ import json
 import re
 import textwrap
 
-from mtlib import package_env
+from mtlib import c_defines, package_env
 
 DATA_RE = re.compile(
     r'<script type="application/json" id="memtide-data">(.*?)</script>', re.S)
@@ -217,3 +217,18 @@ def test_main_thread_renamed(mt, python, tmp_path):
     rows = list(csv.DictReader(io.StringIO(mt.run("transform", "csv", "-o", "-", path).out)))
     hits = [r for r in rows if int(r["size"]) == 2_000_001]
     assert [(r["num_allocations"], r["thread_name"]) for r in hits] == [("1", "coordinator")], hits
+
+
+def test_thread_named_by_another_thread(mt, build):
+    """pthread_setname_np(other, name) after the other thread has already
+    allocated: its later allocations read by the new name (a later THREAD
+    record wins), in the CSV export as in stats."""
+    prog = build.program("rename_other")
+    d = c_defines(build.source("rename_other"))
+    res, path = mt.capture(prog)
+    rows = list(csv.DictReader(io.StringIO(mt.run("transform", "csv", "-o", "-", path).out)))
+    after = [r for r in rows if r["stack_trace"].startswith("after_rename;")]
+    assert len(after) == 1, after
+    assert after[0]["thread_name"] == "renamed-late", after
+    assert int(after[0]["num_allocations"]) == d["RN_AFTER_N"], after
+    assert int(after[0]["size"]) == d["RN_AFTER_N"] * d["RN_AFTER_SIZE"], after
