@@ -178,6 +178,7 @@ static struct {
 	int (*step_expect)(const char *, uint64_t);
 	int (*step_counters)(const char *, const int64_t *);
 	int (*thread_name)(const char *);
+	int (*thread_name_of)(unsigned long, const char *);
 	struct mt_census_sites sites;
 } lib;
 
@@ -250,6 +251,7 @@ static int find_lib(void *handle)
 	SYM(step_expect, "memtide_step_expect");
 	SYM(step_counters, "memtide_step_counters");
 	SYM(thread_name, "memtide_thread_name");
+	SYM(thread_name_of, "memtide_thread_name_of");
 	SYM(sites.begin, "memtide_sites_begin");
 	SYM(sites.site_of, "memtide_site_of");
 	SYM(sites.end, "memtide_sites_end");
@@ -259,7 +261,7 @@ static int find_lib(void *handle)
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start && lib.sample &&
 	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&
-	       lib.thread_name && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
+	       lib.thread_name && lib.thread_name_of && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
 	       lib.sites.meta_copy ? 0 : -1;
 }
 
@@ -330,8 +332,12 @@ static const char names_src[] =
 "        if isinstance(prop, property) and prop.fset is not None:\n"
 "            def name(self, value):\n"
 "                prop.fset(self, value)\n"
-"                if self._ident is not None and self._ident == threading.get_ident():\n"
+"                if self._ident is None:\n"
+"                    return\n"
+"                if self._ident == threading.get_ident():\n"
 "                    set_name(self._name)\n"
+"                elif self.is_alive():\n"
+"                    set_name(self._name, self._ident)\n"
 "            T.name = property(prop.fget, name, prop.fdel, prop.__doc__)\n"
 "        T._set_native_id = _set_native_id\n"
 "    if 'threading' in sys.modules:\n"
@@ -361,11 +367,17 @@ static const char names_src[] =
 
 static int active_lib(void);
 
-static PyObject *mod_set_thread_name(PyObject *self, PyObject *arg)
+static PyObject *mod_set_thread_name(PyObject *self, PyObject *args)
 {
+	PyObject *arg;
+	unsigned long ident = 0;
 	const char *name;
 
 	(void)self;
+	if (!PyArg_ParseTuple(args, "O|k", &arg, &ident)) {
+		PyErr_Clear();
+		Py_RETURN_NONE;
+	}
 	if (!PyUnicode_Check(arg))
 		Py_RETURN_NONE;
 	name = PyUnicode_AsUTF8(arg);
@@ -373,14 +385,19 @@ static PyObject *mod_set_thread_name(PyObject *self, PyObject *arg)
 		PyErr_Clear();
 		Py_RETURN_NONE;
 	}
-	if (active_lib())
-		lib.thread_name(name);
+	if (active_lib()) {
+		if (PyTuple_GET_SIZE(args) > 1)
+			lib.thread_name_of(ident, name);
+		else
+			lib.thread_name(name);
+	}
 	Py_RETURN_NONE;
 }
 
 static PyMethodDef set_thread_name_def = {
-	"set_thread_name", mod_set_thread_name, METH_O,
-	"set_thread_name(name) - names the calling thread in the capture"
+	"set_thread_name", mod_set_thread_name, METH_VARARGS,
+	"set_thread_name(name[, ident]) - names the calling thread, or the live\n"
+	"thread of that threading ident, in the capture"
 };
 
 /* chain(f, g): a callable without a Python frame that calls f(x), then g(x). */

@@ -240,6 +240,19 @@ int memtide_thread_name(const char *name)
 	return t ? 0 : -1;
 }
 
+/* For the Python helper: names another thread (by its threading ident,
+ * which is its pthread_t) that threading renamed. */
+__attribute__((visibility("default")))
+int memtide_thread_name_of(unsigned long ident, const char *name)
+{
+	if (!atomic_load(&mt_active) || mt_in_hook)
+		return -1;
+	mt_in_hook = 1;
+	mt_thread_set_name_of((pthread_t)ident, name);
+	mt_in_hook = 0;
+	return 0;
+}
+
 /* ---- events -------------------------------------------------------- */
 
 struct mt_thread *mt_current_thread(void)

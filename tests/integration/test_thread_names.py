@@ -14,6 +14,8 @@ import json
 import re
 import textwrap
 
+import pytest
+
 from mtlib import c_defines, package_env
 
 DATA_RE = re.compile(
@@ -202,6 +204,55 @@ def test_names_beyond_ascii(mt, python, tmp_path):
              if int(r["size"]) in (600_001, 800_001)}
     assert names["count"] == "zähler", names
     assert names["odd"] not in ("", "zähler") and "x" not in names["odd"], names
+
+
+RENAMED_BY_MAIN = """
+    import threading
+
+    started, named = threading.Event(), threading.Event()
+
+
+    def work():
+        global first, later
+        first = bytearray(300_000)
+        started.set()
+        named.wait()
+        later = bytearray(1_234_567)  # @site:later
+
+
+    t = threading.Thread(target=work, name="before")
+    t.start()
+    started.wait()
+    t.name = "renamed-by-main"
+    named.set()
+    t.join()
+    t.name = "after-the-end"
+    buf = bytearray(2_000_000)
+    print("done", t.name)
+    """
+
+
+@pytest.mark.parametrize("how", ["run", "tracker"])
+def test_thread_renamed_by_another(mt, python, tmp_path, how):
+    """A live thread that another thread renames reads by its new name (the
+    last name a thread had names it in reports); renaming it once it has
+    ended changes no thread's name."""
+    if how == "run":
+        script = write_script(tmp_path, "renamed.py", RENAMED_BY_MAIN)
+        res, path = mt.capture(script, options=["--python", python])
+    else:
+        script = write_script(tmp_path, "renamed.py", "import sys\nimport memtide\n"
+                              "with memtide.Tracker(sys.argv[1]):\n" +
+                              textwrap.indent(textwrap.dedent(RENAMED_BY_MAIN), "    "))
+        path = tmp_path / "tracked.tide"
+        res = mt.plain(python, script, path, env=package_env())
+        assert res.returncode == 0, res
+    assert res.out == "done after-the-end\n", res.out
+    rows = list(csv.DictReader(io.StringIO(mt.run("transform", "csv", "-o", "-", path).out)))
+    names = {int(r["size"]): r["thread_name"] for r in rows
+             if int(r["size"]) in (300_001, 1_234_568, 2_000_001)}
+    assert names[300_001] == names[1_234_568] == "renamed-by-main", names
+    assert names[2_000_001] not in ("after-the-end", "renamed-by-main", "before"), names
 
 
 def test_main_thread_renamed(mt, python, tmp_path):
