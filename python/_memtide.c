@@ -261,8 +261,8 @@ static int find_lib(void *handle)
 #undef SYM
 	return lib.enter && lib.leave && lib.record && lib.record_free && lib.start && lib.sample &&
 	       lib.stop && lib.active && lib.step && lib.step_expect && lib.step_counters &&
-	       lib.thread_name && lib.thread_name_of && lib.sites.begin && lib.sites.site_of && lib.sites.end &&
-	       lib.sites.meta_copy ? 0 : -1;
+	       lib.thread_name && lib.thread_name_of && lib.sites.begin && lib.sites.site_of &&
+	       lib.sites.end && lib.sites.meta_copy ? 0 : -1;
 }
 
 static void wrap_pymalloc(void)

@@ -73,9 +73,9 @@ void mt_thread_unlock(struct mt_thread *t)
 	atomic_store_explicit(&t->lock, 0, memory_order_release);
 }
 
-static void emit_thread_record(struct mt_thread *t, const char *name)
+static void emit_thread_record(uint32_t index, pid_t tid, const char *name)
 {
-	uint64_t v[2] = { t->index, (uint64_t)t->tid };
+	uint64_t v[2] = { index, (uint64_t)tid };
 
 	pthread_mutex_lock(&mt_meta_lock);
 	mt_meta_record(MT_REC_THREAD, 2, v, name, NULL);
@@ -142,7 +142,7 @@ static struct mt_thread *thread_register(void)
 	mt_threads = t;
 	pthread_mutex_unlock(&mt_registry_lock);
 	pthread_getname_np(pthread_self(), name, sizeof(name));
-	emit_thread_record(t, name);
+	emit_thread_record(t->index, t->tid, name);
 	pthread_setspecific(exit_key, t);
 	tls_thread = t;
 	return t;
@@ -194,7 +194,7 @@ void mt_thread_set_name(const char *name)
 
 	/* not from a handler that interrupted memtide: the meta lock may be held */
 	if (t && t != THREAD_GONE && !MT_SIG_COUNTING())
-		emit_thread_record(t, name);
+		emit_thread_record(t->index, t->tid, name);
 }
 
 /*
@@ -203,22 +203,22 @@ void mt_thread_set_name(const char *name)
  */
 void mt_thread_set_name_of(pthread_t target, const char *name)
 {
-	struct mt_thread *t, copy;
-	int found = 0;
+	struct mt_thread *t;
+	uint32_t index = 0;
+	pid_t tid = 0;
 
 	if (MT_SIG_COUNTING())
 		return;
 	pthread_mutex_lock(&mt_registry_lock);
-	for (t = mt_threads; t && !found; t = t->next) {
+	for (t = mt_threads; t && !tid; t = t->next) {
 		if (!t->dead && pthread_equal(t->self, target)) {
-			copy.index = t->index;
-			copy.tid = t->tid;
-			found = 1;
+			index = t->index;
+			tid = t->tid;
 		}
 	}
 	pthread_mutex_unlock(&mt_registry_lock);
-	if (found)
-		emit_thread_record(&copy, name);
+	if (tid)	/* not the registry's lock and the meta one at once */
+		emit_thread_record(index, tid, name);
 }
 
 /*
@@ -235,7 +235,7 @@ int memtide_thread_name(const char *name)
 	mt_in_hook = 1;
 	t = mt_current_thread();
 	if (t)
-		emit_thread_record(t, name);
+		emit_thread_record(t->index, t->tid, name);
 	mt_in_hook = 0;
 	return t ? 0 : -1;
 }

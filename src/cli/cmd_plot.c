@@ -107,32 +107,6 @@ static int output_format(const char *output, const char *format)
 	return by_name;
 }
 
-/*
- * The program a capture ran, to tell whether captures are of the same
- * one: a Python script (or -m module, -c), else the executable; its base
- * name.
- */
-static void program_of(const struct mt_capture *c, char *buf, size_t cap)
-{
-	const char *w = c->command ? c->command : "", *slash;
-	size_t len = strcspn(w, " ");
-
-#define NEXT_WORD() (w += len + strspn(w + len, " "), len = strcspn(w, " "))
-	if (c->python) {	/* python3 [options] script | -m module | -c code */
-		NEXT_WORD();
-		while (w[0] == '-' && strncmp(w, "-m", 2) && strncmp(w, "-c", 2))
-			NEXT_WORD();
-		if (!strncmp(w, "-c", 2))
-			len = 2;
-		else if (!strcmp(w, "-m") || !strncmp(w, "-m ", 3))
-			NEXT_WORD();
-	}
-#undef NEXT_WORD
-	while ((slash = memchr(w, '/', len)))
-		len -= (size_t)(slash + 1 - w), w = slash + 1;
-	snprintf(buf, cap, "%.*s", (int)len, w);
-}
-
 /* Legend names: commands when they differ, else the files' names. */
 static void label_runs(struct mt_replay *r, char (*labels)[MAX_LABEL], char **files, int n)
 {
@@ -161,11 +135,11 @@ static void note_programs(struct mt_replay *r, int n)
 		i++;
 	if (i == n)
 		return;
-	program_of(&r[i].c, first, sizeof(first));
+	mt_capture_program(&r[i].c, first, sizeof(first));
 	for (i++; i < n; i++) {
 		if (!r[i].c.command)
 			continue;
-		program_of(&r[i].c, other, sizeof(other));
+		mt_capture_program(&r[i].c, other, sizeof(other));
 		if (strcmp(first, other)) {
 			char a[300], b[300];
 

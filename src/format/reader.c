@@ -1107,6 +1107,47 @@ int mt_capture_read(const char *path, struct mt_capture *c,
 	return 0;
 }
 
+/* The next word of *s (split at spaces), its base name in *base. */
+static int next_word(const char **s, const char **word, const char **base, int *len)
+{
+	const char *end;
+
+	while (**s == ' ')
+		(*s)++;
+	if (!**s)
+		return 0;
+	end = strchr(*s, ' ');
+	end = end ? end : *s + strlen(*s);
+	*word = *s;
+	for (*base = end; *base > *s && (*base)[-1] != '/'; (*base)--)
+		;
+	*len = (int)(end - *base);
+	*s = end;
+	return 1;
+}
+
+void mt_capture_program(const struct mt_capture *c, char *buf, size_t cap)
+{
+	const char *s = c->command ? c->command : "", *w, *base;
+	int len, n;
+
+	if (!next_word(&s, &w, &base, &len)) {
+		snprintf(buf, cap, "?");
+		return;
+	}
+	n = snprintf(buf, cap, "%.*s", len, base);
+	while (c->python && n >= 0 && (size_t)n < cap && next_word(&s, &w, &base, &len)) {
+		int pair = (w[0] == '-' && (w[1] == 'm' || w[1] == 'c') && len == 2);
+
+		if (w[0] == '-' && !pair)
+			continue;	/* an option of the interpreter */
+		n += snprintf(buf + n, cap - (size_t)n, " %.*s", len, base);
+		if (pair && n >= 0 && (size_t)n < cap && next_word(&s, &w, &base, &len))
+			snprintf(buf + n, cap - (size_t)n, " %.*s", len, base);
+		break;
+	}
+}
+
 const char *mt_truncation_reason(int why)
 {
 	switch (why) {

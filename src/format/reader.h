@@ -177,6 +177,12 @@ void mt_capture_release(struct mt_capture *c);
 
 const char *mt_capture_string(const struct mt_capture *c, uint32_t id);
 const char *mt_event_kind_name(unsigned kind);
+/*
+ * What a capture's command runs, to tell captures of different programs
+ * apart: its first word's base name, and for Python the script's (or -m
+ * or -c and the word after it).
+ */
+void mt_capture_program(const struct mt_capture *c, char *buf, size_t cap);
 /* A few words on why a capture is truncated (enum mt_truncation). */
 const char *mt_truncation_reason(int why);
 

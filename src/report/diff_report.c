@@ -38,52 +38,6 @@ static const char *percent(char *buf, size_t cap, uint64_t from, uint64_t to)
 	return buf;
 }
 
-/* The next word of *s (split at spaces), its base name in *base. */
-static int next_word(const char **s, const char **word, const char **base, int *len)
-{
-	const char *end;
-
-	while (**s == ' ')
-		(*s)++;
-	if (!**s)
-		return 0;
-	end = strchr(*s, ' ');
-	end = end ? end : *s + strlen(*s);
-	*word = *s;
-	for (*base = end; *base > *s && (*base)[-1] != '/'; (*base)--)
-		;
-	*len = (int)(end - *base);
-	*s = end;
-	return 1;
-}
-
-/*
- * What a capture's command runs, to tell captures of different programs
- * apart: its first word's base name, and for Python the script's (or -m
- * or -c and the word after it).
- */
-static void program_of(char *buf, size_t cap, const struct mt_capture *c)
-{
-	const char *s = c->command ? c->command : "", *w, *base;
-	int len, n;
-
-	if (!next_word(&s, &w, &base, &len)) {
-		snprintf(buf, cap, "?");
-		return;
-	}
-	n = snprintf(buf, cap, "%.*s", len, base);
-	while (c->python && n >= 0 && (size_t)n < cap && next_word(&s, &w, &base, &len)) {
-		int pair = (w[0] == '-' && (w[1] == 'm' || w[1] == 'c') && len == 2);
-
-		if (w[0] == '-' && !pair)
-			continue;	/* an option of the interpreter */
-		n += snprintf(buf + n, cap - (size_t)n, " %.*s", len, base);
-		if (pair && n >= 0 && (size_t)n < cap && next_word(&s, &w, &base, &len))
-			snprintf(buf + n, cap - (size_t)n, " %.*s", len, base);
-		break;
-	}
-}
-
 static void print_capture(FILE *f, const char *label, const struct mt_capture *c)
 {
 	char path[2048], cmd[2048];
@@ -167,8 +121,8 @@ void mt_diff_print_text(FILE *f, const struct mt_diff_report *d)
 
 	print_capture(f, "Base:", cb);
 	print_capture(f, "New: ", cn);
-	program_of(pb, sizeof(pb), cb);
-	program_of(pn, sizeof(pn), cn);
+	mt_capture_program(cb, pb, sizeof(pb));
+	mt_capture_program(cn, pn, sizeof(pn));
 	if (strcmp(pb, pn)) {
 		char a[1024], b[1024];
 
