@@ -139,6 +139,28 @@ def test_native_crash_capture_is_complete(mt, build):
                     d["CRASH_N"], d["CRASH_N"] * d["CRASH_SIZE"])
 
 
+@pytest.mark.parametrize("how", ["handled", "default"])
+def test_stack_overflow(mt, build, how):
+    """A stack overflow ends the program as it would without memtide: its
+    own SIGSEGV handler on an alternate stack still runs; without one it
+    dies by SIGSEGV, and the capture, cut where no handler could run,
+    still holds what was written before (at most the last round lost)."""
+    prog = build.program("overflow")
+    src = build.source("overflow")
+    d = c_defines(src)
+    plain = mt.plain(prog, how)
+    res, path = mt.capture(prog, how, expect_rc=None)
+    assert (res.returncode, res.stdout) == (plain.returncode, plain.stdout), str(res)
+    if how == "handled":
+        assert plain.returncode == d["OV_STATUS"]
+        assert plain.stdout == b"stack overflow caught\n"
+    else:
+        assert plain.returncode == -signal.SIGSEGV
+    stats = mt.stats_json(path)
+    assert_site(stats, "before_overflow", src, site_lines(src)["before_overflow"],
+                d["OV_N"], d["OV_N"] * d["OV_SIZE"])
+
+
 def test_programs_own_handlers_still_run(mt, build):
     prog = build.program("sighandler")
     src = build.source("sighandler")
