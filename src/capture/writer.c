@@ -874,6 +874,8 @@ static void *writer_main(void *arg)
 	(void)arg;
 	mt_in_hook = 1;
 	pthread_mutex_lock(&w.lock);
+	if (!w.stop)
+		run_round(0);	/* at once: the header and the start-up records */
 	while (!w.stop) {
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long)ROUND_NS;
@@ -1013,7 +1015,10 @@ int mt_writer_start(const char *path)
 	w.header_due = 0;
 	write_at(0, hdr, sizeof(hdr), NULL, 0);
 	w.off = sizeof(hdr);
-	w.synced_to = w.last_flush = w.t0 = mono_ns();
+	w.last_flush = w.t0 = mono_ns();
+	/* the first round is flushed: a program killed in its first 100 ms
+	 * still leaves what it is (command, pid) on disk */
+	w.synced_to = w.t0 > SYNC_NS ? w.t0 - SYNC_NS : 0;
 	w.round_ns = 0;
 	w.sample_ns = w.sample_rss = w.idle_ns = 0;
 	w.raw_len = 0;

@@ -101,6 +101,20 @@ def test_sigkill_leaves_a_readable_truncated_capture(mt, build):
     assert late[0]["bytes"] == late[0]["count"] * d["LATE_SIZE"]
 
 
+def test_killed_in_its_first_round_still_says_what_it_was(mt):
+    """The writer's first round goes to disk at once: a program SIGKILLed
+    60 ms after it starts, before the stream was due to be flushed (100
+    ms), leaves a capture that names its command and pid (it used to say
+    'PID 0' and no command)."""
+    script = "echo $$; sleep 0.06; kill -9 $$"
+    res, path = mt.capture("/bin/sh", "-c", script, expect_rc=None)
+    assert res.returncode == -signal.SIGKILL, str(res)
+    stats = mt.stats_json(path)
+    assert stats["truncated"] is True
+    assert stats["pid"] == int(res.stdout.split()[0]), (stats["pid"], res.stdout)
+    assert stats["command"] == "/bin/sh -c " + script, stats["command"]
+
+
 def _as_nobody():
     os.setgroups([])
     os.setgid(65534)
