@@ -21,7 +21,7 @@ Env: WORKLOADS, SCALE (1), REPS (3), OUT (bench/out), MEMTIDE (build/bin/memtide
 also get `memtide run --native`; default all), ONLY (space-separated workload names), TOOLS
 (space-separated subset of: memtide memtide_sample memtide_native memtide_aggregate heaptrack
 tracemalloc1),
-STARTUP_REPS (5), REPORT_REPS (3), SAMPLE_RATE (512KiB: memtide_sample's --sample-rate).
+STARTUP_REPS (5; 0 skips start-up), REPORT_REPS (3; 0 skips the reporters), SAMPLE_RATE (512KiB: memtide_sample's --sample-rate).
 
 memtide_sample is `memtide run --sample-rate SAMPLE_RATE`; where memtide ran on the same workload
 too, a second table compares the sampled capture with the full one: its size, its peak and the
@@ -792,10 +792,12 @@ def main():
         srow = sampling_row(wl, notes)
         if srow:
             sample_rows.append(srow)
-    log("== reporters")
-    bench_reporters(rows)
-    log("== startup")
-    bench_startup(rows)
+    if REPORT_REPS > 0:
+        log("== reporters")
+        bench_reporters(rows)
+    if STARTUP_REPS > 0:
+        log("== startup")
+        bench_startup(rows)
     elapsed = time.time() - t_start
     if os.access(MEMTIDE_ORIG, os.X_OK) and build_fingerprint() != fp_start:
         notes.append("%s was rebuilt during the run; %s" % (
