@@ -243,35 +243,22 @@ static unsigned call_line(Dwarf_Die *die)
 }
 
 /*
- * A name for an address without a symbol of its own (a stripped file):
- * the nearest exported function before it in the same section, as
- * "symbol+0xN", else the module's name and the offset from its load base,
- * "module+0xOFFSET", as addr2line and gdb take it.
+ * A name for an address that no symbol covers (a stripped file, or a static
+ * function of a library that keeps only its exports): the module's name and
+ * the address, "module+0xADDRESS", as addr2line and gdb take it once the
+ * debug info is there.  Not the nearest export before it: libdwfl already
+ * returns a symbol that covers the address, so that export is another
+ * function (sqlite3's allocator read as "sqlite3ApiExit+0xd3", an export
+ * of 0x12 bytes).
  */
-static char *nameless(Dwfl_Module *mod, const char *path, Dwarf_Addr pc)
+static char *nameless(const char *path, Dwarf_Addr pc)
 {
-	const char *base = strrchr(path, '/'), *best = NULL;
-	GElf_Addr best_addr = 0, a = pc, bias;
-	Elf_Scn *scn = mod ? dwfl_module_address_section(mod, &a, &bias) : NULL;
-	size_t want = scn ? elf_ndxscn(scn) : 0;
-	int n = scn ? dwfl_module_getsymtab(mod) : 0;
+	const char *base = strrchr(path, '/');
 	char buf[64], *name, *out;
 	size_t len;
 
-	for (int i = 1; i < n; i++) {
-		GElf_Sym sym;
-		GElf_Addr addr;
-		GElf_Word shndx;
-		const char *sname = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
-
-		if (sname && sname[0] && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
-		    shndx == want && addr <= pc && (!best || addr > best_addr)) {
-			best = sname;
-			best_addr = addr;
-		}
-	}
-	name = best ? readable(best) : mt_xstrdup(base ? base + 1 : path);
-	snprintf(buf, sizeof(buf), "+0x%" PRIx64, (uint64_t)(pc - (best ? best_addr : 0)));
+	name = mt_xstrdup(base ? base + 1 : path);
+	snprintf(buf, sizeof(buf), "+0x%" PRIx64, (uint64_t)pc);
 	len = strlen(name);
 	out = mt_xrealloc(name, len + strlen(buf) + 1);
 	strcpy(out + len, buf);
@@ -322,7 +309,7 @@ static void resolve(struct image *im, const char *path, struct entry *e)
 		line = (int)call_line(&scopes[i]);
 	}
 	free(scopes);
-	e->f[e->n].function = sym ? readable(sym) : nameless(mod, modname, pc);
+	e->f[e->n].function = sym ? readable(sym) : nameless(modname, pc);
 	e->f[e->n].file = mt_xstrdup(file ? file : modname);
 	e->f[e->n].line = file ? (unsigned)line : 0;
 	e->f[e->n].module = mt_xstrdup(modname);

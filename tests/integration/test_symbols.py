@@ -120,6 +120,31 @@ def test_stripped_program_sites_stay_apart(mt, build):
     assert sorted(got) == expected, describe(bare, 30)
 
 
+def test_call_past_an_export_is_named_by_its_module(mt, build):
+    """A call in a static function of a stripped library that keeps only its
+    exports (Debian's libsqlite3) is named LIB+0xADDRESS, an address inside
+    that function in the unstripped copy; not EXPORT+0xN after the export
+    before it, which is another function (before: gap_export+0x...)."""
+    src = build.source("export_gap")
+    d = c_defines(src)
+    lib = build.shared("export_gap", "libgap.so")
+    funcs = {name: (lo, hi) for lo, hi, name in _functions(lib)}
+    assert funcs["gap_export"][1] <= funcs["gap_alloc"][0], funcs
+    stripped = mt.cwd / "libgap.so"
+    shutil.copy(lib, stripped)
+    subprocess.run(["strip", str(stripped)], check=True)
+    assert "gap_alloc" not in {name for _, _, name in _functions(stripped)}
+
+    _, path = mt.capture(build.program("dlopen_main"), str(stripped), "gap_run", "gap_free")
+    rows = [r for r in mt.stats_json(path, n=100)["top_by_size"]
+            if r["count"] == d["GAP_N"] and r["bytes"] == d["GAP_N"] * d["GAP_SIZE"]]
+    assert len(rows) == 1, rows
+    name = rows[0]["function"]
+    assert name.startswith("libgap.so+0x") and rows[0]["file"] == str(stripped), rows[0]
+    lo, hi = funcs["gap_alloc"]
+    assert lo <= int(name.split("+0x")[1], 16) < hi, (name, funcs["gap_alloc"])
+
+
 def test_separate_debug_info_is_used(mt, build):
     """A stripped program with its debug info in a separate file (as
     Debian's -dbgsym packages ship it, found by .gnu_debuglink or build-id)
