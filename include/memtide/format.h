@@ -88,6 +88,18 @@ enum mt_event_kind {
 	 * file (no MAP_ANONYMOUS).  Captures without the flag read as before.
 	 */
 	MT_EV_MMAP_FILE,
+	/*
+	 * Nor these (docs/FORMAT.md, "Reserved address space"): a MUNMAP with
+	 * MT_EVF_RESERVE, an anonymous mapping made PROT_NONE, which reserves
+	 * addresses and is no memory; a MUNMAP with MT_EVF_DECOMMIT, an
+	 * mprotect(PROT_NONE) that turns the anonymous mappings in its range
+	 * back into reserved addresses; an MMAP with MT_EVF_COMMIT, an
+	 * mprotect that makes a range accessible and so allocates the part of
+	 * it that was reserved.
+	 */
+	MT_EV_RESERVE,
+	MT_EV_DECOMMIT,
+	MT_EV_COMMIT,
 	MT_EV_KIND_COUNT
 };
 
@@ -95,6 +107,9 @@ enum mt_event_kind {
 #define MT_EVF_SAMESTACK 0x10	/* stack is the previous allocation's */
 #define MT_EVF_THREAD 0x20	/* a thread index follows; it holds until the next */
 #define MT_EVF_FILE 0x40	/* MT_EV_MMAP only: the mapping is file-backed */
+#define MT_EVF_COMMIT 0x80	/* MT_EV_MMAP only: an mprotect making it accessible */
+#define MT_EVF_RESERVE 0x40	/* MT_EV_MUNMAP only: mapped PROT_NONE */
+#define MT_EVF_DECOMMIT 0x80	/* MT_EV_MUNMAP only: an mprotect(PROT_NONE) */
 #define MT_EVF_LASTSLOT 0x10	/* MT_EV_FREE in COLUMNS only: the slot is the last allocation's */
 
 /*
@@ -119,18 +134,32 @@ enum mt_column {
 /* The head byte of an event of this kind, before the flags above. */
 static inline uint8_t mt_event_head(unsigned kind)
 {
-	return kind == MT_EV_MMAP_FILE ? MT_EV_MMAP | MT_EVF_FILE : (uint8_t)kind;
+	switch (kind) {
+	case MT_EV_MMAP_FILE:
+		return MT_EV_MMAP | MT_EVF_FILE;
+	case MT_EV_COMMIT:
+		return MT_EV_MMAP | MT_EVF_COMMIT;
+	case MT_EV_RESERVE:
+		return MT_EV_MUNMAP | MT_EVF_RESERVE;
+	case MT_EV_DECOMMIT:
+		return MT_EV_MUNMAP | MT_EVF_DECOMMIT;
+	default:
+		return (uint8_t)kind;
+	}
 }
 
+/* Events with a size and a stack: allocations, and a COMMIT may be one. */
 static inline int mt_event_is_alloc(unsigned kind)
 {
-	return (kind >= MT_EV_MALLOC && kind < MT_EV_FREE) || kind == MT_EV_MMAP_FILE;
+	return (kind >= MT_EV_MALLOC && kind < MT_EV_FREE) || kind == MT_EV_MMAP_FILE ||
+	       kind == MT_EV_COMMIT;
 }
 
+/* Events of address ranges, not of heap blocks: always recorded. */
 static inline int mt_event_is_mmap(unsigned kind)
 {
 	return kind == MT_EV_MMAP || kind == MT_EV_MREMAP || kind == MT_EV_MUNMAP ||
-	       kind == MT_EV_MMAP_FILE;
+	       (kind >= MT_EV_MMAP_FILE && kind < MT_EV_KIND_COUNT);
 }
 
 #endif

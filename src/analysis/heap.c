@@ -4,6 +4,14 @@
  * A mapping that munmap cuts into pieces stays one allocation: each range
  * names its mapping, which counts its pieces, and the allocation ends
  * with its last piece.
+ *
+ * Reserved addresses (anonymous mappings made PROT_NONE, as the JVM, V8
+ * and CUDA reserve gigabytes they may use later) are kept apart and are
+ * no memory; an mprotect that makes some of them accessible allocates
+ * them (MT_EV_COMMIT), one that makes anonymous mappings PROT_NONE frees
+ * them back into the reservation (MT_EV_DECOMMIT).  An mprotect of
+ * anything else (a heap block's guard page, a JIT's code going from
+ * writable to executable) changes nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +31,11 @@ struct range {
 	uint64_t start, end, tag;
 	uint32_t key;
 	uint32_t map;		/* the mapping it is a piece of */
+	uint8_t file;		/* of a file: never reserved by an mprotect */
+};
+
+struct span {
+	uint64_t start, end;
 };
 
 struct mt_heap {
@@ -37,6 +50,8 @@ struct mt_heap {
 	uint32_t nmaps, cap_maps;
 	uint32_t *free_maps;	/* mapping numbers to reuse */
 	uint32_t nfree_maps, cap_free_maps;
+	struct span *reserved;	/* reserved addresses, ordered, apart */
+	size_t nreserved, cap_reserved;
 	uint64_t current;
 	/*
 	 * Sampled captures: per slot, the bytes the block really had (0: it
@@ -76,6 +91,7 @@ void mt_heap_free(struct mt_heap *h)
 	free(h->ranges);
 	free(h->pieces);
 	free(h->free_maps);
+	free(h->reserved);
 	free(h);
 }
 
@@ -217,7 +233,7 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 
 		h->current -= hi - lo;
 		if (r->start < lo && r->end > hi) {	/* a hole in the middle */
-			struct range tail = { hi, r->end, r->tag, r->key, r->map };
+			struct range tail = { hi, r->end, r->tag, r->key, r->map, r->file };
 
 			r->end = lo;
 			h->pieces[r->map]++;
@@ -239,6 +255,148 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 	}
 }
 
+/* ---- reserved addresses ---- */
+
+/* First reserved span whose end is above addr. */
+static size_t span_lower(const struct mt_heap *h, uint64_t addr)
+{
+	size_t lo = 0, hi = h->nreserved;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (h->reserved[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void span_insert_at(struct mt_heap *h, size_t i, struct span sp)
+{
+	if (h->nreserved == h->cap_reserved) {
+		h->cap_reserved = h->cap_reserved ? h->cap_reserved * 2 : 64;
+		h->reserved = mt_xrealloc(h->reserved, h->cap_reserved * sizeof(*h->reserved));
+	}
+	memmove(&h->reserved[i + 1], &h->reserved[i], (h->nreserved - i) * sizeof(sp));
+	h->reserved[i] = sp;
+	h->nreserved++;
+}
+
+/* [start, end) is not reserved any more (unmapped, mapped again). */
+static void unreserve(struct mt_heap *h, uint64_t start, uint64_t end)
+{
+	size_t i = span_lower(h, start);
+
+	while (i < h->nreserved && h->reserved[i].start < end) {
+		struct span *sp = &h->reserved[i];
+
+		if (sp->start < start && sp->end > end) {	/* a hole in the middle */
+			struct span tail = { end, sp->end };
+
+			sp->end = start;
+			span_insert_at(h, i + 1, tail);
+			return;
+		} else if (sp->start < start) {
+			sp->end = start;
+			i++;
+		} else if (sp->end > end) {
+			sp->start = end;
+			return;
+		} else {
+			memmove(sp, sp + 1, (h->nreserved - i - 1) * sizeof(*sp));
+			h->nreserved--;
+		}
+	}
+}
+
+static void reserve(struct mt_heap *h, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return;
+	unreserve(h, start, end);
+	span_insert_at(h, span_lower(h, start), (struct span){ start, end });
+}
+
+static uint64_t end_of(const struct mt_event *ev)
+{
+	return ev->size > UINT64_MAX - ev->addr ? UINT64_MAX : ev->addr + ev->size;
+}
+
+const struct mt_event *mt_heap_commit(const struct mt_heap *h, const struct mt_event *ev,
+				      struct mt_event *out)
+{
+	uint64_t end = end_of(ev), n = 0;
+
+	for (size_t i = span_lower(h, ev->addr);
+	     i < h->nreserved && h->reserved[i].start < end; i++) {
+		const struct span *sp = &h->reserved[i];
+
+		n += (sp->end < end ? sp->end : end) - (sp->start > ev->addr ? sp->start : ev->addr);
+	}
+	if (!n)
+		return NULL;
+	*out = *ev;
+	out->size = out->bytes = n;
+	out->count = 1;
+	return out;
+}
+
+/*
+ * A COMMIT (resolved by mt_heap_commit): its size is the reserved bytes
+ * from its address on, which become one mapping, in as many pieces as
+ * they were spans.
+ */
+static void commit(struct mt_heap *h, const struct mt_event *ev, uint32_t key, uint64_t tag)
+{
+	uint64_t left = ev->size;
+	uint32_t m = 0;
+	int first = 1;
+
+	while (left) {
+		size_t i = span_lower(h, ev->addr);
+		struct span *sp = &h->reserved[i];
+		uint64_t lo, hi;
+
+		if (i == h->nreserved)
+			break;		/* not resolved against this heap */
+		lo = sp->start > ev->addr ? sp->start : ev->addr;
+		hi = sp->end - lo > left ? lo + left : sp->end;
+		unreserve(h, lo, hi);
+		if (first)
+			m = map_new(h);
+		else
+			h->pieces[m]++;
+		first = 0;
+		range_insert_at(h, range_lower(h, lo), (struct range){ lo, hi, tag, key, m, 0 });
+		h->current += hi - lo;
+		left -= hi - lo;
+	}
+}
+
+/* The anonymous mappings in [start, end) go back to being reserved. */
+static void decommit(struct mt_heap *h, uint64_t start, uint64_t end,
+		     mt_heap_released released, void *ctx)
+{
+	uint64_t at = start;
+
+	for (;;) {
+		size_t i = range_lower(h, at);
+		uint64_t lo, hi;
+
+		while (i < h->nranges && h->ranges[i].start < end && h->ranges[i].file)
+			i++;
+		if (i == h->nranges || h->ranges[i].start >= end)
+			return;
+		lo = h->ranges[i].start > start ? h->ranges[i].start : start;
+		hi = h->ranges[i].end < end ? h->ranges[i].end : end;
+		unmap(h, lo, hi - lo, released, ctx);
+		reserve(h, lo, hi);
+		at = hi;
+	}
+}
+
 void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		   uint64_t tag, mt_heap_released released, void *ctx)
 {
@@ -248,6 +406,17 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		break;
 	case MT_EV_MUNMAP:
 		unmap(h, ev->addr, ev->size, released, ctx);
+		unreserve(h, ev->addr, end_of(ev));
+		break;
+	case MT_EV_RESERVE:	/* whatever was there is replaced */
+		unmap(h, ev->addr, ev->size, released, ctx);
+		reserve(h, ev->addr, end_of(ev));
+		break;
+	case MT_EV_DECOMMIT:
+		decommit(h, ev->addr, end_of(ev), released, ctx);
+		break;
+	case MT_EV_COMMIT:
+		commit(h, ev, key, tag);
 		break;
 	case MT_EV_MMAP:
 	case MT_EV_MMAP_FILE:
@@ -255,8 +424,10 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		if (!ev->size)
 			break;
 		unmap(h, ev->addr, ev->size, released, ctx);
+		unreserve(h, ev->addr, end_of(ev));
 		range_insert_at(h, range_lower(h, ev->addr),
-				(struct range){ ev->addr, ev->addr + ev->size, tag, key, map_new(h) });
+				(struct range){ ev->addr, ev->addr + ev->size, tag, key, map_new(h),
+						ev->kind == MT_EV_MMAP_FILE });
 		h->current += ev->size;
 		break;
 	default:

@@ -30,6 +30,14 @@ void mt_heap_free(struct mt_heap *h);
 /* Applies one event; an allocation remembers key and tag. */
 void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 		   uint64_t tag, mt_heap_released released, void *ctx);
+/*
+ * An MT_EV_COMMIT (an mprotect making a range accessible) allocates only
+ * the part of its range that was reserved: out is the event with that
+ * many bytes, the one allocation a report counts, and the event to apply;
+ * NULL when none of it was, and the event changes nothing.
+ */
+const struct mt_event *mt_heap_commit(const struct mt_heap *h, const struct mt_event *ev,
+				      struct mt_event *out);
 uint64_t mt_heap_current(const struct mt_heap *h);
 /* The variance of mt_heap_current in a sampled capture (0 when every
  * live block stands for itself). */

@@ -376,10 +376,13 @@ static void on_event(void *ctx, const struct mt_event *ev)
 {
 	struct replay_state *st = ctx;
 	struct mt_replay *r = st->r;
+	struct mt_event committed;
 	uint64_t cur;
 
 	if (st->snap)
 		close_buckets(st, ev->time_ns);
+	if (ev->kind == MT_EV_COMMIT && !(ev = mt_heap_commit(st->heap, ev, &committed)))
+		return;
 	if (ev->kind == MT_EV_STEP) {
 		if (!st->second)
 			step(st, ev);

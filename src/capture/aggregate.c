@@ -300,8 +300,11 @@ static void released(void *ctx, uint32_t key, uint64_t bytes, uint64_t count, ui
 
 static void event(const struct mt_event *ev)
 {
+	struct mt_event committed;
 	uint64_t cur;
 
+	if (ev->kind == MT_EV_COMMIT && !(ev = mt_heap_commit(a.heap, ev, &committed)))
+		return;
 	if (ev->kind == MT_EV_MMAP_FILE) {
 		a.file_mappings++;
 		mt_heap_apply(a.heap, ev, key_of(ev->stack, ev->thread, ev->kind), 0, released, NULL);

@@ -50,10 +50,10 @@ static void write_slot(void **slot, void *value, int relro)
 	if (*slot == value)
 		return;
 	/* a writable page stays as it is (and an unmapped one is skipped) */
-	if (mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) == 0) {
+	if (mt_real.mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) == 0) {
 		__atomic_store_n(slot, value, __ATOMIC_RELEASE);
 		if (relro)
-			mprotect((void *)start, (size_t)page, PROT_READ);
+			mt_real.mprotect((void *)start, (size_t)page, PROT_READ);
 	}
 }
 

@@ -1,6 +1,6 @@
 /*
  * hooks.c - the allocator entry points libmemtide.so exports over libc's
- * when preloaded: malloc and friends, mmap/munmap/mremap, and the calls
+ * when preloaded: malloc and friends, mmap/munmap/mremap/mprotect, and the calls
  * the tracker must hear of (dlopen/dlclose for the module maps, thread
  * naming, _exit for the last flush).  Runs in the profiled process.
  *
@@ -73,6 +73,7 @@ void mt_resolve(void)
 	RESOLVE(mmap);
 	RESOLVE(munmap);
 	RESOLVE(mremap);
+	RESOLVE(mprotect);
 	RESOLVE(dlopen);
 	RESOLVE(dlclose);
 	RESOLVE(pthread_setname_np);
@@ -396,10 +397,40 @@ static void *hook_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	if (!enter())
 		return mt_real.mmap(addr, len, prot, flags, fd, off);
 	CALLING(p = mt_real.mmap(addr, len, prot, flags, fd, off));
-	if (p != MAP_FAILED)
-		RECORD_ALLOC(fd >= 0 && !(flags & MAP_ANONYMOUS) ? MT_EV_MMAP_FILE : MT_EV_MMAP, p, len);
+	if (p != MAP_FAILED) {
+		int file = fd >= 0 && !(flags & MAP_ANONYMOUS);
+
+		if (!file && prot == PROT_NONE)		/* reserved, not memory */
+			mt_record_free(MT_EV_RESERVE, p, len);
+		else
+			RECORD_ALLOC(file ? MT_EV_MMAP_FILE : MT_EV_MMAP, p, len);
+	}
 	leave();
 	return p;
+}
+
+/*
+ * Memory reserved PROT_NONE becomes memory where an mprotect makes it
+ * accessible (the JVM's and V8's heaps grow so), and reserved again where
+ * one makes it PROT_NONE; readers count only the reserved part of the
+ * range as allocated (heap.c).
+ */
+static int hook_mprotect(void *addr, size_t len, int prot)
+{
+	int r;
+
+	ENSURE();
+	if (!enter())
+		return mt_real.mprotect(addr, len, prot);
+	CALLING(r = mt_real.mprotect(addr, len, prot));
+	if (r == 0 && len) {
+		if (prot == PROT_NONE)
+			mt_record_free(MT_EV_DECOMMIT, addr, len);
+		else
+			RECORD_ALLOC(MT_EV_COMMIT, addr, len);
+	}
+	leave();
+	return r;
 }
 
 
@@ -530,6 +561,7 @@ ALIAS(void *, pvalloc, (size_t));
 ALIAS(void *, mmap, (void *, size_t, int, int, int, off_t));
 ALIAS(int, munmap, (void *, size_t));
 ALIAS(void *, mremap, (void *, size_t, size_t, int, ...));
+ALIAS(int, mprotect, (void *, size_t, int));
 ALIAS(void *, dlopen, (const char *, int));
 ALIAS(int, dlclose, (void *));
 ALIAS(int, pthread_setname_np, (pthread_t, const char *));
@@ -543,7 +575,7 @@ const struct mt_hook mt_hooks[] = {
 	HOOK(malloc), HOOK(free), HOOK(calloc), HOOK(realloc), HOOK(reallocarray),
 	HOOK(posix_memalign), HOOK(aligned_alloc), HOOK(memalign), HOOK(valloc),
 	HOOK(pvalloc), HOOK(mmap), { "mmap64", (void *)hook_mmap }, HOOK(munmap),
-	HOOK(mremap), HOOK(dlopen), HOOK(dlclose), HOOK(pthread_setname_np), HOOK(prctl),
+	HOOK(mremap), HOOK(mprotect), HOOK(dlopen), HOOK(dlclose), HOOK(pthread_setname_np), HOOK(prctl),
 	HOOK(_exit), { "_Exit", (void *)hook__exit },
 #undef HOOK
 	{ NULL, NULL },

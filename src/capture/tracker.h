@@ -35,6 +35,7 @@ struct mt_real {
 	void *(*mmap)(void *, size_t, int, int, int, long);
 	int (*munmap)(void *, size_t);
 	void *(*mremap)(void *, size_t, size_t, int, ...);
+	int (*mprotect)(void *, size_t, int);
 	void *(*dlopen)(const char *, int);
 	int (*dlclose)(void *);
 	void (*exit_)(int);

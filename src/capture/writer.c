@@ -600,7 +600,7 @@ static void encode(const struct mt_rawev *e, uint32_t thread)
 		if (mt_event_is_mmap(kind))
 			col_num(MT_COL_OTHER, e->addr);
 		col_split(MT_COL_SIZE, e->size);
-		if (kind != MT_EV_MUNMAP) {
+		if (mt_event_is_alloc(kind)) {
 			if (e->stack == w.last_stack)
 				head |= MT_EVF_SAMESTACK;
 			else

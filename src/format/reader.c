@@ -113,7 +113,7 @@ const char *mt_event_kind_name(unsigned kind)
 		"?", "malloc", "calloc", "realloc", "reallocarray",
 		"posix_memalign", "aligned_alloc", "memalign", "valloc",
 		"pvalloc", "mmap", "mremap", "pymalloc", "free", "munmap", "step",
-		"mmap_file",
+		"mmap_file", "reserve", "decommit", "mprotect",
 	};
 	return kind < MT_EV_KIND_COUNT ? names[kind] : "?";
 }
@@ -209,7 +209,15 @@ static int decode_events(struct mt_capture *c, struct fields *f)
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
 			return fail(c, "damaged capture: unknown event kind %u", ev.kind);
 		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
-			ev.kind = MT_EV_MMAP_FILE;
+			ev.kind = head & MT_EVF_COMMIT ? MT_EV_KIND_COUNT : MT_EV_MMAP_FILE;
+		else if (ev.kind == MT_EV_MMAP && (head & MT_EVF_COMMIT))
+			ev.kind = MT_EV_COMMIT;
+		else if (ev.kind == MT_EV_MUNMAP && (head & MT_EVF_RESERVE))
+			ev.kind = head & MT_EVF_DECOMMIT ? MT_EV_KIND_COUNT : MT_EV_RESERVE;
+		else if (ev.kind == MT_EV_MUNMAP && (head & MT_EVF_DECOMMIT))
+			ev.kind = MT_EV_DECOMMIT;
+		if (ev.kind == MT_EV_KIND_COUNT)
+			return fail(c, "damaged capture: an event with flags that exclude each other");
 		if (head & MT_EVF_THREAD) {
 			if (field(f, MT_COL_THREAD, &v))
 				goto bad;

@@ -262,9 +262,12 @@ static void yield(struct mt_engine *e)
 static void on_event(void *ctx, const struct mt_event *ev)
 {
 	struct mt_engine *e = ctx;
+	struct mt_event committed;
 	uint64_t heap;
 
 	if (ev->kind == MT_EV_STEP)
+		return;
+	if (ev->kind == MT_EV_COMMIT && !(ev = mt_heap_commit(e->heap, ev, &committed)))
 		return;
 	if (mt_event_is_alloc(ev->kind)) {
 		uint32_t k = key_of(e, ev->stack, ev->thread, ev->kind == MT_EV_MMAP_FILE);

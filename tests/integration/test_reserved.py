@@ -1,0 +1,51 @@
+"""Reserved address space: anonymous mappings made PROT_NONE (the JVM, V8
+and CUDA reserve gigabytes so) are no memory until an mprotect makes part
+of them accessible, and are memory no more once made PROT_NONE again.
+An mprotect of anything else (a heap block's guard page, a JIT's page
+going from writable to executable) changes nothing."""
+
+import pytest
+
+from mtlib import assert_site, c_defines, describe, site_lines
+
+from test_aggregate import figures
+from test_reader import REPORTS, report
+
+MB = 1 << 20
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["unmapped", "kept"])
+@pytest.mark.parametrize("mode", ["full", "aggregate"])
+def test_reserved_memory_counts_once_accessible(mt, build, mode, keep):
+    src = build.source("reserve")
+    d = c_defines(src)
+    lines = site_lines(src)
+    chunk = d["CHUNK_MB"] * MB
+    options = ("--aggregate",) if mode == "aggregate" else ()
+    args = ("keep",) if keep else ()
+    _, path = mt.capture(build.program("reserve"), *args, options=options)
+    stats = mt.stats_json(path)
+
+    assert_site(stats, "guard", src, lines["guard"], 1, d["GUARD_BLOCK"])
+    assert_site(stats, "jit", src, lines["jit"], 1, d["JIT_PAGE"])
+    assert_site(stats, "grow", src, lines["grow"], d["CHUNKS"], d["CHUNKS"] * chunk)
+    # of the two chunks it makes read-write, one was still accessible
+    assert_site(stats, "regrow", src, lines["regrow"], 1, chunk)
+    assert stats["total_allocations"] == 2 + d["CHUNKS"] + 1, describe(stats)
+    assert stats["allocators"] == {"aligned_alloc": 1, "mmap": 1, "mprotect": d["CHUNKS"] + 1}
+    assert stats["peak_bytes"] == d["CHUNKS"] * chunk, stats
+    if keep:    # the chunks grow() and regrow() made last: the first went back
+        assert (stats["leaked_allocations"], stats["leaked_bytes"]) == (2, 2 * chunk), stats
+    else:
+        assert (stats["leaked_allocations"], stats["leaked_bytes"]) == (0, 0), stats
+    for cmd in REPORTS if mode == "full" else ("stats", "tree", "summary", "flamegraph"):
+        r = report(mt, cmd, path)
+        assert r.returncode == 0, f"{cmd}:\n{r}"
+        assert "18,446,744" not in r.out and "18446744" not in r.out, r.out
+
+
+def test_aggregated_capture_reads_as_the_full_one(mt, build):
+    prog = build.program("reserve")
+    _, full = mt.capture(prog, "keep", out="full.tide")
+    _, agg = mt.capture(prog, "keep", out="aggr.tide", options=("--aggregate",))
+    assert figures(mt.stats_json(agg, n=1000)) == figures(mt.stats_json(full, n=1000))
