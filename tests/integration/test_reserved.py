@@ -6,7 +6,7 @@ going from writable to executable) changes nothing."""
 
 import pytest
 
-from mtlib import assert_site, c_defines, describe, site_lines
+from mtlib import assert_site, c_defines, describe, package_env, site_lines
 
 from test_aggregate import figures
 from test_reader import REPORTS, report
@@ -49,3 +49,34 @@ def test_aggregated_capture_reads_as_the_full_one(mt, build):
     _, full = mt.capture(prog, "keep", out="full.tide")
     _, agg = mt.capture(prog, "keep", out="aggr.tide", options=("--aggregate",))
     assert figures(mt.stats_json(agg, n=1000)) == figures(mt.stats_json(full, n=1000))
+
+
+TRACKER_SCRIPT = """\
+import ctypes, sys
+import memtide
+
+lib = ctypes.CDLL(sys.argv[2])
+with memtide.Tracker(sys.argv[1], native=True):
+    lib.reserve_main(1, None)
+"""
+
+
+def test_tracker_hooks_mprotect_too(mt, build, tmp_path):
+    """Without LD_PRELOAD, a Tracker sees the library's mprotect calls
+    through its GOT: the same figures as `memtide run`, at the Python line
+    that called the library."""
+    src = build.source("reserve")
+    d = c_defines(src)
+    chunk = d["CHUNK_MB"] * MB
+    lib = build.shared("reserve", "libreserve.so", defines=["main=reserve_main"])
+    script = tmp_path / "tracked.py"
+    script.write_text(TRACKER_SCRIPT)
+    path = tmp_path / "t.tide"
+    res = mt.plain("/usr/bin/python3", script, path, lib, env=package_env())
+    assert res.returncode == 0, str(res)
+    stats = mt.stats_json(path)
+    assert_site(stats, "<module>", script, 6, 2 + d["CHUNKS"] + 1,
+                d["GUARD_BLOCK"] + d["JIT_PAGE"] + (d["CHUNKS"] + 1) * chunk)
+    assert stats["allocators"]["mprotect"] == d["CHUNKS"] + 1, stats["allocators"]
+    # Python's own allocations come and go around the chunks
+    assert d["CHUNKS"] * chunk <= stats["peak_bytes"] < d["CHUNKS"] * chunk + MB, stats
