@@ -58,7 +58,7 @@ $(LIB): $(CAPTURE_SRC) $(HEADERS) src/analysis/heap.c	# heap.c: compiled into ag
 # elfutils and its compressors, zstd and the demangler are linked in
 # statically: loading and relocating them took 3 ms of every command's
 # start-up, `memtide run` included (bench/startup.py).
-CLI_LIBS = -Wl,-Bstatic -ldw -lelf -lz -llzma -lbz2 -lzstd -lstdc++ -lncursesw -ltinfo -Wl,-Bdynamic -lpthread -lm
+CLI_LIBS = -Wl,-Bstatic -ldw -lelf -lz -llzma -lbz2 -lzstd -liberty -lncursesw -ltinfo -Wl,-Bdynamic -lpthread -lm
 
 $(BIN): $(CLI_SRC) $(HEADERS) $(ASSETS)
 	@mkdir -p $(dir $@)
@@ -129,7 +129,7 @@ FUZZ_SRC = tests/fuzz/fuzz_reader.c src/format/reader.c src/format/proc.c src/an
 $(FUZZ): $(FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$(CPPFLAGS) -I. -o $@ $(FUZZ_SRC) -lzstd -ldw -lelf -lstdc++ -lm
+		$(CPPFLAGS) -I. -o $@ $(FUZZ_SRC) -lzstd -ldw -lelf -liberty -lm
 
 fuzz: $(FUZZ)
 	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/crashes

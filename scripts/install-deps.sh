@@ -4,7 +4,7 @@
 # are there, so it is cheap to run before every build.
 set -e
 PKGS="gcc g++ make pkg-config libzstd-dev libunwind-dev libdw-dev libelf-dev \
-zlib1g-dev liblzma-dev libbz2-dev libncurses-dev libcairo2-dev \
+zlib1g-dev liblzma-dev libbz2-dev libiberty-dev libncurses-dev libcairo2-dev \
 python3 python3-dev python3-numpy python3-pytest python3-ipython python3-setuptools \
 python3-ipykernel python3-nbclient python3-nbformat \
 python3-pip python3-wheel python3-venv python3-jsonschema \

@@ -11,6 +11,7 @@
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
+#include <libiberty/demangle.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,18 +194,21 @@ static struct image *image_of(struct mt_symbols *s, uint32_t mi)
 	return im;
 }
 
-/* libstdc++'s demangler (C++ ABI); the command links libstdc++ for it. */
-char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
-
-/* A symbol as people read it: C++ names demangled, versions dropped. */
+/*
+ * A symbol as people read it: Rust names (v0 "_R...", and the legacy
+ * "_ZN...17h<hash>E", which a C++ demangler turns into "_$LT$...::h<hash>")
+ * and C++ names demangled by libiberty, versions dropped.
+ */
 static char *readable(const char *name)
 {
 	char *d = NULL, *s;
-	int status = -1;
 
-	if (name && name[0] == '_' && name[1] == 'Z')
-		d = __cxa_demangle(name, NULL, NULL, &status);
-	s = mt_xstrdup(status == 0 && d ? d : name ? name : "?");
+	if (name && name[0] == '_' && (name[1] == 'R' || name[1] == 'Z')) {
+		d = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+		if (!d && name[1] == 'Z')
+			d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+	}
+	s = mt_xstrdup(d ? d : name ? name : "?");
 	free(d);
 	*strchrnul(s, '@') = '\0';
 	return s;

@@ -168,3 +168,17 @@ def test_separate_debug_info_is_used(mt, build):
     expected = sites(full_path)
     assert len(expected) >= 10, expected
     assert sites(split_path) == expected
+
+
+def test_rust_names_are_demangled(mt, build):
+    """Rust's symbol names, v0 (_R...) and legacy (_ZN...17h<hash>E, which
+    a C++ demangler leaves as _$LT$...::h<hash>), read as Rust paths, as in
+    a Rust extension (polars, tokenizers, orjson)."""
+    src = build.source("rust_names")
+    d = c_defines(src)
+    _, path = mt.capture(build.program("rust_names"))
+    stats = mt.stats_json(path)
+    rows = {r["function"]: (r["count"], r["bytes"]) for r in stats["top_by_size"]}
+    assert rows.get("sample::make_vecs") == (d["V0_N"], d["V0_N"] * d["V0_SIZE"]), describe(stats)
+    assert rows.get("sample::make_legs") == (d["LEGACY_N"], d["LEGACY_N"] * d["LEGACY_SIZE"]), \
+        describe(stats)
