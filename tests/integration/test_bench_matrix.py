@@ -58,8 +58,12 @@ HELD = {m: int(m) * (MiB + 1) for m in MIBS}
 
 
 def write_script(d):
-    # no .py: memtide run takes the interpreter from the #! line
-    path = Path(d) / "holder"
+    # no .py: memtide run takes the interpreter from the #! line.  In a
+    # folder of its own: Python lists the script's folder when it imports
+    # (importlib's cache), so files other tests write beside it would
+    # change the allocations, and the figures, from one run to the next.
+    path = Path(d) / "script" / "holder"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(SCRIPT)
     path.chmod(0o755)
     return path
@@ -214,7 +218,7 @@ def test_markdown_exact(matrix, expected):
         assert r["allocated"] == fmt_size(stats["total_bytes"]), r
         assert r["allocations"] == f"{stats['total_allocations']:,}", r
         assert r["leaked"] == fmt_size(stats["leaked_bytes"]), r
-        assert r["top site at the peak"] == f"fill at holder:{line}", r
+        assert r["top site at the peak"] == f"fill at script/holder:{line}", r
         assert re.fullmatch(r"\d+\.\d{3} s", r["wall time"]), r
     steps = md_rows(res.out[res.out.index("Peak heap inside each step"):], "way")
     for r in steps:
