@@ -356,11 +356,12 @@ static void commit(struct mt_heap *h, const struct mt_event *ev, uint32_t key, u
 
 	while (left) {
 		size_t i = span_lower(h, ev->addr);
-		struct span *sp = &h->reserved[i];
+		struct span *sp;
 		uint64_t lo, hi;
 
 		if (i == h->nreserved)
 			break;		/* not resolved against this heap */
+		sp = &h->reserved[i];
 		lo = sp->start > ev->addr ? sp->start : ev->addr;
 		hi = sp->end - lo > left ? lo + left : sp->end;
 		unreserve(h, lo, hi);

@@ -1,8 +1,8 @@
 /*
  * hooks.c - the allocator entry points libmemtide.so exports over libc's
- * when preloaded: malloc and friends, mmap/munmap/mremap/mprotect, and the calls
- * the tracker must hear of (dlopen/dlclose for the module maps, thread
- * naming, _exit for the last flush).  Runs in the profiled process.
+ * when preloaded: malloc and friends, mmap/munmap/mremap/mprotect, and the
+ * calls the tracker must hear of (dlopen/dlclose for the module maps,
+ * thread naming, _exit for the last flush).  Runs in the profiled process.
  *
  * Each hook calls the real function (found with dlsym(RTLD_NEXT)) and
  * reports to the tracker.  A free is reported before the block is
@@ -575,8 +575,8 @@ const struct mt_hook mt_hooks[] = {
 	HOOK(malloc), HOOK(free), HOOK(calloc), HOOK(realloc), HOOK(reallocarray),
 	HOOK(posix_memalign), HOOK(aligned_alloc), HOOK(memalign), HOOK(valloc),
 	HOOK(pvalloc), HOOK(mmap), { "mmap64", (void *)hook_mmap }, HOOK(munmap),
-	HOOK(mremap), HOOK(mprotect), HOOK(dlopen), HOOK(dlclose), HOOK(pthread_setname_np), HOOK(prctl),
-	HOOK(_exit), { "_Exit", (void *)hook__exit },
+	HOOK(mremap), HOOK(mprotect), HOOK(dlopen), HOOK(dlclose), HOOK(pthread_setname_np),
+	HOOK(prctl), HOOK(_exit), { "_Exit", (void *)hook__exit },
 #undef HOOK
 	{ NULL, NULL },
 };
