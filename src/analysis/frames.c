@@ -61,8 +61,8 @@ int mt_stack_frames(const struct mt_capture *c, struct mt_symbols *syms,
 
 	p = npy - 1;		/* the outermost Python frame */
 	for (int i = nnat - 1; i >= 0 && syms; i--) {
-		struct mt_frame_info f[16];
-		int k = mt_symbols_lookup(syms, c->nodes[nat[i]].value, c->nodes[nat[i]].gen, f, 16);
+		struct mt_frame_info f[MT_MAX_INLINE];
+		int k = mt_symbols_lookup(syms, c->nodes[nat[i]].value, c->nodes[nat[i]].gen, f, MT_MAX_INLINE);
 
 		if (k > 0 && p >= 0 && is_eval_frame(f[k - 1].function)) {
 			/* this evaluation call's Python frames */

@@ -113,13 +113,13 @@ static int interpreter_arena(const struct mt_replay *r, struct mt_symbols *syms,
 		return 0;
 	/* walking from the leaf, the first native node is the innermost */
 	for (uint32_t n = r->keys[k].stack; n && n < c->nnodes; n = c->nodes[n].parent) {
-		struct mt_frame_info f[16];
+		struct mt_frame_info f[MT_MAX_INLINE];
 		const char *b;
 		int m;
 
 		if (c->nodes[n].kind != MT_NODE_NATIVE)
 			continue;
-		m = mt_symbols_lookup(syms, c->nodes[n].value, c->nodes[n].gen, f, 16);
+		m = mt_symbols_lookup(syms, c->nodes[n].value, c->nodes[n].gen, f, MT_MAX_INLINE);
 		b = base_name(f[m - 1].module);
 		if (!strncmp(b, "libmemtide", 10) || !strncmp(b, "libc.so", 7) || !strncmp(b, "libc-", 5))
 			continue;

@@ -22,13 +22,11 @@
 #include "symbols.h"
 #include "../format/xalloc.h"
 
-#define MAX_INLINE 16
-
 /* What an address of one module file resolves to (cached per offset). */
 struct entry {
 	uint64_t off;		/* the looked-up pc minus the load bias */
 	int n;
-	struct mt_frame_info f[MAX_INLINE];
+	struct mt_frame_info *f;	/* n frames, innermost first */
 	struct entry *next;
 };
 
@@ -61,6 +59,7 @@ struct mt_symbols {
 	uint32_t *by_lo;		/* module indices sorted by lowest address */
 	uint64_t *max_hi;		/* highest end among by_lo[0..i] */
 	struct entry unknown;		/* an address in no module */
+	struct mt_frame_info unknown_frame;
 	struct hit **buckets;
 	size_t nbuckets, used;
 };
@@ -95,8 +94,9 @@ struct mt_symbols *mt_symbols_new(const struct mt_capture *c)
 
 		s->max_hi[i] = i && s->max_hi[i - 1] > hi ? s->max_hi[i - 1] : hi;
 	}
+	s->unknown_frame = (struct mt_frame_info){ "?", "?", 0, "?" };
 	s->unknown.n = 1;
-	s->unknown.f[0] = (struct mt_frame_info){ "?", "?", 0, "?" };
+	s->unknown.f = &s->unknown_frame;
 	/* debuginfod (used when DEBUGINFOD_URLS is set) waits 90 s for a
 	 * server by default; a report should not hang on a dead network */
 	setenv("DEBUGINFOD_TIMEOUT", "5", 0);
@@ -269,6 +269,84 @@ static char *nameless(const char *path, Dwarf_Addr pc)
 	return out;
 }
 
+#define MAX_SCOPES 256
+
+/*
+ * The scopes of cu's code that contain pc, outermost first, into path:
+ * their depth.  dwarf_getscopes finds none where the function is a child
+ * of a namespace (elfutils 0.188), as Rust and clang put every function;
+ * this walk looks into namespaces and modules, and into the scopes that
+ * hold pc.
+ */
+static int scopes_walk(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *path, int depth)
+{
+	Dwarf_Die child;
+
+	if (dwarf_child(parent, &child) != 0)
+		return depth;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_namespace:
+		case DW_TAG_module: {
+			int d = scopes_walk(&child, pc, path, depth);
+
+			if (d > depth)
+				return d;
+			break;
+		}
+		case DW_TAG_subprogram:
+		case DW_TAG_inlined_subroutine:
+		case DW_TAG_lexical_block:
+			if (dwarf_haspc(&child, pc) > 0) {
+				if (depth == MAX_SCOPES)
+					return depth;
+				path[depth] = child;
+				return scopes_walk(&child, pc, path, depth + 1);
+			}
+			break;
+		default:
+			break;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return depth;
+}
+
+/* The scopes containing pc, innermost first, as dwarf_getscopes gives them
+ * (*scopes malloc()ed), with the whole chain of inlined calls. */
+static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **scopes)
+{
+	Dwarf_Die path[MAX_SCOPES];
+	int n = dwarf_getscopes(cu, pc, scopes);
+
+	/*
+	 * dwarf_getscopes stops at the innermost inlined instance, which need
+	 * not be the innermost scope (a block of it with its own variables
+	 * is); that instance's own scopes give the whole chain of inlined
+	 * calls.  Taking only a first scope that is one lost every caller
+	 * past the innermost and gave the real function a line of theirs.
+	 */
+	for (int i = 0; i < n; i++) {
+		if (dwarf_tag(&(*scopes)[i]) == DW_TAG_inlined_subroutine) {
+			Dwarf_Die inner = (*scopes)[i];
+
+			free(*scopes);
+			*scopes = NULL;
+			return dwarf_getscopes_die(&inner, scopes);
+		}
+	}
+	if (n > 0)
+		return n;
+	free(*scopes);
+	*scopes = NULL;
+	n = scopes_walk(cu, pc, path, 0);
+	if (n) {
+		*scopes = mt_xcalloc((size_t)n, sizeof(**scopes));
+		for (int i = 0; i < n; i++)
+			(*scopes)[i] = path[n - 1 - i];
+	}
+	return n;
+}
+
 /*
  * Fills e for offset e->off of a module file (im NULL: in no module):
  * inlined frames first, then the real function.
@@ -284,40 +362,31 @@ static void resolve(struct image *im, const char *path, struct entry *e)
 	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, pc) : NULL;
 	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+	int nscopes = cu ? scopes_at(cu, pc - bias, &scopes) : 0;
+	struct mt_frame_info f[MT_MAX_INLINE];
+	int n = 0;
 
-	/* dwarf_getscopes stops at the innermost inlined instance; its DIE's
-	 * own scopes give the whole chain of inlined calls */
-	if (nscopes > 0 && dwarf_tag(&scopes[0]) == DW_TAG_inlined_subroutine) {
-		Dwarf_Die inner = scopes[0];
-
-		free(scopes);
-		scopes = NULL;
-		nscopes = dwarf_getscopes_die(&inner, &scopes);
-	}
 	if (l)
 		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-	e->n = 0;
-	/* Each inlined scope is a frame; its call site is its caller's line. */
-	for (int i = 0; i < nscopes && e->n < MAX_INLINE - 1; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-
-		if (tag != DW_TAG_inlined_subroutine)
+	/* Each inlined scope is a frame; its call site is its caller's line.
+	 * Past MT_MAX_INLINE - 1 of them, the middle ones are left out. */
+	for (int i = 0; i < nscopes; i++) {
+		if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
 			continue;
-		e->f[e->n].function = readable(die_name(&scopes[i]));
-		e->f[e->n].file = mt_xstrdup(file ? file : modname);
-		e->f[e->n].line = file ? (unsigned)line : 0;
-		e->f[e->n].module = mt_xstrdup(modname);
-		e->n++;
+		if (n < MT_MAX_INLINE - 1)
+			f[n++] = (struct mt_frame_info){ readable(die_name(&scopes[i])),
+							 mt_xstrdup(file ? file : modname),
+							 file ? (unsigned)line : 0, mt_xstrdup(modname) };
 		file = call_file(cu, &scopes[i]);
 		line = (int)call_line(&scopes[i]);
 	}
 	free(scopes);
-	e->f[e->n].function = sym ? readable(sym) : nameless(modname, pc);
-	e->f[e->n].file = mt_xstrdup(file ? file : modname);
-	e->f[e->n].line = file ? (unsigned)line : 0;
-	e->f[e->n].module = mt_xstrdup(modname);
-	e->n++;
+	f[n++] = (struct mt_frame_info){ sym ? readable(sym) : nameless(modname, pc),
+					 mt_xstrdup(file ? file : modname),
+					 file ? (unsigned)line : 0, mt_xstrdup(modname) };
+	e->n = n;
+	e->f = mt_xcalloc((size_t)n, sizeof(*f));
+	memcpy(e->f, f, (size_t)n * sizeof(*f));
 }
 
 #define HASH(x) ((size_t)((x) * 0x9E3779B97F4A7C15ull >> 20))
@@ -418,6 +487,7 @@ void mt_symbols_free(struct mt_symbols *s)
 					free((char *)e->f[i].file);
 					free((char *)e->f[i].module);
 				}
+				free(e->f);
 				free(e);
 			}
 		free(im->buckets);

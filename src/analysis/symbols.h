@@ -17,6 +17,9 @@ struct mt_frame_info {
 	const char *module;	/* path of the module, "?" when none */
 };
 
+/* Frames one address stands for at most: its inlined calls (Rust's run
+ * twenty deep) and the real function. */
+#define MT_MAX_INLINE 64
 struct mt_symbols;
 
 struct mt_symbols *mt_symbols_new(const struct mt_capture *c);

@@ -1,11 +1,15 @@
 """Symbolization of native frames: libraries loaded many times, module
 paths that are not regular files, stripped programs."""
 
+import csv
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from mtlib import assert_site, c_defines, describe, site_lines
 
@@ -182,3 +186,57 @@ def test_rust_names_are_demangled(mt, build):
     assert rows.get("sample::make_vecs") == (d["V0_N"], d["V0_N"] * d["V0_SIZE"]), describe(stats)
     assert rows.get("sample::make_legs") == (d["LEGACY_N"], d["LEGACY_N"] * d["LEGACY_SIZE"]), \
         describe(stats)
+    # through the standard library's allocation path, the site is its caller
+    assert rows.get("sample::make_grown") == (d["GROWN_N"], d["GROWN_N"] * d["GROWN_SIZE"]), \
+        describe(stats)
+    assert "alloc::raw_vec::finish_grow" not in rows, describe(stats)
+
+
+def _leak_frames(mt, path, count, nbytes):
+    """[(function, file basename, line)] of the leaked stack of count
+    blocks of nbytes in all, innermost first, from `transform csv --leaks`
+    (a C++ program also leaks libstdc++'s emergency pool)."""
+    res = mt.run("transform", "csv", "--leaks", "-o", "-", path)
+    assert res.returncode == 0, str(res)
+    rows = [r for r in csv.DictReader(io.StringIO(res.out))
+            if (int(r["num_allocations"]), int(r["size"])) == (count, nbytes)]
+    assert len(rows) == 1, res.out
+    frames = []
+    for f in rows[0]["stack_trace"].split("|"):
+        function, file, line = f.rsplit(";", 2)
+        frames.append((function, os.path.basename(file), int(line)))
+    return frames
+
+
+def test_inlined_calls_inside_a_block_keep_the_whole_chain(mt, build):
+    """Two inlined calls deep, at a malloc inside a block with its own
+    variable: every caller at its own line (before: the middle one was
+    missing and outer() read middle()'s line)."""
+    src = build.source("inline_chain")
+    d = c_defines(src)
+    lines = site_lines(src)
+    _, path = mt.capture(build.program("inline_chain"))
+    frames = _leak_frames(mt, path, d["CHAIN_N"], d["CHAIN_N"] * d["CHAIN_SIZE"])
+    name = os.path.basename(src)
+    assert frames[:4] == [("inner_alloc", name, lines["inner_alloc"]),
+                          ("middle", name, lines["middle"]),
+                          ("outer", name, lines["outer"]),
+                          ("main", name, lines["main"])], frames
+
+
+@pytest.mark.skipif(not shutil.which("clang++-14"), reason="needs clang++-14")
+def test_functions_in_namespaces_keep_their_lines(mt, build, tmp_path):
+    """clang (and rustc) put a function's debug info under its namespaces,
+    where dwarf_getscopes finds no scope: the inlined call and the lines
+    must still be there (before: make() alone, without a line)."""
+    src = build.source("inline_chain").with_name("ns_chain.cpp")
+    d = c_defines(src)
+    lines = site_lines(src)
+    exe = tmp_path / "ns_chain"
+    subprocess.run(["clang++-14", "-O0", "-g", "-gdwarf-aranges", "-fno-omit-frame-pointer",
+                    "-o", str(exe), str(src)], check=True, timeout=120)
+    _, path = mt.capture(exe)
+    frames = _leak_frames(mt, path, d["NS_N"], d["NS_N"] * d["NS_SIZE"])
+    name = os.path.basename(src)
+    assert frames[:2] == [("outer_ns::inner_ns::fill(int)", name, lines["fill"]),
+                          ("outer_ns::inner_ns::make()", name, lines["make"])], frames
