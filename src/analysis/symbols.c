@@ -35,12 +35,21 @@ struct entry {
  * loop maps the same library once per round, and its debug info is read
  * once.  Files are told apart by path and build-id.
  */
+/* An address range of a compilation unit, for files without .debug_aranges. */
+struct cu_range {
+	Dwarf_Addr lo, hi, bias;
+	Dwarf_Die *cu;
+};
+
 struct image {
 	const char *path, *build_id;	/* the capture's strings */
 	Dwfl *dwfl;		/* NULL when the file cannot be read */
 	int tried;
 	struct entry **buckets;
 	size_t nbuckets, used;
+	struct cu_range *cus;	/* by lo; built at the first address libdwfl */
+	size_t ncus;		/* finds in no CU */
+	int cus_built;
 	struct image *next;
 };
 
@@ -347,6 +356,59 @@ static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **scopes)
 	return n;
 }
 
+static int cu_range_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/*
+ * The CU whose code holds pc, where libdwfl finds none: it looks CUs up
+ * in .debug_aranges, which clang does not write, and then finds neither a
+ * CU nor a line for any address of the file.  The CUs' own ranges are
+ * read once per file.
+ */
+static Dwarf_Die *cu_by_ranges(struct image *im, Dwfl_Module *mod, Dwarf_Addr pc,
+			       Dwarf_Addr *bias)
+{
+	size_t lo = 0, hi;
+
+	if (!im->cus_built) {
+		size_t cap = 0;
+		Dwarf_Die *cu = NULL;
+		Dwarf_Addr b;
+
+		im->cus_built = 1;
+		while ((cu = dwfl_module_nextcu(mod, cu, &b))) {
+			Dwarf_Addr base, start, end;
+			ptrdiff_t off = 0;
+
+			while ((off = dwarf_ranges(cu, off, &base, &start, &end)) > 0) {
+				if (im->ncus == cap) {
+					cap = cap ? cap * 2 : 64;
+					im->cus = mt_xrealloc(im->cus, cap * sizeof(*im->cus));
+				}
+				im->cus[im->ncus++] = (struct cu_range){ start + b, end + b, b, cu };
+			}
+		}
+		qsort(im->cus, im->ncus, sizeof(*im->cus), cu_range_cmp);
+	}
+	hi = im->ncus;
+	while (lo < hi) {	/* the last range starting at or below pc */
+		size_t mid = (lo + hi) / 2;
+
+		if (im->cus[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || pc >= im->cus[lo - 1].hi)
+		return NULL;
+	*bias = im->cus[lo - 1].bias;
+	return im->cus[lo - 1].cu;
+}
+
 /*
  * Fills e for offset e->off of a module file (im NULL: in no module):
  * inlined frames first, then the real function.
@@ -362,12 +424,21 @@ static void resolve(struct image *im, const char *path, struct entry *e)
 	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, pc) : NULL;
 	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cu ? scopes_at(cu, pc - bias, &scopes) : 0;
+	int nscopes;
 	struct mt_frame_info f[MT_MAX_INLINE];
 	int n = 0;
 
-	if (l)
+	if (mod && !cu)
+		cu = cu_by_ranges(im, mod, pc, &bias);
+	nscopes = cu ? scopes_at(cu, pc - bias, &scopes) : 0;
+	if (l) {
 		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+	} else if (cu) {
+		Dwarf_Line *dl = dwarf_getsrc_die(cu, pc - bias);
+
+		if (dl && (file = dwarf_linesrc(dl, NULL, NULL)))
+			dwarf_lineno(dl, &line);
+	}
 	/* Each inlined scope is a frame; its call site is its caller's line.
 	 * Past MT_MAX_INLINE - 1 of them, the middle ones are left out. */
 	for (int i = 0; i < nscopes; i++) {
@@ -491,6 +562,7 @@ void mt_symbols_free(struct mt_symbols *s)
 				free(e);
 			}
 		free(im->buckets);
+		free(im->cus);
 		if (im->dwfl)
 			dwfl_end(im->dwfl);
 		s->images = im->next;
