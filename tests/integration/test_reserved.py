@@ -80,3 +80,16 @@ def test_tracker_hooks_mprotect_too(mt, build, tmp_path):
     assert stats["allocators"]["mprotect"] == d["CHUNKS"] + 1, stats["allocators"]
     # Python's own allocations come and go around the chunks
     assert d["CHUNKS"] * chunk <= stats["peak_bytes"] < d["CHUNKS"] * chunk + MB, stats
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 7, 11, 19])
+@pytest.mark.parametrize("mode", ["full", "aggregate"])
+def test_random_protections_match_a_model_of_the_pages(mt, build, mode, seed):
+    """400 random mprotect/mmap MAP_FIXED/munmap calls over a reservation:
+    the peak and what is left equal the program's own count of its
+    accessible pages."""
+    options = ("--aggregate",) if mode == "aggregate" else ()
+    res, path = mt.capture(build.program("reserve_random"), str(seed), options=options)
+    peak, final = map(int, res.out.split())
+    stats = mt.stats_json(path)
+    assert (stats["peak_bytes"], stats["leaked_bytes"]) == (peak, final), stats
