@@ -47,8 +47,8 @@ struct image {
 	int tried;
 	struct entry **buckets;
 	size_t nbuckets, used;
-	struct cu_range *cus;	/* by lo; built at the first address libdwfl */
-	size_t ncus;		/* finds in no CU */
+	struct cu_range *cus;	/* by lo, read at the first address that */
+	size_t ncus;		/* libdwfl finds in no CU */
 	int cus_built;
 	struct image *next;
 };
@@ -440,7 +440,8 @@ static void resolve(struct image *im, const char *path, struct entry *e)
 			dwarf_lineno(dl, &line);
 	}
 	/* Each inlined scope is a frame; its call site is its caller's line.
-	 * Past MT_MAX_INLINE - 1 of them, the middle ones are left out. */
+	 * Past MT_MAX_INLINE - 1 of them, the outermost are left out, but
+	 * their lines still lead to the real function's. */
 	for (int i = 0; i < nscopes; i++) {
 		if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
 			continue;

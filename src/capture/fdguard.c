@@ -113,6 +113,14 @@ int mt_fd_check(struct mt_fdguard *g)
 	return fd;
 }
 
+void mt_fd_drop_foreign(struct mt_fdguard *g)
+{
+	struct stat sb;
+
+	if (g->fd >= 0 && fstat(g->fd, &sb) == 0 && (sb.st_dev != g->dev || sb.st_ino != g->ino))
+		close(g->fd);
+}
+
 void mt_fd_close(struct mt_fdguard *g)
 {
 	if (g->fd >= 0 && mt_fd_check(g) >= 0)

@@ -22,6 +22,9 @@ int mt_fd_adopt(struct mt_fdguard *g, int fd);
 /* The descriptor to use now, re-opened if the program closed or replaced
  * it; -1 with errno set when it is gone for good.  Async-signal-safe. */
 int mt_fd_check(struct mt_fdguard *g);
+/* In a descriptor table of memtide's own: closes the descriptor if it is
+ * the program's by now (the next check opens ours again). */
+void mt_fd_drop_foreign(struct mt_fdguard *g);
 void mt_fd_close(struct mt_fdguard *g);
 
 #endif

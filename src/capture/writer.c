@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -867,12 +868,53 @@ static void run_round(int final)
 		w.round_ns = now;	/* on disk up to this round */
 }
 
+/*
+ * The writer thread works in a descriptor table of its own, which holds
+ * only memtide's descriptors and stderr (for its warnings).  A program
+ * that closes every descriptor (daemons do, at start) then closes only
+ * its own table's, and the writer never opens a file again in the shared
+ * table, where it would take the lowest free number for a moment: the
+ * number the program's next open() expects (3, for a shell's `exec 3>`
+ * or systemd's sockets).  Rounds that the program's threads run (exit, a
+ * fatal signal, exec) keep the shared table and open again by path what
+ * the program closed.  Without close_range or unshare (seccomp), the
+ * table stays shared.
+ */
+static void own_descriptor_table(void)
+{
+	int keep[4] = { STDERR_FILENO, w.file.fd, w.statm.fd, w.status.fd };
+	unsigned next = 0;
+
+	if (close_range(~0u, ~0u, 0) != 0 || unshare(CLONE_FILES) != 0)
+		return;
+	for (int i = 1; i < 4; i++)	/* in order, for the gaps between them */
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int t = keep[j];
+
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (int i = 0; i < 4; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < next)
+			continue;
+		if ((unsigned)keep[i] > next)
+			close_range(next, (unsigned)keep[i] - 1, 0);
+		next = (unsigned)keep[i] + 1;
+	}
+	close_range(next, ~0u, 0);
+	/* the program may have put its own at our numbers before the copy */
+	mt_fd_drop_foreign(&w.file);
+	mt_fd_drop_foreign(&w.statm);
+	mt_fd_drop_foreign(&w.status);
+}
+
 static void *writer_main(void *arg)
 {
 	struct timespec until;
 
 	(void)arg;
 	mt_in_hook = 1;
+	own_descriptor_table();
 	pthread_mutex_lock(&w.lock);
 	if (!w.stop)
 		run_round(0);	/* at once: the header and the start-up records */
