@@ -392,7 +392,8 @@ static Dwarf_Die *cu_by_ranges(struct image *im, Dwfl_Module *mod, Dwarf_Addr pc
 				im->cus[im->ncus++] = (struct cu_range){ start + b, end + b, b, cu };
 			}
 		}
-		qsort(im->cus, im->ncus, sizeof(*im->cus), cu_range_cmp);
+		if (im->ncus)
+			qsort(im->cus, im->ncus, sizeof(*im->cus), cu_range_cmp);
 	}
 	hi = im->ncus;
 	while (lo < hi) {	/* the last range starting at or below pc */
