@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_initStaticCCtx */
@@ -77,6 +78,7 @@ static struct {
 	struct mt_fdguard file, statm, status;
 	pthread_t thread;
 	int running;
+	atomic_int tid;			/* the writer thread's, 0 before it runs */
 	pthread_mutex_t lock;		/* one round at a time; guards stop */
 	pthread_cond_t wake;
 	int stop;
@@ -914,6 +916,7 @@ static void *writer_main(void *arg)
 
 	(void)arg;
 	mt_in_hook = 1;
+	atomic_store(&w.tid, (int)syscall(SYS_gettid));
 	own_descriptor_table();
 	pthread_mutex_lock(&w.lock);
 	if (!w.stop)
@@ -1091,9 +1094,26 @@ int mt_writer_running(void)
 	return w.running;
 }
 
+/*
+ * pthread_join() returns once the kernel has cleared the thread's tid,
+ * before the thread has left the process (its descriptor table, of its
+ * own, is closed after that): Python 3.12's count of threads at fork()
+ * would still see it.  Waits, 20 ms at most, until the kernel no longer
+ * knows the thread.
+ */
+static void wait_thread_gone(int tid)
+{
+	struct timespec pause = { 0, 50000 };
+	pid_t pid = getpid();
+
+	for (int i = 0; tid > 0 && i < 400 && syscall(SYS_tgkill, pid, tid, 0) == 0; i++)
+		nanosleep(&pause, NULL);
+}
+
 void mt_writer_pause(void)
 {
 	stop_thread();
+	wait_thread_gone(atomic_exchange(&w.tid, 0));	/* it ran: it was joined */
 }
 
 void mt_writer_resume(uint64_t delay_ns)
