@@ -110,6 +110,8 @@ enum mt_event_kind {
 #define MT_EVF_COMMIT 0x80	/* MT_EV_MMAP only: an mprotect making it accessible */
 #define MT_EVF_RESERVE 0x40	/* MT_EV_MUNMAP only: mapped PROT_NONE */
 #define MT_EVF_DECOMMIT 0x80	/* MT_EV_MUNMAP only: an mprotect(PROT_NONE) */
+_Static_assert(MT_EVF_FILE == MT_EVF_RESERVE && MT_EVF_COMMIT == MT_EVF_DECOMMIT,
+	       "readers take MMAP's and MUNMAP's variants from the same two bits");
 #define MT_EVF_LASTSLOT 0x10	/* MT_EV_FREE in COLUMNS only: the slot is the last allocation's */
 
 /*

@@ -34,8 +34,10 @@ struct range {
 	uint8_t file;		/* of a file: never reserved by an mprotect */
 };
 
-struct span {
-	uint64_t start, end;
+/* Address ranges, ordered and apart. */
+struct ranges {
+	struct range *v;
+	size_t n, cap;
 };
 
 struct mt_heap {
@@ -44,14 +46,12 @@ struct mt_heap {
 	uint32_t *free_slots;	/* most recently freed last */
 	uint32_t nfree, cap_free;
 	uint64_t used;		/* live heap blocks */
-	struct range *ranges;
-	size_t nranges, cap_ranges;
+	struct ranges mapped;	/* the live mappings' pieces */
 	uint64_t *pieces;	/* per mapping: its live pieces, 0 when free */
 	uint32_t nmaps, cap_maps;
 	uint32_t *free_maps;	/* mapping numbers to reuse */
 	uint32_t nfree_maps, cap_free_maps;
-	struct span *reserved;	/* reserved addresses, ordered, apart */
-	size_t nreserved, cap_reserved;
+	struct ranges reserved;	/* reserved addresses (start and end only) */
 	uint64_t current;
 	/*
 	 * Sampled captures: per slot, the bytes the block really had (0: it
@@ -88,10 +88,10 @@ void mt_heap_free(struct mt_heap *h)
 	free(h->blocks);
 	free(h->sizes);
 	free(h->free_slots);
-	free(h->ranges);
+	free(h->mapped.v);
 	free(h->pieces);
 	free(h->free_maps);
-	free(h->reserved);
+	free(h->reserved.v);
 	free(h);
 }
 
@@ -161,14 +161,14 @@ static void heap_release(struct mt_heap *h, uint64_t slot,
 }
 
 /* First range whose end is above addr. */
-static size_t range_lower(const struct mt_heap *h, uint64_t addr)
+static size_t range_lower(const struct ranges *rs, uint64_t addr)
 {
-	size_t lo = 0, hi = h->nranges;
+	size_t lo = 0, hi = rs->n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (h->ranges[mid].end <= addr)
+		if (rs->v[mid].end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -176,15 +176,15 @@ static size_t range_lower(const struct mt_heap *h, uint64_t addr)
 	return lo;
 }
 
-static void range_insert_at(struct mt_heap *h, size_t i, struct range r)
+static void range_insert_at(struct ranges *rs, size_t i, struct range r)
 {
-	if (h->nranges == h->cap_ranges) {
-		h->cap_ranges = h->cap_ranges ? h->cap_ranges * 2 : 64;
-		h->ranges = mt_xrealloc(h->ranges, h->cap_ranges * sizeof(*h->ranges));
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 64;
+		rs->v = mt_xrealloc(rs->v, rs->cap * sizeof(*rs->v));
 	}
-	memmove(&h->ranges[i + 1], &h->ranges[i], (h->nranges - i) * sizeof(r));
-	h->ranges[i] = r;
-	h->nranges++;
+	memmove(&rs->v[i + 1], &rs->v[i], (rs->n - i) * sizeof(r));
+	rs->v[i] = r;
+	rs->n++;
 }
 
 /* A new mapping's number, with one piece. */
@@ -222,10 +222,10 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 		  mt_heap_released released, void *ctx)
 {
 	uint64_t end = len > UINT64_MAX - start ? UINT64_MAX : start + len;
-	size_t i = range_lower(h, start);
+	size_t i = range_lower(&h->mapped, start);
 
-	while (i < h->nranges && h->ranges[i].start < end) {
-		struct range *r = &h->ranges[i];
+	while (i < h->mapped.n && h->mapped.v[i].start < end) {
+		struct range *r = &h->mapped.v[i];
 		struct range was = *r;
 		uint64_t lo = r->start > start ? r->start : start;
 		uint64_t hi = r->end < end ? r->end : end;
@@ -237,8 +237,8 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 
 			r->end = lo;
 			h->pieces[r->map]++;
-			range_insert_at(h, i + 1, tail);
-			i = h->nranges;		/* nothing else is in the hole */
+			range_insert_at(&h->mapped, i + 1, tail);
+			i = h->mapped.n;	/* nothing else is in the hole */
 		} else if (r->start < lo) {
 			r->end = lo;
 			i++;
@@ -247,8 +247,8 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 			i++;
 		} else {
 			last = map_piece_gone(h, r->map);
-			memmove(r, r + 1, (h->nranges - i - 1) * sizeof(*r));
-			h->nranges--;
+			memmove(r, r + 1, (h->mapped.n - i - 1) * sizeof(*r));
+			h->mapped.n--;
 		}
 		if (released)
 			released(ctx, was.key, hi - lo, (uint64_t)last, was.tag);
@@ -257,46 +257,19 @@ static void unmap(struct mt_heap *h, uint64_t start, uint64_t len,
 
 /* ---- reserved addresses ---- */
 
-/* First reserved span whose end is above addr. */
-static size_t span_lower(const struct mt_heap *h, uint64_t addr)
-{
-	size_t lo = 0, hi = h->nreserved;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (h->reserved[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static void span_insert_at(struct mt_heap *h, size_t i, struct span sp)
-{
-	if (h->nreserved == h->cap_reserved) {
-		h->cap_reserved = h->cap_reserved ? h->cap_reserved * 2 : 64;
-		h->reserved = mt_xrealloc(h->reserved, h->cap_reserved * sizeof(*h->reserved));
-	}
-	memmove(&h->reserved[i + 1], &h->reserved[i], (h->nreserved - i) * sizeof(sp));
-	h->reserved[i] = sp;
-	h->nreserved++;
-}
-
 /* [start, end) is not reserved any more (unmapped, mapped again). */
 static void unreserve(struct mt_heap *h, uint64_t start, uint64_t end)
 {
-	size_t i = span_lower(h, start);
+	size_t i = range_lower(&h->reserved, start);
 
-	while (i < h->nreserved && h->reserved[i].start < end) {
-		struct span *sp = &h->reserved[i];
+	while (i < h->reserved.n && h->reserved.v[i].start < end) {
+		struct range *sp = &h->reserved.v[i];
 
 		if (sp->start < start && sp->end > end) {	/* a hole in the middle */
-			struct span tail = { end, sp->end };
+			struct range tail = { .start = end, .end = sp->end };
 
 			sp->end = start;
-			span_insert_at(h, i + 1, tail);
+			range_insert_at(&h->reserved, i + 1, tail);
 			return;
 		} else if (sp->start < start) {
 			sp->end = start;
@@ -305,8 +278,8 @@ static void unreserve(struct mt_heap *h, uint64_t start, uint64_t end)
 			sp->start = end;
 			return;
 		} else {
-			memmove(sp, sp + 1, (h->nreserved - i - 1) * sizeof(*sp));
-			h->nreserved--;
+			memmove(sp, sp + 1, (h->reserved.n - i - 1) * sizeof(*sp));
+			h->reserved.n--;
 		}
 	}
 }
@@ -316,7 +289,8 @@ static void reserve(struct mt_heap *h, uint64_t start, uint64_t end)
 	if (start >= end)
 		return;
 	unreserve(h, start, end);
-	span_insert_at(h, span_lower(h, start), (struct span){ start, end });
+	range_insert_at(&h->reserved, range_lower(&h->reserved, start),
+			(struct range){ .start = start, .end = end });
 }
 
 static uint64_t end_of(const struct mt_event *ev)
@@ -329,9 +303,9 @@ const struct mt_event *mt_heap_commit(const struct mt_heap *h, const struct mt_e
 {
 	uint64_t end = end_of(ev), n = 0;
 
-	for (size_t i = span_lower(h, ev->addr);
-	     i < h->nreserved && h->reserved[i].start < end; i++) {
-		const struct span *sp = &h->reserved[i];
+	for (size_t i = range_lower(&h->reserved, ev->addr);
+	     i < h->reserved.n && h->reserved.v[i].start < end; i++) {
+		const struct range *sp = &h->reserved.v[i];
 
 		n += (sp->end < end ? sp->end : end) - (sp->start > ev->addr ? sp->start : ev->addr);
 	}
@@ -351,26 +325,23 @@ const struct mt_event *mt_heap_commit(const struct mt_heap *h, const struct mt_e
 static void commit(struct mt_heap *h, const struct mt_event *ev, uint32_t key, uint64_t tag)
 {
 	uint64_t left = ev->size;
-	uint32_t m = 0;
-	int first = 1;
+	uint32_t m = UINT32_MAX;
 
 	while (left) {
-		size_t i = span_lower(h, ev->addr);
-		struct span *sp;
+		size_t i = range_lower(&h->reserved, ev->addr);
 		uint64_t lo, hi;
 
-		if (i == h->nreserved)
+		if (i == h->reserved.n)
 			break;		/* not resolved against this heap */
-		sp = &h->reserved[i];
-		lo = sp->start > ev->addr ? sp->start : ev->addr;
-		hi = sp->end - lo > left ? lo + left : sp->end;
+		lo = h->reserved.v[i].start > ev->addr ? h->reserved.v[i].start : ev->addr;
+		hi = h->reserved.v[i].end - lo > left ? lo + left : h->reserved.v[i].end;
 		unreserve(h, lo, hi);
-		if (first)
+		if (m == UINT32_MAX)
 			m = map_new(h);
 		else
 			h->pieces[m]++;
-		first = 0;
-		range_insert_at(h, range_lower(h, lo), (struct range){ lo, hi, tag, key, m, 0 });
+		range_insert_at(&h->mapped, range_lower(&h->mapped, lo),
+				(struct range){ lo, hi, tag, key, m, 0 });
 		h->current += hi - lo;
 		left -= hi - lo;
 	}
@@ -383,15 +354,16 @@ static void decommit(struct mt_heap *h, uint64_t start, uint64_t end,
 	uint64_t at = start;
 
 	for (;;) {
-		size_t i = range_lower(h, at);
+		const struct range *r = h->mapped.v;
+		size_t i = range_lower(&h->mapped, at);
 		uint64_t lo, hi;
 
-		while (i < h->nranges && h->ranges[i].start < end && h->ranges[i].file)
+		while (i < h->mapped.n && r[i].start < end && r[i].file)
 			i++;
-		if (i == h->nranges || h->ranges[i].start >= end)
+		if (i == h->mapped.n || r[i].start >= end)
 			return;
-		lo = h->ranges[i].start > start ? h->ranges[i].start : start;
-		hi = h->ranges[i].end < end ? h->ranges[i].end : end;
+		lo = r[i].start > start ? r[i].start : start;
+		hi = r[i].end < end ? r[i].end : end;
 		unmap(h, lo, hi - lo, released, ctx);
 		reserve(h, lo, hi);
 		at = hi;
@@ -426,7 +398,7 @@ void mt_heap_apply(struct mt_heap *h, const struct mt_event *ev, uint32_t key,
 			break;
 		unmap(h, ev->addr, ev->size, released, ctx);
 		unreserve(h, ev->addr, end_of(ev));
-		range_insert_at(h, range_lower(h, ev->addr),
+		range_insert_at(&h->mapped, range_lower(&h->mapped, ev->addr),
 				(struct range){ ev->addr, ev->addr + ev->size, tag, key, map_new(h),
 						ev->kind == MT_EV_MMAP_FILE });
 		h->current += ev->size;

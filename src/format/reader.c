@@ -208,16 +208,17 @@ static int decode_events(struct mt_capture *c, struct fields *f)
 
 		if (ev.kind == 0 || ev.kind >= MT_EV_KIND_COUNT)
 			return fail(c, "damaged capture: unknown event kind %u", ev.kind);
-		if (ev.kind == MT_EV_MMAP && (head & MT_EVF_FILE))
-			ev.kind = head & MT_EVF_COMMIT ? MT_EV_KIND_COUNT : MT_EV_MMAP_FILE;
-		else if (ev.kind == MT_EV_MMAP && (head & MT_EVF_COMMIT))
-			ev.kind = MT_EV_COMMIT;
-		else if (ev.kind == MT_EV_MUNMAP && (head & MT_EVF_RESERVE))
-			ev.kind = head & MT_EVF_DECOMMIT ? MT_EV_KIND_COUNT : MT_EV_RESERVE;
-		else if (ev.kind == MT_EV_MUNMAP && (head & MT_EVF_DECOMMIT))
-			ev.kind = MT_EV_DECOMMIT;
-		if (ev.kind == MT_EV_KIND_COUNT)
-			return fail(c, "damaged capture: an event with flags that exclude each other");
+		if (ev.kind == MT_EV_MMAP || ev.kind == MT_EV_MUNMAP) {
+			/* their variants by the flags 0x40 and 0x80 (mt_event_head) */
+			static const uint8_t variant[2][4] = {
+				{ MT_EV_MMAP, MT_EV_MMAP_FILE, MT_EV_COMMIT, 0 },
+				{ MT_EV_MUNMAP, MT_EV_RESERVE, MT_EV_DECOMMIT, 0 },
+			};
+
+			ev.kind = variant[ev.kind == MT_EV_MUNMAP][head >> 6];
+			if (!ev.kind)
+				return fail(c, "damaged capture: an event with flags that exclude each other");
+		}
 		if (head & MT_EVF_THREAD) {
 			if (field(f, MT_COL_THREAD, &v))
 				goto bad;
